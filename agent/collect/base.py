@@ -1,0 +1,144 @@
+"""What a collector gets to work with, and how it hands objects to the job.
+
+A collector reads one source (e.g. Graph's groups delta) and produces objects of one or more
+kinds. It never writes versions itself: it stages them, and the job commits a snapshot only
+when every collector has finished.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agent.db.catalog import Catalog, KindResult, StagedObject
+from agent.graph.client import GraphClient
+from agent.kinds.spec import KindSpec
+from agent.store.repository import Repository
+
+STAGE_BATCH = 2000
+
+
+class Cancelled(Exception):
+    """The job was asked to stop (service shutdown, Ctrl-C)."""
+
+
+def clean(obj: dict[str, Any], volatile: Iterable[str] = ()) -> dict[str, Any]:
+    """Drop OData annotations (except the type) and volatile properties before storing."""
+    drop = set(volatile)
+    return {k: v for k, v in obj.items() if k not in drop and ("@" not in k or k == "@odata.type")}
+
+
+class Stager:
+    """Buffers staged objects of one kind and writes them to the catalog in batches."""
+
+    def __init__(self, ctx: CollectContext, kind: KindSpec) -> None:
+        self._ctx = ctx
+        self.kind = kind
+        self._buffer: list[StagedObject] = []
+        self.result = KindResult(kind=kind.name, status="succeeded", mode=ctx.mode_for(kind))
+        self._started = time.monotonic()
+
+    def put(self, obj: dict[str, Any]) -> str:
+        stored = clean(obj, self.kind.volatile)
+        object_id = str(stored[self.kind.key])
+        blob_id = self._ctx.repo.put(stored)
+        # No label in the catalog: names and UPNs are directory data and stay in the encrypted
+        # blobs; the catalog holds only ids and blob names.
+        self._add(StagedObject(self.kind.name, object_id, "", "put", blob_id))
+        self.result.succeeded += 1
+        return blob_id
+
+    def remove(self, object_id: str) -> None:
+        self._add(StagedObject(self.kind.name, object_id, "", "remove", None))
+
+    def keep(self, object_id: str, reason: str) -> None:
+        """The object exists but could not be read: carry its previous version forward."""
+        self._add(StagedObject(self.kind.name, object_id, "", "keep", None))
+        self.result.failed += 1
+        self._ctx.log(
+            "warning",
+            f"Could not read {self.kind.name} {object_id}: {reason}",
+            kind=self.kind.name,
+            object_id=object_id,
+        )
+
+    def _add(self, row: StagedObject) -> None:
+        self._buffer.append(row)
+        if len(self._buffer) >= STAGE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._ctx.catalog.stage(self._ctx.job_id, self._buffer)
+            self._buffer = []
+        self._ctx.checkpoint()
+
+    def finish(self, *, full_listing: bool, delta_link: str | None = None) -> KindResult:
+        self.flush()
+        if full_listing:
+            self._ctx.catalog.mark_full_listing(self._ctx.job_id, self.kind.name)
+            self.result.mode = "full"
+        if delta_link:
+            self._ctx.catalog.stage_delta_link(self._ctx.job_id, self.kind.name, delta_link)
+        if self.result.failed:
+            self.result.status = "partial"
+        self.result.duration_s = round(time.monotonic() - self._started, 3)
+        return self.result
+
+
+class Progress(Protocol):
+    def __call__(self, kind: str, done: int) -> None: ...
+
+
+@dataclass
+class CollectContext:
+    tenant: str
+    job_id: int
+    graph: GraphClient
+    catalog: Catalog
+    repo: Repository
+    force_full: bool
+    kinds: Sequence[KindSpec]  # the kinds of this collector that are in scope and permitted
+    log: Callable[..., None]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    progress: Progress | None = None
+    heartbeat: Callable[[], None] = lambda: None
+    scratch_dir: str | None = None
+
+    def wants(self, name: str) -> bool:
+        return any(k.name == name for k in self.kinds)
+
+    def kind(self, name: str) -> KindSpec:
+        return next(k for k in self.kinds if k.name == name)
+
+    def stager(self, name: str) -> Stager:
+        return Stager(self, self.kind(name))
+
+    def delta_link(self, name: str) -> str | None:
+        """The stored position for an incremental read; None means read in full."""
+        if self.force_full:
+            return None
+        return self.catalog.delta_link(self.tenant, name)
+
+    def mode_for(self, kind: KindSpec) -> str:
+        return "full" if self.force_full or kind.incremental != "delta" else "incremental"
+
+    def previous(self, name: str, object_ids: Sequence[str]) -> dict[str, Any]:
+        """The latest committed version of these objects (for merging delta changes)."""
+        blobs = self.catalog.current_blobs(self.tenant, name, list(object_ids))
+        return {oid: self.repo.get(blob) for oid, blob in blobs.items()}
+
+    def checkpoint(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled()
+        self.heartbeat()
+
+    def report(self, kind: str, done: int) -> None:
+        if self.progress is not None:
+            self.progress(kind, done)
+
+
+Collector = Callable[[CollectContext], dict[str, KindResult]]

@@ -1,0 +1,115 @@
+"""Groups and their members through one Graph groups delta round.
+
+``$select=…,members`` makes the delta carry ``members@delta``: in a full round every member,
+in an incremental round only the added and removed ones. A big group repeats across pages and
+must be merged (facts file §2), so the round is gathered in scratch space first, then turned
+into one group object and one membership object per group.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.collect.base import CollectContext, Stager
+from agent.collect.scratch import GroupScratch
+from agent.db.catalog import KindResult
+
+MEMBERS_BATCH = 200
+
+
+def membership(group_id: str, members: dict[str, str]) -> dict[str, Any]:
+    return {
+        "groupId": group_id,
+        "members": [{"id": mid, "@odata.type": members[mid]} for mid in sorted(members)],
+    }
+
+
+def collect_groups(ctx: CollectContext) -> dict[str, KindResult]:
+    spec = ctx.kind("group") if ctx.wants("group") else None
+    select = list(spec.select) if spec else ["id", "displayName"]
+    want_members = ctx.wants("groupMember")
+    if want_members:
+        select.append("members")
+    # Both kinds share one delta position: they are read by the same round.
+    position_kind = "group" if spec else "groupMember"
+    round_ = ctx.graph.delta(
+        "/groups/delta",
+        params={"$select": ",".join(select)},
+        delta_link=ctx.delta_link(position_kind),
+    )
+    with GroupScratch(ctx.scratch_dir) as scratch:
+        seen = 0
+        for page in round_.pages():
+            for item in page.items:
+                scratch.add_group(item)
+            seen += len(page.items)
+            ctx.report("group", seen)
+            ctx.checkpoint()
+        scratch.index()
+        groups = ctx.stager("group") if spec else None
+        members = ctx.stager("groupMember") if want_members else None
+        _stage_round(ctx, scratch, round_.full, groups, members)
+
+    results: dict[str, KindResult] = {}
+    link = round_.delta_link
+    if groups:
+        results["group"] = groups.finish(full_listing=round_.full, delta_link=link)
+    if members:
+        results["groupMember"] = members.finish(
+            full_listing=round_.full, delta_link=link if not groups else None
+        )
+    return results
+
+
+def _stage_round(
+    ctx: CollectContext,
+    scratch: GroupScratch,
+    full: bool,
+    groups: Stager | None,
+    members: Stager | None,
+) -> None:
+    pending: list[tuple[str, dict[str, Any], bool]] = []
+    for group_id, props, removed, has_members in scratch.groups():
+        if removed is not None:
+            # Owners need no removal here: they are listed in full every run.
+            for stager in (groups, members):
+                if stager:
+                    stager.remove(group_id)
+            continue
+        pending.append((group_id, props, has_members))
+        if len(pending) >= MEMBERS_BATCH:
+            _stage_batch(ctx, scratch, full, pending, groups, members)
+            pending = []
+    if pending:
+        _stage_batch(ctx, scratch, full, pending, groups, members)
+
+
+def _stage_batch(
+    ctx: CollectContext,
+    scratch: GroupScratch,
+    full: bool,
+    batch: list[tuple[str, dict[str, Any], bool]],
+    groups: Stager | None,
+    members: Stager | None,
+) -> None:
+    ids = [group_id for group_id, _, _ in batch]
+    # Incremental rounds carry only what changed: merge it over the last committed version.
+    prev_groups = ctx.previous("group", ids) if groups and not full else {}
+    prev_members = ctx.previous("groupMember", ids) if members and not full else {}
+    for group_id, props, has_members in batch:
+        if groups and (full or set(props) - {"id", "@odata.type"}):
+            groups.put({**prev_groups.get(group_id, {}), **props})
+        # A group new since the last round gets a membership object even with no members.
+        if members and (full or has_members or group_id not in prev_members):
+            current: dict[str, str] = {}
+            if not full and group_id in prev_members:
+                current = {m["id"]: m["@odata.type"] for m in prev_members[group_id]["members"]}
+            for member_id, member_type, removed in scratch.member_changes(group_id):
+                if removed:
+                    current.pop(member_id, None)
+                else:
+                    current[member_id] = member_type
+            members.put(membership(group_id, current))
+    for stager in (groups, members):
+        if stager:
+            stager.flush()

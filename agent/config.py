@@ -1,0 +1,513 @@
+"""The agent's TOML config → validated pydantic models.
+
+Every problem becomes one ``ConfigError`` naming the file, the dotted key and what to write
+instead. Secrets never appear in the config, only references to them (agent/secrets.py).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from agent.errors import ConfigError
+from agent.secrets import is_secret_ref
+
+GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+DOMAIN = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SECRET_FIX = (
+    "Put the secret in an environment variable, a file readable only by the agent, or the OS "
+    'keyring, and write its reference: "env:NAME", "file:/path" or '
+    '"keyring:service/username".'
+)
+
+
+def _problem(problem: str, fix: str) -> PydanticCustomError:
+    return PydanticCustomError("config", "{problem}", {"problem": problem, "fix": fix})
+
+
+def _secret_ref(value: str) -> str:
+    if not is_secret_ref(value):
+        # Do not echo the value: it is probably the secret itself.
+        raise _problem("holds a literal value, not a secret reference", SECRET_FIX)
+    return value
+
+
+def _https_url(value: str) -> str:
+    if not re.match(r"^https://[^/\s]+(/[^\s]*)?$", value):
+        raise _problem(
+            f"must be an https:// URL (got '{value}')",
+            'Write the service\'s https address, e.g. "https://login.microsoftonline.com".',
+        )
+    return value.rstrip("/")
+
+
+def _guid(value: str) -> str:
+    if not GUID.match(value):
+        raise _problem(
+            f"must be a GUID (got '{value}')",
+            "Copy the Application (client) ID from the app registration's overview page.",
+        )
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+def default_data_dir() -> str:
+    if os.name == "nt":
+        return str(Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "entra-backup")
+    return "/var/lib/entra-backup"
+
+
+class AgentSection(_Model):
+    data_dir: str = Field(default_factory=default_data_dir)
+    database_url: str = ""
+    repository: str = ""
+    repository_key: str = ""
+    log_file: str = ""
+    log_level: str = "INFO"
+    max_concurrent_jobs: int = Field(default=2, ge=1, le=64)
+
+    @field_validator("repository_key")
+    @classmethod
+    def _key_ref(cls, value: str) -> str:
+        return _secret_ref(value) if value else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise _problem(f"'{value}' is not a log level", f"Use one of {', '.join(LOG_LEVELS)}.")
+        return value.upper()
+
+    @field_validator("database_url")
+    @classmethod
+    def _db(cls, value: str) -> str:
+        if value and not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", value):
+            raise _problem(
+                "is not a sqlite:/// or postgresql+psycopg:// URL",
+                "Leave it empty for the built-in SQLite database, or write "
+                '"postgresql+psycopg://user@host/dbname".',
+            )
+        return value
+
+
+class AppConfig(_Model):
+    client_id: str
+    client_secret: str | None = None
+    certificate: str | None = None
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id(cls, value: str) -> str:
+        return _guid(value)
+
+    @field_validator("client_secret", "certificate")
+    @classmethod
+    def _refs(cls, value: str | None) -> str | None:
+        return None if value is None else _secret_ref(value)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> AppConfig:
+        if bool(self.client_secret) == bool(self.certificate):
+            both = bool(self.client_secret)
+            raise _problem(
+                "has both client_secret and certificate"
+                if both
+                else "has neither client_secret nor certificate",
+                'Keep exactly one: client_secret = "env:NAME" or certificate = '
+                '"file:/path/app.pem" (PEM with private key and certificate).',
+            )
+        return self
+
+
+class ServiceAccountConfig(_Model):
+    username: str
+    password: str
+    client_id: str
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id(cls, value: str) -> str:
+        return _guid(value)
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str) -> str:
+        return _secret_ref(value)
+
+    @field_validator("username")
+    @classmethod
+    def _upn(cls, value: str) -> str:
+        if "@" not in value:
+            raise _problem(
+                f"'{value}' is not a user principal name",
+                'Write the account\'s sign-in name, e.g. "svc-backup@contoso.onmicrosoft.com".',
+            )
+        return value
+
+
+class ScopeConfig(_Model):
+    name: str
+    kinds: list[str] = Field(min_length=1)
+    schedule: str
+    full_every_days: int = Field(default=7, ge=1, le=366)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise _problem(
+                f"'{value}' is not a valid scope name",
+                "Use letters, digits, '-', '_' or '.', e.g. \"entra-nightly\".",
+            )
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        fix = (
+            "Write a 5-field cron expression: minute hour day-of-month month day-of-week, "
+            'e.g. "0 2 * * *" for 02:00 every day.'
+        )
+        if len(value.split()) != 5:
+            raise _problem(f"'{value}' does not have 5 cron fields", fix)
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise _problem(f"'{value}' is not a valid cron expression ({exc})", fix) from None
+        return value
+
+
+class TenantConfig(_Model):
+    tenant_id: str
+    authority_host: str = "https://login.microsoftonline.com"
+    graph_url: str = "https://graph.microsoft.com"
+    ca_bundle: str = ""
+    tenant_size: Literal["auto", "S", "M", "L"] = "auto"
+    app: AppConfig
+    service_account: ServiceAccountConfig | None = None
+    scopes: list[ScopeConfig] = Field(default_factory=list)
+
+    _name: str = PrivateAttr(default="")
+
+    @property
+    def name(self) -> str:
+        """The tenant's table name in the config ([tenants.<name>])."""
+        return self._name
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _tenant_id(cls, value: str) -> str:
+        if not (GUID.match(value) or DOMAIN.match(value)):
+            raise _problem(
+                f"'{value}' is neither a GUID nor a domain",
+                "Write the Directory (tenant) ID or the initial domain, e.g. "
+                '"contoso.onmicrosoft.com".',
+            )
+        return value
+
+    @field_validator("authority_host", "graph_url")
+    @classmethod
+    def _urls(cls, value: str) -> str:
+        return _https_url(value)
+
+    @field_validator("scopes")
+    @classmethod
+    def _unique(cls, scopes: list[ScopeConfig]) -> list[ScopeConfig]:
+        seen: set[str] = set()
+        for scope in scopes:
+            if scope.name in seen:
+                raise _problem(
+                    f"has two scopes named '{scope.name}'", "Give every scope its own name."
+                )
+            seen.add(scope.name)
+        return scopes
+
+
+class AgentConfig(_Model):
+    agent: AgentSection = Field(default_factory=AgentSection)
+    tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+
+    _path: Path = PrivateAttr(default=Path("agent.toml"))
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def tenant(self, name: str) -> TenantConfig:
+        try:
+            return self.tenants[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tenants)) or "(none)"
+            close = difflib.get_close_matches(name, list(self.tenants), n=1)
+            hint = f"Did you mean '{close[0]}'? " if close else ""
+            raise ConfigError(
+                f"{self._path}: there is no tenant named '{name}'. Configured tenants: {known}.",
+                f"{hint}Use one of the configured names, or add a [tenants.{name}] table.",
+            ) from None
+
+
+# --- loading -------------------------------------------------------------------------------
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "": AgentConfig,
+    "agent": AgentSection,
+    "tenant": TenantConfig,
+    "app": AppConfig,
+    "service_account": ServiceAccountConfig,
+    "scope": ScopeConfig,
+}
+_SECRET_KEYS = {"client_secret", "certificate", "password", "repository_key"}
+
+
+def _section_of(loc: tuple[str | int, ...]) -> type[BaseModel]:
+    """The model that owns the key at ``loc`` (the last element)."""
+    parent = loc[:-1]
+    if not parent:
+        return AgentConfig
+    if parent == ("agent",):
+        return AgentSection
+    if len(parent) == 2 and parent[0] == "tenants":
+        return TenantConfig
+    if len(parent) == 3 and parent[0] == "tenants":
+        return _SECTIONS.get(str(parent[2]), TenantConfig)
+    if len(parent) == 4 and parent[2] == "scopes":
+        return ScopeConfig
+    return AgentConfig
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _table(loc: tuple[str | int, ...]) -> str:
+    parts = [p for p in loc if not isinstance(p, int)]
+    if loc and isinstance(loc[-1], int):
+        return "[[" + ".".join(parts) + "]]"
+    if any(isinstance(p, int) for p in loc):
+        return "[[" + ".".join(parts) + "]]"
+    return "[" + ".".join(parts) + "]" if parts else "the top level"
+
+
+def _translate(path: Path, exc: ValidationError) -> ConfigError:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc: tuple[str | int, ...] = tuple(first["loc"])
+    # A model-level validator reports at the model's own location.
+    key = _dotted(loc) or "(top level)"
+    more = f" ({len(errors) - 1} more problem(s) after this one)" if len(errors) > 1 else ""
+    kind = first["type"]
+    ctx = first.get("ctx") or {}
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        valid = list(_section_of(loc).model_fields)
+        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+        where = _table(loc[:-1])
+        fix = (f"Did you mean '{close[0]}'? " if close else "") + (
+            f"Valid keys in {where}: {', '.join(valid)}."
+        )
+        return ConfigError(f"{path}: unknown key '{key}'{more}.", fix)
+    if kind == "missing":
+        where = _table(loc[:-1])
+        return ConfigError(
+            f"{path}: required key '{key}' is missing{more}.",
+            f"Add {loc[-1]} = … under {where} (see config/agent.example.toml).",
+        )
+    if kind == "config":
+        return ConfigError(f"{path}: '{key}' {ctx.get('problem')}{more}.", str(ctx.get("fix", "")))
+    secret = bool(loc) and str(loc[-1]) in _SECRET_KEYS
+    got = "" if secret or isinstance(first.get("input"), dict) else f" (got {first.get('input')!r})"
+    return ConfigError(
+        f"{path}: '{key}' is invalid: {first['msg']}{got}{more}.",
+        "Correct the value (see config/agent.example.toml for the expected form).",
+    )
+
+
+def _resolve(base: Path, value: str) -> str:
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def _resolve_ref(base: Path, ref: str) -> str:
+    if ref.startswith("file:"):
+        return "file:" + _resolve(base, ref[5:])
+    return ref
+
+
+def _finish(cfg: AgentConfig, path: Path, known_kinds: set[str] | None) -> None:
+    """Fill defaults that depend on other values, resolve relative paths, check kinds."""
+    base = path.parent.resolve()
+    a = cfg.agent
+    a.data_dir = _resolve(base, a.data_dir)
+    data = Path(a.data_dir)
+    a.repository = _resolve(base, a.repository) if a.repository else str(data / "repository")
+    a.log_file = _resolve(base, a.log_file) if a.log_file else str(data / "logs" / "agent.jsonl")
+    a.database_url = a.database_url or f"sqlite:///{(data / 'agent.db').as_posix()}"
+    a.repository_key = _resolve_ref(
+        base, a.repository_key or f"file:{data / 'keys' / 'repository.key'}"
+    )
+    for name, tenant in cfg.tenants.items():
+        if not NAME.match(name):
+            raise ConfigError(
+                f"{path}: tenant name '{name}' in [tenants.{name}] is not valid.",
+                "Use letters, digits, '-', '_' or '.' (e.g. [tenants.contoso]).",
+            )
+        tenant._name = name
+        if tenant.ca_bundle:
+            tenant.ca_bundle = _resolve(base, tenant.ca_bundle)
+            if not Path(tenant.ca_bundle).is_file():
+                raise ConfigError(
+                    f"{path}: 'tenants.{name}.ca_bundle' names {tenant.ca_bundle}, which does "
+                    "not exist.",
+                    "Point it at a PEM file of the CA certificate(s), or leave it empty to use "
+                    "the system trust store.",
+                )
+        tenant.app.client_secret = tenant.app.client_secret and _resolve_ref(
+            base, tenant.app.client_secret
+        )
+        tenant.app.certificate = tenant.app.certificate and _resolve_ref(
+            base, tenant.app.certificate
+        )
+        if tenant.service_account:
+            tenant.service_account.password = _resolve_ref(base, tenant.service_account.password)
+        if known_kinds is None:
+            continue
+        for i, scope in enumerate(tenant.scopes):
+            for kind in scope.kinds:
+                if kind not in known_kinds:
+                    close = difflib.get_close_matches(kind, sorted(known_kinds), n=1)
+                    raise ConfigError(
+                        f"{path}: 'tenants.{name}.scopes[{i}].kinds' lists unknown kind "
+                        f"'{kind}' (scope '{scope.name}').",
+                        (f"Did you mean '{close[0]}'? " if close else "")
+                        + "Run 'entra-backup kinds' for the list; areas (entra, exchange, "
+                        "defender) and '*' are allowed too.",
+                    )
+
+
+def load_config(path: Path, known_kinds: set[str] | None = None) -> AgentConfig:
+    """Read and validate the config at ``path``; raise one ``ConfigError`` on any problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"Config file {path} does not exist.",
+            f"Run 'entra-backup init --config {path}' to create one, or pass --config.",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot read config file {path}: {exc.strerror}.",
+            "Give the agent's account read access to it.",
+        ) from None
+    try:
+        data: dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text.", "Save the file as UTF-8.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path}: TOML syntax error: {exc}.",
+            "Fix that line: strings need double quotes, tables look like [tenants.name], "
+            "Windows paths need '\\\\' or single quotes.",
+        ) from None
+    try:
+        cfg = AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _translate(path, exc) from None
+    cfg._path = path
+    _finish(cfg, path, known_kinds)
+    return cfg
+
+
+# --- the example config ----------------------------------------------------------------------
+
+EXAMPLE = """\
+# entra-backup agent configuration.
+# Relative paths are resolved against this file's folder. Secrets are never written here:
+# secret settings hold a reference — "env:NAME", "file:/path" (owner-only file) or
+# "keyring:service/username" (the OS keyring).
+
+[agent]
+# Where the agent keeps its database, repository and logs.
+data_dir = "/var/lib/entra-backup"
+# Empty: SQLite in <data_dir>/agent.db. Or "postgresql+psycopg://user@host/dbname".
+database_url = ""
+# Empty: <data_dir>/repository (the encrypted, content-addressed backup store).
+repository = ""
+# The repository's encryption key. Without it no backup can be read: keep a copy offline.
+repository_key = "file:/etc/entra-backup/repository.key"
+# Empty: <data_dir>/logs/agent.jsonl (JSON lines).
+log_file = ""
+# DEBUG, INFO, WARNING, ERROR or CRITICAL.
+log_level = "INFO"
+# Backup jobs that may run at the same time (across tenants).
+max_concurrent_jobs = 2
+
+# One table per Microsoft 365 tenant; the name (here "contoso") is used on the command line.
+[tenants.contoso]
+# The Directory (tenant) ID (a GUID) or the initial domain.
+tenant_id = "contoso.onmicrosoft.com"
+authority_host = "https://login.microsoftonline.com"
+graph_url = "https://graph.microsoft.com"
+# PEM file of the CA(s) to trust for this tenant's endpoints instead of the system trust store
+# (e.g. a TLS-inspecting proxy's CA). Empty: system trust. Verification is never turned off.
+ca_bundle = ""
+# Graph throttling budget: auto (measured), S (<50 users), M (50-500), L (>500).
+tenant_size = "auto"
+
+# The app registration the agent signs in as (application permissions, admin-consented).
+[tenants.contoso.app]
+client_id = "00000000-0000-0000-0000-000000000000"
+# Exactly one of client_secret / certificate.
+client_secret = "env:CONTOSO_CLIENT_SECRET"
+# certificate = "file:/etc/entra-backup/contoso-app.pem"  # PEM: private key + certificate
+
+# Optional: a service account for settings only reachable with delegated admin rights.
+# It must not require MFA; its app needs "Allow public client flows".
+# [tenants.contoso.service_account]
+# username = "svc-backup@contoso.onmicrosoft.com"
+# password = "keyring:entra-backup/contoso-svc"
+# client_id = "00000000-0000-0000-0000-000000000000"
+
+# Backup scopes: what to back up and when. Repeat the table for more scopes.
+[[tenants.contoso.scopes]]
+name = "entra-nightly"
+# Kind names, areas ("entra", "exchange", "defender") or "*"; see 'entra-backup kinds'.
+kinds = ["entra"]
+# 5-field cron (minute hour day-of-month month day-of-week), agent's local time.
+schedule = "0 2 * * *"
+# Force a full (non-incremental) backup at least this often.
+full_every_days = 7
+"""
+
+
+def render_example_config() -> str:
+    """The fully commented example config (config/agent.example.toml is this text)."""
+    return EXAMPLE

@@ -1,0 +1,1 @@
+"""The catalog database: jobs, job log, staging, snapshots and object versions."""

@@ -1,0 +1,93 @@
+"""Errors the operator sees.
+
+Every failure that reaches the CLI is an ``AgentError``: one sentence naming the problem and one
+naming the fix. The CLI prints exactly that and exits non-zero; it never prints a traceback for
+an ``AgentError``. Messages must never contain secret values (callers pass names, not values).
+"""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """A failure with a stable code, a plain message and a suggested fix."""
+
+    code: str = "E000"
+    exit_code: int = 1
+
+    def __init__(self, message: str, fix: str = "", *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.message} Fix: {self.fix}" if self.fix else self.message
+
+
+class ConfigError(AgentError):
+    code = "E100"
+    exit_code = 2
+
+
+class SecretError(AgentError):
+    code = "E110"
+    exit_code = 2
+
+
+class AuthError(AgentError):
+    code = "E200"
+    exit_code = 3
+
+
+class PermissionMissing(AgentError):
+    """The token lacks a Graph application permission or directory role a kind needs."""
+
+    code = "E210"
+    exit_code = 3
+
+
+class ConnectionFailed(AgentError):
+    code = "E300"
+    exit_code = 4
+
+
+class GraphError(AgentError):
+    """Graph answered with an error that retries could not absorb."""
+
+    code = "E310"
+    exit_code = 4
+
+    def __init__(
+        self,
+        message: str,
+        fix: str = "",
+        *,
+        status: int = 0,
+        graph_code: str = "",
+        request_id: str = "",
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, fix, code=code)
+        self.status = status
+        self.graph_code = graph_code
+        self.request_id = request_id
+
+
+class RepositoryError(AgentError):
+    code = "E400"
+    exit_code = 5
+
+
+class IntegrityError(RepositoryError):
+    code = "E410"
+
+
+class JobConflict(AgentError):
+    code = "E500"
+    exit_code = 6
+
+
+class NotFound(AgentError):
+    code = "E600"
+    exit_code = 7

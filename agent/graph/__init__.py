@@ -1,0 +1,23 @@
+"""Microsoft Graph access: the client, its resource-unit budget and request costs."""
+
+from agent.graph.budget import ResourceBudget
+from agent.graph.client import (
+    BatchRequest,
+    BatchResult,
+    DeltaRound,
+    GraphClient,
+    GraphStats,
+    Page,
+)
+from agent.graph.costs import estimate_cost
+
+__all__ = [
+    "BatchRequest",
+    "BatchResult",
+    "DeltaRound",
+    "GraphClient",
+    "GraphStats",
+    "Page",
+    "ResourceBudget",
+    "estimate_cost",
+]

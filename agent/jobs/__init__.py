@@ -1,0 +1,1 @@
+"""Jobs: backup (and later restore) runs, and the repository-wide checks."""

@@ -1,0 +1,322 @@
+"""One backup job: read a tenant's scope, stage what changed, commit one snapshot.
+
+Failure rules (the operator trusts these):
+- A kind that fails does not stop the others; the job is "partial" and that kind's previous
+  state is carried forward, marked as such in the snapshot.
+- Nothing is visible until ``commit_snapshot``; a job that dies or is cancelled leaves only
+  staging rows, which are discarded, so every earlier snapshot stays intact.
+- A kind the token has no permission for is "skipped" with the permission it needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Any
+
+import psutil
+
+from agent.collect import COLLECTORS, CollectContext
+from agent.collect.base import Cancelled, Progress
+from agent.config import ScopeConfig, TenantConfig
+from agent.db.catalog import KindResult, SnapshotView
+from agent.errors import AgentError, ConnectionFailed, GraphError
+from agent.graph.budget import ResourceBudget
+from agent.graph.client import GraphClient
+from agent.kinds import KindSpec, resolve
+from agent.runtime import Runtime, TenantConnection
+
+log = logging.getLogger("entra_backup.backup")
+
+HEARTBEAT_EVERY_S = 15.0
+# A running job whose heartbeat is older than this belongs to a dead agent on another host.
+STALE_AFTER_S = 15 * 60
+# Tenant size classes of Graph's identity throttling budget (facts file §1).
+SIZE_BY_USERS = ((50, "S"), (500, "M"))
+
+
+@dataclass
+class BackupReport:
+    job_id: int
+    tenant: str
+    mode: str
+    status: str
+    kinds: list[KindResult]
+    snapshot: SnapshotView | None
+    duration_s: float
+    graph: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def scope_kinds(tenant: TenantConfig, scope: str | None) -> tuple[str, list[KindSpec]]:
+    """The kinds a job covers: one named scope, or every scope of the tenant."""
+    scopes: Sequence[ScopeConfig] = tenant.scopes
+    if scope is not None:
+        chosen = [s for s in scopes if s.name == scope]
+        if not chosen:
+            from agent.errors import ConfigError
+
+            names = ", ".join(s.name for s in scopes) or "(none)"
+            raise ConfigError(
+                f"Tenant has no backup scope named '{scope}'.", f"Use one of: {names}."
+            )
+        scopes = chosen
+    selectors = [sel for s in scopes for sel in s.kinds] or ["entra"]
+    name = scope or ",".join(s.name for s in scopes) or "default"
+    return name, resolve(selectors)
+
+
+def size_class(users: int) -> str:
+    for limit, size in SIZE_BY_USERS:
+        if users < limit or (size == "M" and users <= limit):
+            return size
+    return "L"
+
+
+def choose_mode(rt: Runtime, tenant_name: str, tenant: TenantConfig, force_full: bool) -> str:
+    """Full on request, on the first run, and every ``full_every_days`` as a safety net."""
+    if force_full:
+        return "full"
+    catalog = rt.catalog
+    fulls = [s for s in catalog.snapshots(tenant_name, limit=1000) if s.mode == "full"]
+    if not fulls:
+        return "full"
+    every = min((s.full_every_days for s in tenant.scopes), default=7)
+    last_full = fulls[0].completed_at
+    if last_full is not None and every > 0:
+        age = dt.datetime.now(dt.UTC) - _aware(last_full)
+        if age >= dt.timedelta(days=every):
+            return "full"
+    return "incremental"
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def run_backup(
+    rt: Runtime,
+    tenant_name: str,
+    *,
+    scope: str | None = None,
+    force_full: bool = False,
+    cancel: threading.Event | None = None,
+    progress: Progress | None = None,
+    on_event: Callable[[str, str], None] | None = None,
+) -> BackupReport:
+    tenant = rt.config.tenant(tenant_name)
+    scope_name, kinds = scope_kinds(tenant, scope)
+    catalog = rt.catalog
+    repo = rt.repository  # opened before the job starts: a wrong key fails fast
+    catalog.ensure_tenant(tenant_name, tenant.tenant_id)
+    # A job left "running" by a process that died on this host must not block this one.
+    catalog.interrupt_stale_jobs(
+        host=rt.host, is_alive=psutil.pid_exists, stale_after_s=STALE_AFTER_S
+    )
+    mode = choose_mode(rt, tenant_name, tenant, force_full)
+    job_id = catalog.start_job(
+        tenant_name, job_type="backup", mode=mode, scope=scope_name, host=rt.host, pid=os.getpid()
+    )
+    started = time.monotonic()
+    cancel = cancel or threading.Event()
+
+    def job_log(
+        level: str, message: str, *, kind: str | None = None, object_id: str | None = None
+    ) -> None:
+        catalog.log(job_id, level, message, kind=kind, object_id=object_id)
+        log.log(
+            logging.getLevelName(level.upper()),
+            message,
+            extra={"tenant": tenant_name, "job_id": job_id, "kind": kind},
+        )
+        if on_event:
+            on_event(level, message)
+
+    last_beat = [time.monotonic()]
+
+    def heartbeat() -> None:
+        if time.monotonic() - last_beat[0] >= HEARTBEAT_EVERY_S:
+            catalog.heartbeat(job_id)
+            last_beat[0] = time.monotonic()
+
+    job_log(
+        "info",
+        f"{mode.capitalize()} backup of tenant '{tenant_name}' started "
+        f"({len(kinds)} kinds, scope {scope_name}).",
+    )
+    results: list[KindResult] = []
+    conn: TenantConnection | None = None
+    try:
+        conn = _connect(rt, tenant_name, tenant)
+        roles = set(conn.tokens.claims().get("roles") or [])
+        for collector_name, group in groupby(kinds, key=lambda k: k.collector):
+            group_kinds = list(group)
+            results += _run_collector(
+                collector_name,
+                group_kinds,
+                roles,
+                CollectContext(
+                    tenant=tenant_name,
+                    job_id=job_id,
+                    graph=conn.graph,
+                    catalog=catalog,
+                    repo=repo,
+                    force_full=mode == "full",
+                    kinds=[],
+                    log=job_log,
+                    cancel=cancel,
+                    progress=progress,
+                    heartbeat=heartbeat,
+                    scratch_dir=str(rt.scratch_dir),
+                ),
+            )
+        for result in results:
+            catalog.record_kind(job_id, result)
+        if not any(r.status in ("succeeded", "partial") for r in results):
+            raise _nothing_read(results)
+        snapshot = catalog.commit_snapshot(job_id)
+        status = (
+            "succeeded" if all(r.status in ("succeeded", "skipped") for r in results) else "partial"
+        )
+        stats = conn.graph.stats.as_dict()
+        catalog.finish_job(job_id, status, stats=stats)
+        job_log(
+            "info",
+            f"Backup {status}: snapshot #{snapshot.seq} with {snapshot.object_count} objects.",
+        )
+        return BackupReport(
+            job_id, tenant_name, mode, status, results, snapshot, time.monotonic() - started, stats
+        )
+    except (Cancelled, KeyboardInterrupt):
+        catalog.discard_staging(job_id)
+        catalog.finish_job(
+            job_id,
+            "interrupted",
+            error="Stopped before it finished; "
+            "no snapshot was written and earlier snapshots are unchanged.",
+        )
+        job_log("warning", "Backup interrupted; nothing was committed.")
+        raise
+    except AgentError as exc:
+        catalog.discard_staging(job_id)
+        catalog.finish_job(
+            job_id, "failed", error=str(exc), stats=conn.graph.stats.as_dict() if conn else None
+        )
+        job_log("error", f"Backup failed: {exc}")
+        raise
+    except BaseException as exc:
+        catalog.discard_staging(job_id)
+        catalog.finish_job(job_id, "failed", error=f"Unexpected {type(exc).__name__}: {exc}")
+        log.exception("Unexpected failure in backup job %s", job_id)
+        raise
+
+
+def _connect(rt: Runtime, tenant_name: str, tenant: TenantConfig) -> TenantConnection:
+    size: str = tenant.tenant_size
+    if size == "auto":
+        size = _last_known_size(rt, tenant_name) or "M"
+    conn = rt.connect(tenant, ResourceBudget.for_tenant_size(size))
+    conn.tokens.token()  # authentication problems surface here, before any kind runs
+    if tenant.tenant_size == "auto" and _last_known_size(rt, tenant_name) is None:
+        users = _count_users(conn)
+        if users is not None and size_class(users) != size:
+            conn.graph = GraphClient(
+                tenant.graph_url,
+                conn.session,
+                conn.tokens.token,
+                ResourceBudget.for_tenant_size(size_class(users)),
+            )
+    return conn
+
+
+def _last_known_size(rt: Runtime, tenant_name: str) -> str | None:
+    latest = rt.catalog.latest_snapshot(tenant_name)
+    if latest is None:
+        return None
+    users = next((k.objects for k in latest.kinds if k.kind == "user"), None)
+    return size_class(users) if users is not None else None
+
+
+def _count_users(conn: TenantConnection) -> int | None:
+    # $count needs the eventual-consistency header (advanced query) and answers on page one.
+    params = {"$select": "id", "$top": "1", "$count": "true"}
+    try:
+        for page in conn.graph.pages("/users", params, {"ConsistencyLevel": "eventual"}):
+            return int(page.raw["@odata.count"])
+    except (GraphError, KeyError, ValueError, TypeError):
+        pass  # no count permission or odd answer: keep the conservative budget
+    return None
+
+
+def _run_collector(
+    name: str, kinds: list[KindSpec], roles: set[str], ctx: CollectContext
+) -> list[KindResult]:
+    permitted = [k for k in kinds if k.can_read_with(roles)]
+    results = [
+        KindResult(
+            kind=k.name,
+            status="skipped",
+            mode=ctx.mode_for(k),
+            reason=f"missing {k.missing_read_permission(roles)}",
+        )
+        for k in kinds
+        if k not in permitted
+    ]
+    for skipped in results:
+        ctx.log(
+            "warning",
+            f"Skipped {skipped.kind}: {skipped.reason} (grant it to the app and "
+            "give admin consent).",
+            kind=skipped.kind,
+        )
+    if not permitted:
+        return results
+    ctx.kinds = permitted
+    started = time.monotonic()
+    try:
+        produced = COLLECTORS[name](ctx)
+    except (Cancelled, KeyboardInterrupt):
+        raise
+    except AgentError as exc:
+        return results + _failed(ctx, permitted, str(exc), started)
+    except Exception as exc:  # a bug or malformed data: the other kinds still run
+        log.exception("Collector %s failed", name)
+        return results + _failed(ctx, permitted, f"unexpected {type(exc).__name__}: {exc}", started)
+    return results + [produced[k.name] for k in permitted if k.name in produced]
+
+
+def _failed(
+    ctx: CollectContext, kinds: list[KindSpec], reason: str, started: float
+) -> list[KindResult]:
+    for kind in kinds:
+        ctx.log("error", f"{kind.title} failed: {reason}", kind=kind.name)
+    return [
+        KindResult(
+            kind=k.name,
+            status="failed",
+            mode=ctx.mode_for(k),
+            reason=reason,
+            duration_s=round(time.monotonic() - started, 3),
+        )
+        for k in kinds
+    ]
+
+
+def _nothing_read(results: list[KindResult]) -> AgentError:
+    reasons = "; ".join(f"{r.kind}: {r.reason}" for r in results if r.reason)
+    first_failure = next((r for r in results if r.status == "failed"), None)
+    if first_failure is not None and "connect" in first_failure.reason.lower():
+        return ConnectionFailed(
+            f"No kind could be read ({reasons}).", "Check the tenant's graph_url and the network."
+        )
+    return AgentError(
+        f"No kind could be backed up ({reasons}); no snapshot was written.",
+        "Fix the causes above (permissions are listed by "
+        "'entra-backup permissions') and run the backup again.",
+    )

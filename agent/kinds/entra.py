@@ -1,0 +1,178 @@
+"""Microsoft Entra ID kinds read through Microsoft Graph."""
+
+from __future__ import annotations
+
+from agent.kinds.spec import Area, Incremental, KindSpec
+
+# Properties an administrator expects back after a restore; read-only ones (createdDateTime,
+# onPremises*) are kept so a diff can explain what restore cannot change.
+USER_SELECT = (
+    "id",
+    "accountEnabled",
+    "ageGroup",
+    "businessPhones",
+    "city",
+    "companyName",
+    "consentProvidedForMinor",
+    "country",
+    "createdDateTime",
+    "creationType",
+    "department",
+    "displayName",
+    "employeeHireDate",
+    "employeeId",
+    "employeeOrgData",
+    "employeeType",
+    "externalUserState",
+    "faxNumber",
+    "givenName",
+    "identities",
+    "imAddresses",
+    "jobTitle",
+    "mail",
+    "mailNickname",
+    "mobilePhone",
+    "officeLocation",
+    "onPremisesDistinguishedName",
+    "onPremisesDomainName",
+    "onPremisesExtensionAttributes",
+    "onPremisesImmutableId",
+    "onPremisesSamAccountName",
+    "onPremisesSecurityIdentifier",
+    "onPremisesSyncEnabled",
+    "onPremisesUserPrincipalName",
+    "otherMails",
+    "passwordPolicies",
+    "postalCode",
+    "preferredDataLocation",
+    "preferredLanguage",
+    "proxyAddresses",
+    "showInAddressList",
+    "state",
+    "streetAddress",
+    "surname",
+    "usageLocation",
+    "userPrincipalName",
+    "userType",
+)
+
+GROUP_SELECT = (
+    "id",
+    "classification",
+    "createdDateTime",
+    "description",
+    "displayName",
+    "expirationDateTime",
+    "groupTypes",
+    "isAssignableToRole",
+    "mail",
+    "mailEnabled",
+    "mailNickname",
+    "membershipRule",
+    "membershipRuleProcessingState",
+    "onPremisesSyncEnabled",
+    "preferredDataLocation",
+    "preferredLanguage",
+    "proxyAddresses",
+    "securityEnabled",
+    "securityIdentifier",
+    "theme",
+    "visibility",
+)
+
+USER = KindSpec(
+    name="user",
+    title="Users",
+    area=Area.ENTRA,
+    collector="graph.users",
+    describes="Member and guest users with their profile, contact, organisation and "
+    "on-premises sync properties.",
+    source="GET /users/delta",
+    incremental=Incremental.DELTA,
+    read_permissions=(
+        "User.Read.All",
+        "User.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ),
+    write_permissions=("User.ReadWrite.All",),
+    entity_type="user",
+    label="userPrincipalName",
+    select=USER_SELECT,
+    restore=("patch", "undelete", "recreate"),
+)
+
+GROUP = KindSpec(
+    name="group",
+    title="Groups",
+    area=Area.ENTRA,
+    collector="graph.groups",
+    describes="Groups of every type: Microsoft 365, security, mail-enabled security, "
+    "distribution and dynamic-membership groups, with their settings.",
+    source="GET /groups/delta",
+    incremental=Incremental.DELTA,
+    read_permissions=(
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ),
+    write_permissions=("Group.ReadWrite.All",),
+    entity_type="group",
+    select=GROUP_SELECT,
+    restore=("patch", "undelete", "recreate"),
+    after=("user",),
+)
+
+GROUP_MEMBER = KindSpec(
+    name="groupMember",
+    title="Group members",
+    area=Area.ENTRA,
+    collector="graph.groups",
+    describes="The direct members of each group (users, groups, devices, service "
+    "principals, contacts), one object per group.",
+    source="GET /groups/delta ($select=members → members@delta)",
+    incremental=Incremental.DELTA,
+    read_permissions=(
+        "GroupMember.Read.All",
+        "Group.Read.All",
+        "GroupMember.ReadWrite.All",
+        "Group.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ),
+    write_permissions=("GroupMember.ReadWrite.All",),
+    key="groupId",
+    label="groupId",
+    parent="group",
+    restore=("relink",),
+    after=("group", "user"),
+    notes="Dynamic-membership groups are backed up too; restore re-applies the rule, not "
+    "the members.",
+)
+
+GROUP_OWNER = KindSpec(
+    name="groupOwner",
+    title="Group owners",
+    area=Area.ENTRA,
+    collector="graph.groupOwners",
+    describes="The owners of each group (users and service principals), one object per group.",
+    source="GET /groups?$expand=owners($select=id)",
+    incremental=Incremental.FULL,
+    read_permissions=(
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ),
+    write_permissions=("Group.ReadWrite.All",),
+    key="groupId",
+    label="groupId",
+    parent="group",
+    restore=("relink",),
+    after=("group", "user"),
+    notes="Graph's groups delta does not track owners, so owners are read in full each run "
+    "(one request per 100 groups) and stored only when they change.",
+)
+
+KINDS: tuple[KindSpec, ...] = (USER, GROUP, GROUP_MEMBER, GROUP_OWNER)

@@ -1,0 +1,57 @@
+"""The shape of a kind declaration.
+
+Each object kind is declared once (agent/kinds/entra.py, later exchange.py …). Backup, export,
+permission checks, the support list and (later) restore all read these declarations; nothing
+else in the agent hard-codes what a kind is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Area(StrEnum):
+    ENTRA = "entra"
+    EXCHANGE = "exchange"
+    DEFENDER = "defender"
+
+
+class Incremental(StrEnum):
+    DELTA = "delta"  # Graph delta query; a stored deltaLink carries the position
+    FULL = "full"  # read in full every run; only changed objects become new versions
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    name: str  # stable identifier stored in the catalog, e.g. "user"
+    title: str  # for people, e.g. "Users"
+    area: Area
+    collector: str  # name of the collector that produces it (agent/collect)
+    describes: str  # what one object of this kind holds (support list, docs)
+    source: str  # where it is read from, e.g. "GET /users/delta"
+    incremental: Incremental
+    # Graph application permissions: any one of ``read_permissions`` lets us read the kind.
+    read_permissions: tuple[str, ...]
+    write_permissions: tuple[str, ...] = ()
+    # Directory roles the service app or service account needs on top of permissions.
+    read_roles: tuple[str, ...] = ()
+    write_roles: tuple[str, ...] = ()
+    entity_type: str | None = None  # CSDL entity type of one object, when it is one entity
+    key: str = "id"
+    label: str = "displayName"
+    select: tuple[str, ...] = ()
+    # Properties dropped before storing: they change without any configuration change.
+    volatile: tuple[str, ...] = ()
+    restore: tuple[str, ...] = ()  # restore strategies, in order of preference
+    after: tuple[str, ...] = ()  # kinds that must be restored first
+    parent: str | None = None  # for relationship kinds: the kind whose objects they belong to
+    notes: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def can_read_with(self, roles: set[str]) -> bool:
+        """True if the token's ``roles`` claim grants reading this kind."""
+        return any(p in roles for p in self.read_permissions)
+
+    def missing_read_permission(self, roles: set[str]) -> str | None:
+        return None if self.can_read_with(roles) else self.read_permissions[0]

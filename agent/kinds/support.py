@@ -1,0 +1,50 @@
+"""The support list (docs/support-list.md) and permission sets, derived from the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from agent.kinds import ALL_KINDS, KindSpec
+
+
+def minimal_permissions(kinds: Iterable[KindSpec], *, write: bool = False) -> list[str]:
+    """A small set of application permissions covering every kind.
+
+    Kinds list acceptable permissions least-privileged first; a kind already covered by a
+    permission chosen for another kind adds nothing.
+    """
+    chosen: list[str] = []
+    for kind in sorted(
+        kinds, key=lambda k: len(k.write_permissions if write else k.read_permissions)
+    ):
+        options = kind.write_permissions if write else kind.read_permissions
+        if options and not any(p in chosen for p in options):
+            chosen.append(options[0])
+    return sorted(chosen)
+
+
+def render_support_list(kinds: Iterable[KindSpec] = ALL_KINDS) -> str:
+    lines = [
+        "# Support list",
+        "",
+        "Generated from the kinds registry (`agent/kinds`) by `entra-backup kinds --markdown`;",
+        "a test keeps it in sync. Read permission: any one of those listed is enough "
+        "(least-privileged first).",
+        "",
+        "| kind | area | what is backed up | source | incremental | restore | read "
+        "permission | write permission | roles |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for k in kinds:
+        roles = ", ".join(sorted(set(k.read_roles) | set(k.write_roles))) or "-"
+        lines.append(
+            f"| `{k.name}` ({k.title}) | {k.area.value} | {k.describes} | `{k.source}` | "
+            f"{'delta' if k.incremental == 'delta' else 'full read, changes stored'} | "
+            f"{', '.join(k.restore) or '-'} (planned) | {', '.join(k.read_permissions)} | "
+            f"{', '.join(k.write_permissions) or '-'} | {roles} |"
+        )
+    notes = [k for k in kinds if k.notes]
+    if notes:
+        lines += ["", "## Notes", ""]
+        lines += [f"- `{k.name}`: {k.notes}" for k in notes]
+    return "\n".join(lines) + "\n"

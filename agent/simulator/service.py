@@ -1,0 +1,284 @@
+"""The simulator as everyone uses it: tenants, login, Graph, one HTTPS port.
+
+``Simulator`` composes the pieces for tests, the demo and benchmarks; ``serve`` runs it for
+``entra-backup simulator serve`` and writes what an operator needs (CA, tenants.json with
+credential file paths — never secret values on the console).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import signal
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from agent.simulator import ca
+from agent.simulator.graph import Directory, Faults, GraphApi, generate, persist, register_routes
+from agent.simulator.httpserver import HttpsServer, RequestLog, Router
+from agent.simulator.login import register_login_routes
+from agent.simulator.tokens import TokenIssuer
+from agent.simulator.world import AppRegistration, ClientSecret, SimTenant, World
+
+READ_PERMISSIONS = [
+    "User.Read.All",
+    "Group.Read.All",
+    "GroupMember.Read.All",
+    "Directory.Read.All",
+    "AdministrativeUnit.Read.All",
+    "Application.Read.All",
+    "Policy.Read.All",
+    "RoleManagement.Read.Directory",
+    "Organization.Read.All",
+    "Domain.Read.All",
+]
+_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
+_MAX_DEPTH = 7  # path segments under /v1.0 routed to the Graph pipeline
+
+
+@dataclass
+class TenantSpec:
+    name: str = "contoso"
+    seed: int = 1
+    users: int = 2000
+    groups: int = 300
+    tenant_id: str | None = None  # None: a stable GUID from name and seed
+    domain: str | None = None  # None: {name}.onmicrosoft.com
+    graph_permissions: list[str] = field(default_factory=lambda: list(READ_PERMISSIONS))
+
+
+@dataclass
+class TenantHandle:
+    name: str
+    tenant_id: str
+    domain: str
+    client_id: str
+    client_secret: str  # plain value: tests and the demo hand it over in an env var or file
+    certificate_path: Path  # PEM: private key + self-signed certificate, mode 0600
+    app: AppRegistration
+    directory: Directory
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    path.chmod(0o600)
+
+
+def _self_signed(common_name: str) -> tuple[bytes, bytes]:
+    """(private key PEM, certificate PEM) for an app's certificate credential."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=730))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+class Simulator:
+    """Login + Graph for any number of tenants on one loopback HTTPS port."""
+
+    def __init__(
+        self,
+        state_dir: Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        request_log: Path | None = None,
+    ) -> None:
+        self._temp: tempfile.TemporaryDirectory[str] | None = None
+        if state_dir is None:
+            self._temp = tempfile.TemporaryDirectory(prefix="entra-sim-")
+            self.files_dir = Path(self._temp.name)
+        else:
+            self.files_dir = Path(state_dir)
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        tls = ca.TlsMaterial.load(self.files_dir / "tls") if self.state_dir else None
+        if tls is None:
+            tls = ca.generate()
+            tls.write(self.files_dir / "tls")
+        self.ca_path = self.files_dir / "ca.pem"
+        self.ca_path.write_bytes(tls.ca_pem)
+        self.world = World()
+        self.issuer = TokenIssuer()
+        self.faults = Faults()
+        self.graph = GraphApi(self.world, self.issuer, self.faults)
+        register_routes(self.graph)
+        self.router = Router()
+        register_login_routes(self.router, self.world, self.issuer)
+        for depth in range(0, _MAX_DEPTH + 1):
+            pattern = "/v1.0" + "".join(f"/{{s{i}}}" for i in range(depth))
+            for method in _METHODS:
+                self.router.add(method, pattern, self.graph.serve)
+        self.log = RequestLog(request_log)
+        self.server = HttpsServer(self.router, tls, host, port, self.log)
+        self.base_url = self.server.base_url
+        self.tenants: dict[str, TenantHandle] = {}
+        self._started = False
+
+    # -- tenants -------------------------------------------------------------------------
+
+    def _tenant_dir(self, name: str) -> Path:
+        return self.files_dir / "tenants" / name
+
+    def add_tenant(self, spec: TenantSpec) -> TenantHandle:
+        tenant_id = spec.tenant_id or str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"entra-backup-simulator/{spec.name}/{spec.seed}")
+        )
+        domain = spec.domain or f"{spec.name}.onmicrosoft.com"
+        folder = self._tenant_dir(spec.name)
+        saved = folder / "directory.json.gz"
+        if self.state_dir is not None and saved.exists():
+            directory = persist.load(saved)
+            tenant_id, domain = directory.tenant_id, directory.domain
+        else:
+            directory = Directory(tenant_id, domain)
+            generate(directory, spec.seed, spec.users, spec.groups)
+        app, secret, cert_path = self._app(spec, folder, tenant_id)
+        self.world.add(
+            SimTenant(
+                tenant_id, domain, spec.name.title(), apps={app.client_id: app}, directory=directory
+            )
+        )
+        handle = TenantHandle(
+            spec.name, tenant_id, domain, app.client_id, secret, cert_path, app, directory
+        )
+        self.tenants[spec.name] = handle
+        return handle
+
+    def _app(
+        self, spec: TenantSpec, folder: Path, tenant_id: str
+    ) -> tuple[AppRegistration, str, Path]:
+        """The backup service app: a secret and a certificate, reused from the state dir."""
+        secret_path, cert_path, meta_path = (
+            folder / "client-secret",
+            folder / "app-certificate.pem",
+            folder / "app.json",
+        )
+        if meta_path.exists() and secret_path.exists() and cert_path.exists():
+            meta = json.loads(meta_path.read_text())
+            client_id, secret = meta["client_id"], secret_path.read_text().strip()
+            pem = cert_path.read_bytes()
+            cert_pem = pem[pem.index(b"-----BEGIN CERTIFICATE-----") :]
+        else:
+            client_id = str(
+                uuid.uuid5(uuid.NAMESPACE_URL, f"entra-backup-simulator/{tenant_id}/app")
+            )
+            secret = secrets.token_urlsafe(30)
+            key_pem, cert_pem = _self_signed(f"entra-backup {spec.name}")
+            _write_private(secret_path, secret.encode())
+            _write_private(cert_path, key_pem + cert_pem)
+            meta_path.write_text(json.dumps({"client_id": client_id}))
+        app = AppRegistration(
+            client_id=client_id,
+            display_name="entra-backup",
+            secrets=[ClientSecret.create(secret, dt.datetime.now(dt.UTC) + dt.timedelta(days=365))],
+            certificates_pem=[cert_pem],
+            graph_permissions=list(spec.graph_permissions),
+        )
+        return app, secret, cert_path
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> Simulator:
+        if not self._started:
+            self.server.start()
+            self._started = True
+        return self
+
+    def save(self) -> None:
+        if self.state_dir is None:
+            return
+        for name, handle in self.tenants.items():
+            persist.save(handle.directory, self._tenant_dir(name) / "directory.json.gz")
+
+    def stop(self) -> None:
+        if self._started:
+            self.server.stop()
+            self._started = False
+        else:
+            self.log.close()
+        self.save()
+        if self._temp is not None:
+            self._temp.cleanup()
+            self._temp = None
+
+    @property
+    def errors(self) -> list[str]:
+        """Exceptions inside handlers (each answered 500): tests assert there are none."""
+        return self.server.errors
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def tenants_json(self) -> dict[str, Any]:
+        return {
+            "tenants": [
+                {
+                    "name": h.name,
+                    "tenant_id": h.tenant_id,
+                    "domain": h.domain,
+                    "authority_host": self.base_url,
+                    "graph_url": self.base_url,
+                    "client_id": h.client_id,
+                    "client_secret_file": str(self._tenant_dir(h.name) / "client-secret"),
+                    "certificate_file": str(h.certificate_path),
+                }
+                for h in self.tenants.values()
+            ],
+            "ca_file": str(self.ca_path),
+        }
+
+
+def serve(state_dir: Path, host: str, port: int, specs: list[TenantSpec]) -> None:
+    """Run until SIGINT/SIGTERM; state, CA and tenants.json live in ``state_dir``."""
+    sim = Simulator(state_dir, host=host, port=port)
+    for spec in specs:
+        sim.add_tenant(spec)
+    sim.start()
+    (Path(state_dir) / "tenants.json").write_text(json.dumps(sim.tenants_json(), indent=2))
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    print(
+        f"Simulator listening on {sim.base_url}; CA {sim.ca_path}; tenants in {Path(state_dir) / 'tenants.json'}",
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sim.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

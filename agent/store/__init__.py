@@ -1,0 +1,1 @@
+"""The repository: encrypted, compressed, content-addressed, write-once blobs."""

@@ -1,0 +1,306 @@
+"""Content-addressed, compressed, AES-256-GCM encrypted, write-once blobs on a filesystem.
+
+Layout::
+
+    <repo>/format                 JSON: format name, version, repository id, key check
+    <repo>/blobs/<id[:2]>/<id>    magic(4) | version(1) | nonce(12) | ciphertext+tag
+    <repo>/tmp/                   blobs being written; renamed into blobs/ when complete
+
+The blob id is HMAC-SHA256(mac key, canonical JSON) and is also the AEAD associated data, so a
+file renamed or copied over another id fails authentication instead of returning wrong data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import tempfile
+import time
+import uuid
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from agent.errors import IntegrityError, RepositoryError
+from agent.store.keys import RepositoryKey
+
+FORMAT_NAME = "entra-backup-repository"
+FORMAT_VERSION = 1
+MAGIC = b"EBRB"
+BLOB_VERSION = 1
+NONCE_BYTES = 12
+TAG_BYTES = 16
+HEADER_BYTES = len(MAGIC) + 1 + NONCE_BYTES
+_KEY_CHECK = b"entra-backup repository key check"
+# First plaintext byte says what the payload is, so get() never decodes an image as JSON.
+_JSON, _BYTES = b"J", b"B"
+# Binary ids hash a prefix no JSON text can start with: the two id spaces never collide.
+_BYTES_ID_PREFIX = b"\x00bytes\x00"
+_ID_LEN = 64
+_HEX = frozenset("0123456789abcdef")
+_INIT_FIX = "Run 'entra-backup init' to create it, or correct 'repository' in the config."
+
+
+def canonical_json(obj: Any) -> bytes:
+    """One byte string per value: sorted keys, no whitespace, UTF-8 (dedupe relies on this)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def _is_blob_id(name: str) -> bool:
+    return len(name) == _ID_LEN and set(name) <= _HEX
+
+
+class Repository:
+    def __init__(self, path: Path, key: RepositoryKey, repository_id: str) -> None:
+        self.path = Path(path)
+        self.repository_id = repository_id
+        self._key = key
+        self._aead = AESGCM(key.encryption_key)
+        self._blobs = self.path / "blobs"
+        self._tmp = self.path / "tmp"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, path: Path, key: RepositoryKey) -> Repository:
+        path = Path(path)
+        if (path / "format").exists():
+            raise RepositoryError(
+                f"A repository already exists at {path}.",
+                "Use it as it is, or choose an empty folder for a new one.",
+            )
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (path / "blobs").mkdir(exist_ok=True, mode=0o700)
+        (path / "tmp").mkdir(exist_ok=True, mode=0o700)
+        repository_id = uuid.uuid4().hex
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        check = nonce + AESGCM(key.encryption_key).encrypt(
+            nonce, _KEY_CHECK, repository_id.encode()
+        )
+        fmt = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "id": repository_id,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "key_check": base64.b64encode(check).decode("ascii"),
+        }
+        _atomic_write(path / "tmp", path / "format", json.dumps(fmt, indent=2).encode() + b"\n")
+        return cls(path, key, repository_id)
+
+    @classmethod
+    def open(cls, path: Path, key: RepositoryKey) -> Repository:
+        path = Path(path)
+        fmt_file = path / "format"
+        if not fmt_file.is_file():
+            raise RepositoryError(f"No repository at {path}.", _INIT_FIX)
+        try:
+            fmt = json.loads(fmt_file.read_text(encoding="utf-8"))
+            name, version, repository_id = fmt["format"], fmt["version"], fmt["id"]
+            check = base64.b64decode(fmt["key_check"], validate=True)
+        except (OSError, ValueError, KeyError, TypeError, binascii.Error):
+            raise RepositoryError(
+                f"The repository format file {fmt_file} is unreadable or damaged.",
+                "Restore it from a copy of the repository; the blobs cannot be read without it.",
+            ) from None
+        if name != FORMAT_NAME:
+            raise RepositoryError(
+                f"{path} is not an entra-backup repository (format '{name}').", _INIT_FIX
+            )
+        if version != FORMAT_VERSION:
+            raise RepositoryError(
+                f"Repository {path} has format version {version}; this agent reads version "
+                f"{FORMAT_VERSION}.",
+                "Run the entra-backup release that created it (or a newer one).",
+            )
+        try:
+            AESGCM(key.encryption_key).decrypt(
+                check[:NONCE_BYTES], check[NONCE_BYTES:], str(repository_id).encode()
+            )
+        except (InvalidTag, ValueError):
+            raise RepositoryError(
+                f"The repository key does not open repository {path}.",
+                "Configure the key this repository was created with ('repository_key').",
+            ) from None
+        (path / "tmp").mkdir(exist_ok=True, mode=0o700)
+        repo = cls(path, key, str(repository_id))
+        repo.clean_tmp(older_than_s=24 * 3600)  # leftovers of a crash; never a live writer's
+        return repo
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def blob_id(self, obj: Any) -> str:
+        return hmac.new(self._key.mac_key, canonical_json(obj), hashlib.sha256).hexdigest()
+
+    def put(self, obj: Any) -> str:
+        payload = canonical_json(obj)
+        blob_id = hmac.new(self._key.mac_key, payload, hashlib.sha256).hexdigest()
+        self._store(blob_id, _JSON, payload)
+        return blob_id
+
+    def put_bytes(self, data: bytes) -> str:
+        blob_id = hmac.new(self._key.mac_key, _BYTES_ID_PREFIX + data, hashlib.sha256).hexdigest()
+        self._store(blob_id, _BYTES, data)
+        return blob_id
+
+    def _store(self, blob_id: str, type_byte: bytes, payload: bytes) -> None:
+        final = self._blob_path(blob_id)
+        if final.exists():
+            return  # same content, same id: dedupe
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, type_byte + zlib.compress(payload, 6), blob_id.encode())
+        final.parent.mkdir(exist_ok=True, mode=0o700)
+        # Concurrent puts of the same content race harmlessly: both files are valid, and
+        # os.replace makes whichever lands last appear whole.
+        _atomic_write(self._tmp, final, MAGIC + bytes([BLOB_VERSION]) + nonce + sealed)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def exists(self, blob_id: str) -> bool:
+        return _is_blob_id(blob_id) and self._blob_path(blob_id).is_file()
+
+    def get(self, blob_id: str) -> Any:
+        payload = self._payload(blob_id, _JSON)
+        try:
+            return json.loads(payload)
+        except ValueError:
+            raise _damaged(blob_id, "content is not JSON") from None
+
+    def get_bytes(self, blob_id: str) -> bytes:
+        return self._payload(blob_id, _BYTES)
+
+    def check_blob(self, blob_id: str) -> str | None:
+        """None when the blob is intact, else a short reason (missing, truncated, …)."""
+        try:
+            type_byte, payload = self._open(blob_id)
+        except _Damage as exc:
+            return exc.reason
+        prefix = _BYTES_ID_PREFIX if type_byte == _BYTES else b""
+        actual = hmac.new(self._key.mac_key, prefix + payload, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(actual, blob_id):
+            return "id mismatch"
+        return None
+
+    def _payload(self, blob_id: str, expected: bytes) -> bytes:
+        try:
+            type_byte, payload = self._open(blob_id)
+        except _Damage as exc:
+            raise _damaged(blob_id, exc.reason) from None
+        if type_byte != expected:
+            what = "binary data" if type_byte == _BYTES else "a JSON object"
+            raise _damaged(blob_id, f"holds {what}, not what was asked for")
+        return payload
+
+    def _open(self, blob_id: str) -> tuple[bytes, bytes]:
+        if not _is_blob_id(blob_id):
+            raise _Damage("not a blob id")
+        try:
+            data = self._blob_path(blob_id).read_bytes()
+        except FileNotFoundError:
+            raise _Damage("missing") from None
+        except OSError as exc:
+            raise _Damage(f"unreadable ({exc.strerror})") from None
+        if len(data) < HEADER_BYTES + TAG_BYTES + 1:
+            raise _Damage("truncated")
+        if data[: len(MAGIC)] != MAGIC:
+            raise _Damage("not a blob file (bad header)")
+        if data[len(MAGIC)] != BLOB_VERSION:
+            raise _Damage(f"unknown blob version {data[len(MAGIC)]}")
+        nonce = data[len(MAGIC) + 1 : HEADER_BYTES]
+        try:
+            plain = self._aead.decrypt(nonce, data[HEADER_BYTES:], blob_id.encode())
+        except InvalidTag:
+            raise _Damage("authentication failed") from None
+        try:
+            return plain[:1], zlib.decompress(plain[1:])
+        except zlib.error:
+            raise _Damage("content does not decompress") from None
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def iter_blob_ids(self) -> Iterator[str]:
+        if not self._blobs.is_dir():
+            return
+        for shard in sorted(self._blobs.iterdir()):
+            if not shard.is_dir():
+                continue
+            for entry in sorted(shard.iterdir()):
+                if _is_blob_id(entry.name) and entry.name[:2] == shard.name:
+                    yield entry.name
+
+    def stats(self) -> tuple[int, int]:
+        """(blob count, total bytes on disk)."""
+        count = total = 0
+        for blob_id in self.iter_blob_ids():
+            count += 1
+            total += self._blob_path(blob_id).stat().st_size
+        return count, total
+
+    def clean_tmp(self, older_than_s: float = 0.0) -> int:
+        """Remove temp files a crash left behind; returns how many were removed."""
+        removed = 0
+        cutoff = time.time() - older_than_s
+        for entry in self._tmp.iterdir() if self._tmp.is_dir() else ():
+            try:
+                if entry.is_file() and entry.stat().st_mtime <= cutoff:
+                    entry.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass  # another process finished or removed it meanwhile
+        return removed
+
+    def _blob_path(self, blob_id: str) -> Path:
+        return self._blobs / blob_id[:2] / blob_id
+
+
+class _Damage(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _damaged(blob_id: str, reason: str) -> IntegrityError:
+    return IntegrityError(
+        f"Blob {blob_id} is damaged: {reason}.",
+        "Run 'entra-backup verify' to see what it holds; restore the repository folder from a "
+        "copy or take a new full backup.",
+    )
+
+
+def _atomic_write(tmp_dir: Path, final: Path, data: bytes) -> None:
+    """Write to tmp_dir, fsync, then rename over ``final``: readers see all or nothing."""
+    fd, tmp_name = tempfile.mkstemp(prefix=final.name[:16] + ".", suffix=".tmp", dir=tmp_dir)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(final.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    # The rename is durable only once the directory entry is; not possible on Windows.
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,81 @@
+"""Shared wiring for end-to-end tests: a simulated tenant and an agent pointed at it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.cli import main
+from agent.config import load_config
+from agent.demo import setup_agent
+from agent.kinds import known_names
+from agent.runtime import Runtime
+from agent.simulator.service import Simulator, TenantSpec
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def cli(*args: str) -> CliResult:
+    """Run the CLI in this process, as an operator would type it."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([*args])
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def cli_process(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> CliResult:
+    """Run the CLI as a separate process (exit codes, signals, no tracebacks)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@contextlib.contextmanager
+def simulated_tenant(state_dir: Path, **spec: Any) -> Iterator[Simulator]:
+    sim = Simulator(state_dir)
+    sim.add_tenant(TenantSpec(**{"name": "contoso", "seed": 7, "users": 300, "groups": 60, **spec}))
+    sim.start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def agent_for(data_dir: Path, sim: Simulator, **options: Any) -> tuple[Path, Runtime]:
+    config = setup_agent(data_dir, sim, **options)
+    return config, Runtime(load_config(config, known_kinds=known_names()))
+
+
+def state_of(rt: Runtime, snapshot_id: int) -> dict[tuple[str, str], str]:
+    snap = rt.catalog.snapshot(snapshot_id)
+    return {(v.kind, v.object_id): v.blob_id for v in rt.catalog.state(snap.tenant, snap.seq)}
+
+
+def counts(rt: Runtime, snapshot_id: int) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for kind, _ in state_of(rt, snapshot_id):
+        result[kind] = result.get(kind, 0) + 1
+    return result

@@ -1,0 +1,47 @@
+"""The kinds registry drives the support list and the permission advice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent.kinds import ALL_KINDS, resolve
+from agent.kinds.support import minimal_permissions, render_support_list
+from agent.schema.csdl import load_schema
+from tests.agent_helpers import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_support_list_is_generated_from_the_registry() -> None:
+    assert (ROOT / "docs" / "support-list.md").read_text() == render_support_list(), (
+        "docs/support-list.md is stale: regenerate it with "
+        "'entra-backup kinds --markdown > docs/support-list.md'"
+    )
+
+
+def test_every_selected_property_exists_in_the_graph_schema() -> None:
+    schema = load_schema()
+    for kind in ALL_KINDS:
+        if kind.entity_type and kind.select:
+            props = schema.properties(kind.entity_type)
+            unknown = [p for p in kind.select if p not in props]
+            assert not unknown, f"{kind.name} selects unknown properties {unknown}"
+
+
+def test_minimal_permissions_cover_each_kind_once() -> None:
+    kinds = resolve(["entra"])
+    chosen = minimal_permissions(kinds)
+    assert chosen == ["Group.Read.All", "User.Read.All"]
+    assert all(any(p in chosen for p in k.read_permissions) for k in kinds)
+
+
+def test_permissions_command_prints_the_set_for_a_scope() -> None:
+    result = cli("permissions", "--scope", "user", "--json")
+    assert result.code == 0
+    assert result.json()["read"] == ["User.Read.All"]
+
+
+def test_unknown_kind_in_a_scope_is_a_clear_error() -> None:
+    result = cli("permissions", "--scope", "usr")
+    assert result.code == 2
+    assert "usr" in result.err and "user" in result.err

@@ -1,0 +1,124 @@
+"""Shared wiring for the simulated-Graph tests: a real HTTPS session and real msal tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msal
+import requests
+
+from agent.simulator.service import Simulator, TenantHandle
+
+GRAPH_SCOPE = ["https://graph.microsoft.com/.default"]
+
+
+def session(sim: Simulator) -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False  # facts file §8: REQUESTS_CA_BUNDLE would override verify otherwise
+    s.verify = str(sim.ca_path)
+    return s
+
+
+def token(sim: Simulator, handle: TenantHandle, *, certificate: bool = False) -> str:
+    """An app-only Graph token from the simulated login endpoint, through msal."""
+    if certificate:
+        pem = handle.certificate_path.read_text()
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
+        cert = x509.load_pem_x509_certificate(
+            pem[pem.index("-----BEGIN CERTIFICATE-----") :].encode()
+        )
+        credential: Any = {
+            "private_key": pem,
+            "thumbprint": cert.fingerprint(hashes.SHA1()).hex(),  # x5t is a SHA-1 thumbprint
+        }
+    else:
+        credential = handle.client_secret
+    app = msal.ConfidentialClientApplication(
+        handle.client_id,
+        client_credential=credential,
+        authority=f"{sim.base_url}/{handle.tenant_id}",
+        instance_discovery=False,
+        http_client=session(sim),
+    )
+    result = app.acquire_token_for_client(GRAPH_SCOPE)
+    assert "access_token" in result, result
+    return str(result["access_token"])
+
+
+class Graph:
+    """A tiny client over requests for tests: absolute URLs, bearer token, JSON."""
+
+    def __init__(self, sim: Simulator, handle: TenantHandle, bearer: str | None = None) -> None:
+        self.sim = sim
+        self.http = session(sim)
+        self.bearer = bearer if bearer is not None else token(sim, handle)
+
+    def get(
+        self, path_or_url: str, headers: dict[str, str] | None = None, **params: Any
+    ) -> requests.Response:
+        url = (
+            path_or_url
+            if path_or_url.startswith("https://")
+            else f"{self.sim.base_url}/v1.0{path_or_url}"
+        )
+        return self.http.get(
+            url,
+            params=params or None,
+            headers={"Authorization": f"Bearer {self.bearer}", **(headers or {})},
+        )
+
+    def post(self, path: str, body: Any = None) -> requests.Response:
+        return self.http.post(
+            f"{self.sim.base_url}/v1.0{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {self.bearer}"},
+        )
+
+    def pages(
+        self, path: str, headers: dict[str, str] | None = None, **params: Any
+    ) -> Iterator[dict[str, Any]]:
+        response = self.get(path, headers, **params)
+        while True:
+            assert response.status_code == 200, response.text
+            body = response.json()
+            yield body
+            link = body.get("@odata.nextLink")
+            if not link:
+                return
+            response = self.get(link, headers)
+
+    def all(
+        self, path: str, headers: dict[str, str] | None = None, **params: Any
+    ) -> list[dict[str, Any]]:
+        return [item for page in self.pages(path, headers, **params) for item in page["value"]]
+
+    def delta(self, url_or_path: str, **params: Any) -> tuple[list[dict[str, Any]], str, int]:
+        """One whole delta round: (items of every page, the deltaLink, pages)."""
+        items: list[dict[str, Any]] = []
+        response = self.get(url_or_path, **params)
+        pages = 0
+        while True:
+            assert response.status_code == 200, response.text
+            body = response.json()
+            pages += 1
+            items.extend(body["value"])
+            if "@odata.deltaLink" in body:
+                return items, body["@odata.deltaLink"], pages
+            assert "@odata.deltaLink" not in body
+            response = self.get(body["@odata.nextLink"])
+
+
+def logged(sim: Simulator, count: int, prefix: str = "/v1.0/", timeout: float = 5.0) -> list[Any]:
+    """The request log once it holds ``count`` entries under ``prefix``: the server records a
+    request just after it has sent the answer, so a test can be a moment ahead of the log."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        items = [i for i in sim.log.items() if i.path.startswith(prefix)]
+        if len(items) >= count or time.monotonic() > deadline:
+            return items
+        time.sleep(0.01)
