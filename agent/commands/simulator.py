@@ -82,5 +82,5 @@ def demo(
     console.print(f"Changes made in the simulated tenant between the backups: {result.churn}")
     console.print(
         f"Data folder: {result.data_dir}\nConfig: {result.config_path}\n"
-        f"Try: entra-backup -c {result.config_path} snapshots list"
+        f"Try: entra-backup snapshots list --config {result.config_path}"
     )
