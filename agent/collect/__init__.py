@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from agent.collect.base import CollectContext, Collector
+from agent.collect.graph_generic import collect_delta, collect_list, collect_relation
 from agent.collect.groups import collect_groups
-from agent.collect.owners import collect_group_owners
-from agent.collect.users import collect_users
 
 COLLECTORS: dict[str, Collector] = {
-    "graph.users": collect_users,
+    "graph.delta": collect_delta,
+    "graph.list": collect_list,
+    "graph.relation": collect_relation,
     "graph.groups": collect_groups,
-    "graph.groupOwners": collect_group_owners,
 }
 
 __all__ = ["COLLECTORS", "CollectContext", "Collector"]

@@ -38,6 +38,10 @@ class KindSpec:
     read_roles: tuple[str, ...] = ()
     write_roles: tuple[str, ...] = ()
     entity_type: str | None = None  # CSDL entity type of one object, when it is one entity
+    path: str | None = None  # Graph collection (or singleton) the kind is read from
+    delta_path: str | None = None  # Graph delta function for incremental reads
+    singleton: bool = False  # ``path`` answers one object, not a collection
+    relation: str | None = None  # for relationship kinds: navigation property of the parent
     key: str = "id"
     label: str = "displayName"
     select: tuple[str, ...] = ()

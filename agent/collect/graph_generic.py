@@ -1,0 +1,119 @@
+"""Collectors driven entirely by a kind's declaration (path, delta path, relation).
+
+Most Entra kinds need no code of their own: a delta function, a plain collection or
+singleton, or a relationship of a parent collection. Kinds with real quirks (groups and
+their members) have their own collector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from agent.collect.base import CollectContext
+from agent.db.catalog import KindResult
+from agent.graph.client import BatchRequest
+from agent.kinds.spec import KindSpec
+
+# Graph stops expanded collections at 20 items with no nextLink (facts file §1).
+EXPAND_LIMIT = 20
+EXPAND_PAGE = "100"
+
+
+def _select(kind: KindSpec) -> dict[str, str]:
+    return {"$select": ",".join(kind.select)} if kind.select else {}
+
+
+def collect_delta(ctx: CollectContext) -> dict[str, KindResult]:
+    """Kinds with a Graph delta function: a full round first, then only changes."""
+    results: dict[str, KindResult] = {}
+    for kind in ctx.kinds:
+        assert kind.delta_path, f"{kind.name} declares no delta_path"
+        stager = ctx.stager(kind.name)
+        round_ = ctx.graph.delta(
+            kind.delta_path, params=_select(kind), delta_link=ctx.delta_link(kind.name)
+        )
+        done = 0
+        for page in round_.pages():
+            for item in page.items:
+                if "@removed" in item:
+                    # Soft-deleted ("changed") and permanently deleted objects both leave the
+                    # live state; deletedItems kinds record what can still be undeleted.
+                    stager.remove(item["id"])
+                else:
+                    stager.put(item)
+            done += len(page.items)
+            ctx.report(kind.name, done)
+            stager.flush()
+        results[kind.name] = stager.finish(full_listing=round_.full, delta_link=round_.delta_link)
+    return results
+
+
+def collect_list(ctx: CollectContext) -> dict[str, KindResult]:
+    """Kinds without delta: read in full every run; only changed objects become versions."""
+    results: dict[str, KindResult] = {}
+    for kind in ctx.kinds:
+        assert kind.path, f"{kind.name} declares no path"
+        stager = ctx.stager(kind.name)
+        if kind.singleton:
+            stager.put(ctx.graph.get_json(kind.path, params=_select(kind) or None))
+        else:
+            done = 0
+            for page in ctx.graph.pages(kind.path, params=_select(kind) or None):
+                for item in page.items:
+                    stager.put(item)
+                done += len(page.items)
+                ctx.report(kind.name, done)
+                stager.flush()
+        results[kind.name] = stager.finish(full_listing=True)
+    return results
+
+
+def relation_object(kind: KindSpec, parent_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """One object per parent: the related ids and types, sorted so equal sets store once."""
+    assert kind.relation
+    types = {o["id"]: o.get("@odata.type", "#microsoft.graph.directoryObject") for o in items}
+    return {
+        kind.key: parent_id,
+        kind.relation: [{"id": oid, "@odata.type": types[oid]} for oid in sorted(types)],
+    }
+
+
+def _relation_reads(kind: KindSpec, parent_ids: list[str]) -> Iterator[BatchRequest]:
+    for parent_id in parent_ids:
+        url = f"{kind.path}/{parent_id}/{kind.relation}?$select=id&$top=999"
+        yield BatchRequest(id=parent_id, method="GET", url=url)
+
+
+def collect_relation(ctx: CollectContext) -> dict[str, KindResult]:
+    """A relationship of every object of a parent collection (e.g. group owners).
+
+    ``GET {path}?$select=id&$expand={relation}($select=id)`` returns 100 parents a page with
+    up to 20 related objects each; only parents showing 20 need a follow-up read of the
+    whole relationship, sent as $batch requests.
+    """
+    results: dict[str, KindResult] = {}
+    for kind in ctx.kinds:
+        assert kind.path and kind.relation, f"{kind.name} declares no path/relation"
+        stager = ctx.stager(kind.name)
+        truncated: list[str] = []
+        done = 0
+        params = {"$select": "id", "$expand": f"{kind.relation}($select=id)", "$top": EXPAND_PAGE}
+        for page in ctx.graph.pages(kind.path, params=params):
+            for item in page.items:
+                related = item.get(kind.relation) or []
+                if len(related) >= EXPAND_LIMIT:
+                    truncated.append(item["id"])
+                else:
+                    stager.put(relation_object(kind, item["id"], related))
+            done += len(page.items)
+            ctx.report(kind.name, done)
+            stager.flush()
+
+        for result in ctx.graph.run_batches(_relation_reads(kind, truncated)):
+            if result.status == 200 and result.body is not None:
+                stager.put(relation_object(kind, result.id, result.body.get("value", [])))
+            elif result.status != 404:  # 404: deleted since the listing; the listing drops it
+                stager.keep(result.id, f"HTTP {result.status}")
+        results[kind.name] = stager.finish(full_listing=True)
+    return results
