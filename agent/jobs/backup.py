@@ -180,6 +180,7 @@ def run_backup(
             catalog.record_kind(job_id, result)
         if not any(r.status in ("succeeded", "partial") for r in results):
             raise _nothing_read(results)
+        repo.sync()  # every blob the snapshot refers to is on disk before it becomes visible
         snapshot = catalog.commit_snapshot(job_id)
         status = (
             "succeeded" if all(r.status in ("succeeded", "skipped") for r in results) else "partial"

@@ -5,6 +5,8 @@ Layout::
     <repo>/format                 JSON: format name, version, repository id, key check
     <repo>/blobs/<id[:2]>/<id>    magic(4) | version(1) | nonce(12) | ciphertext+tag
     <repo>/tmp/                   blobs being written; renamed into blobs/ when complete
+    <repo>/tmp/unsynced           present while blobs written since the last sync() may not
+                                  be on disk yet (see sync() and recover_unsynced())
 
 The blob id is HMAC-SHA256(mac key, canonical JSON) and is also the AEAD associated data, so a
 file renamed or copied over another id fails authentication instead of returning wrong data.
@@ -22,6 +24,7 @@ import json
 import os
 import secrets
 import tempfile
+import threading
 import time
 import uuid
 import zlib
@@ -71,6 +74,9 @@ class Repository:
         self._aead = AESGCM(key.encryption_key)
         self._blobs = self.path / "blobs"
         self._tmp = self.path / "tmp"
+        self._marker = self._tmp / "unsynced"
+        self._lock = threading.Lock()
+        self._unsynced: list[Path] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -137,6 +143,7 @@ class Repository:
         (path / "tmp").mkdir(exist_ok=True, mode=0o700)
         repo = cls(path, key, str(repository_id))
         repo.clean_tmp(older_than_s=24 * 3600)  # leftovers of a crash; never a live writer's
+        repo.recover_unsynced()
         return repo
 
     # -- writing ---------------------------------------------------------------------------
@@ -162,9 +169,56 @@ class Repository:
         nonce = secrets.token_bytes(NONCE_BYTES)
         sealed = self._aead.encrypt(nonce, type_byte + zlib.compress(payload, 6), blob_id.encode())
         final.parent.mkdir(exist_ok=True, mode=0o700)
+        self._mark_unsynced()
         # Concurrent puts of the same content race harmlessly: both files are valid, and
-        # os.replace makes whichever lands last appear whole.
-        _atomic_write(self._tmp, final, MAGIC + bytes([BLOB_VERSION]) + nonce + sealed)
+        # os.replace makes whichever lands last appear whole. No fsync per blob (it costs more
+        # than the encryption): the job calls sync() once before it commits a snapshot.
+        data = MAGIC + bytes([BLOB_VERSION]) + nonce + sealed
+        _atomic_write(self._tmp, final, data, durable=False)
+        if os.name != "posix":
+            with self._lock:
+                self._unsynced.append(final)
+
+    def _mark_unsynced(self) -> None:
+        with self._lock:
+            if not self._marker.exists():
+                # Durable before any unsynced blob: after a power loss, every blob that may be
+                # torn is newer than this file (recover_unsynced relies on it).
+                _atomic_write(self._tmp, self._marker, b"blobs written since this file\n")
+
+    def sync(self) -> None:
+        """Make every blob written so far durable; call before committing a snapshot."""
+        with self._lock:
+            if not self._marker.exists():
+                return
+            if os.name == "posix":
+                os.sync()
+            else:  # no global sync on Windows: flush each file written
+                for path in self._unsynced:
+                    with contextlib.suppress(FileNotFoundError), open(path, "rb+") as fh:
+                        os.fsync(fh.fileno())
+            self._unsynced.clear()
+            self._marker.unlink()
+            _fsync_dir(self._tmp)
+
+    def recover_unsynced(self) -> int:
+        """After a crash before sync(): drop blobs that did not reach the disk whole.
+
+        Only blobs newer than the marker can be torn; dropping one is safe because no
+        committed snapshot refers to it (commits come after sync()), and the next backup
+        writes it again. Returns how many were removed.
+        """
+        if not self._marker.exists():
+            return 0
+        since = self._marker.stat().st_mtime - 2.0
+        removed = 0
+        for blob_id in list(self.iter_blob_ids()):
+            path = self._blob_path(blob_id)
+            if path.stat().st_mtime >= since and self.check_blob(blob_id) is not None:
+                path.unlink()
+                removed += 1
+        self.sync()
+        return removed
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -254,7 +308,8 @@ class Repository:
         cutoff = time.time() - older_than_s
         for entry in self._tmp.iterdir() if self._tmp.is_dir() else ():
             try:
-                if entry.is_file() and entry.stat().st_mtime <= cutoff:
+                stale = entry.is_file() and entry.stat().st_mtime <= cutoff
+                if stale and entry != self._marker:
                     entry.unlink()
                     removed += 1
             except FileNotFoundError:
@@ -279,20 +334,23 @@ def _damaged(blob_id: str, reason: str) -> IntegrityError:
     )
 
 
-def _atomic_write(tmp_dir: Path, final: Path, data: bytes) -> None:
-    """Write to tmp_dir, fsync, then rename over ``final``: readers see all or nothing."""
+def _atomic_write(tmp_dir: Path, final: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write to tmp_dir, fsync (when durable), then rename over ``final``: readers see all or
+    nothing."""
     fd, tmp_name = tempfile.mkstemp(prefix=final.name[:16] + ".", suffix=".tmp", dir=tmp_dir)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp_name, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
-    _fsync_dir(final.parent)
+    if durable:
+        _fsync_dir(final.parent)
 
 
 def _fsync_dir(path: Path) -> None:

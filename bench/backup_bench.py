@@ -1,0 +1,168 @@
+"""Backup benchmark: a generated tenant served by the simulator in its own process.
+
+    python -m bench.backup_bench --users 100000 --groups 20000 --latency-ms 30
+
+Reports, for a full backup and for an incremental one after churn: wall time, Graph requests,
+resource units (RU) spent, RU per object, 429s, objects/s, the agent's peak RSS, and
+efficiency = (RU spent / budget per second) / wall time, i.e. how close to Graph's throttling
+ceiling the run came. Run it at two sizes to see whether memory grows with the tenant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import random
+import resource
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+BUDGET_RU_PER_S = {"S": 350, "M": 500, "L": 800}
+
+
+def simulator_process(
+    conn: Connection, state: str, users: int, groups: int, latency_ms: float
+) -> None:
+    from agent.simulator.service import Simulator, TenantSpec
+
+    sim = Simulator(Path(state))
+    started = time.monotonic()
+    handle = sim.add_tenant(TenantSpec(name="bench", seed=42, users=users, groups=groups))
+    generated_s = time.monotonic() - started
+    sim.faults.latency_ms = latency_ms
+    sim.start()
+    conn.send(
+        {
+            "base_url": sim.base_url,
+            "ca_path": str(sim.ca_path),
+            "tenant_id": handle.tenant_id,
+            "client_id": handle.client_id,
+            "certificate_path": str(handle.certificate_path),
+            "client_secret": handle.client_secret,
+            "generated_s": generated_s,
+            "memberships": sum(
+                len(handle.directory.members(g["id"])) for g in handle.directory.groups()
+            ),
+        }
+    )
+    while True:
+        command, arg = conn.recv()
+        if command == "churn":
+            summary = handle.directory.churn(random.Random(7), arg)
+            conn.send(str(summary))
+        elif command == "log":
+            items = sim.log.items()
+            sim.log.clear()
+            conn.send(
+                {
+                    "requests": len(items),
+                    "ru": sum(int(i.note.get("ru", 0) or 0) for i in items),
+                    "throttled": sum(1 for i in items if i.status == 429),
+                }
+            )
+        else:
+            sim.server.stop()
+            conn.send("stopped")
+            return
+
+
+def run(users: int, groups: int, latency_ms: float, churn: float, size: str) -> dict[str, Any]:
+    from agent.config import load_config
+    from agent.demo import setup_agent
+    from agent.jobs.backup import run_backup
+    from agent.kinds import known_names
+    from agent.runtime import Runtime
+
+    work = Path(tempfile.mkdtemp(prefix="entra-bench-"))
+    parent, child = mp.Pipe()
+    proc = mp.Process(
+        target=simulator_process, args=(child, str(work / "sim"), users, groups, latency_ms)
+    )
+    proc.start()
+    info = parent.recv()
+    handle = SimpleNamespace(
+        **{k: info[k] for k in ("tenant_id", "client_id", "client_secret")},
+        certificate_path=Path(info["certificate_path"]),
+    )
+    sim = SimpleNamespace(
+        base_url=info["base_url"], ca_path=Path(info["ca_path"]), tenants={"bench": handle}
+    )
+    config = setup_agent(work / "agent", sim, "bench")  # type: ignore[arg-type]
+    text = config.read_text().replace('tenant_size = "auto"', "")
+    config.write_text(
+        text.replace("[tenants.bench]\n", f'[tenants.bench]\ntenant_size = "{size}"\n')
+    )
+    rt = Runtime(load_config(config, known_kinds=known_names()))
+    results: dict[str, Any] = {
+        "users": users,
+        "groups": groups,
+        "memberships": info["memberships"],
+        "latency_ms": latency_ms,
+        "tenant_size": size,
+        "simulator_generation_s": round(info["generated_s"], 1),
+    }
+    for label, full in (("full", True), ("incremental", False)):
+        if not full:
+            parent.send(("churn", churn))
+            results["churn"] = parent.recv()
+        parent.send(("log", None))
+        parent.recv()
+        started = time.monotonic()
+        report = run_backup(rt, "bench", force_full=full)
+        wall = time.monotonic() - started
+        parent.send(("log", None))
+        served = parent.recv()
+        objects = sum(k.succeeded for k in report.kinds)
+        results[label] = {
+            "status": report.status,
+            "wall_s": round(wall, 2),
+            "objects": objects,
+            "failed_objects": sum(k.failed for k in report.kinds),
+            "requests": served["requests"],
+            "resource_units": served["ru"],
+            "ru_per_object": round(served["ru"] / max(objects, 1), 4),
+            "throttled_429": served["throttled"],
+            "objects_per_s": round(objects / wall),
+            "efficiency": round(served["ru"] / BUDGET_RU_PER_S[size] / wall, 3),
+            "repository_bytes": rt.repository.stats()[1],
+        }
+    results["incremental_requests_fraction"] = round(
+        results["incremental"]["requests"] / max(results["full"]["requests"], 1), 4
+    )
+    results["incremental_time_fraction"] = round(
+        results["incremental"]["wall_s"] / max(results["full"]["wall_s"], 1e-6), 4
+    )
+    results["agent_peak_rss_mb"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+    )
+    parent.send(("stop", None))
+    parent.recv()
+    proc.join(timeout=30)
+    rt.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=20000)
+    parser.add_argument("--groups", type=int, default=4000)
+    parser.add_argument("--latency-ms", type=float, default=30.0)
+    parser.add_argument("--churn", type=float, default=0.01)
+    parser.add_argument("--size", choices=sorted(BUDGET_RU_PER_S), default="L")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    results = run(args.users, args.groups, args.latency_ms, args.churn, args.size)
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
