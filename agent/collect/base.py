@@ -103,7 +103,8 @@ class CollectContext:
     force_full: bool
     kinds: Sequence[KindSpec]  # the kinds of this collector that are in scope and permitted
     log: Callable[..., None]
-    cancel: threading.Event = field(default_factory=threading.Event)
+    cancel: threading.Event = field(default_factory=threading.Event)  # this job only
+    stop: threading.Event | None = None  # the caller's: Ctrl-C, service shutdown
     progress: Progress | None = None
     heartbeat: Callable[[], None] = lambda: None
     scratch_dir: str | None = None
@@ -132,7 +133,7 @@ class CollectContext:
         return {oid: self.repo.get(blob) for oid, blob in blobs.items()}
 
     def checkpoint(self) -> None:
-        if self.cancel.is_set():
+        if self.cancel.is_set() or (self.stop is not None and self.stop.is_set()):
             raise Cancelled()
         self.heartbeat()
 

@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
@@ -35,6 +36,7 @@ from agent.runtime import Runtime, TenantConnection
 log = logging.getLogger("entra_backup.backup")
 
 HEARTBEAT_EVERY_S = 15.0
+PARALLEL_COLLECTORS = 4
 # A running job whose heartbeat is older than this belongs to a dead agent on another host.
 STALE_AFTER_S = 15 * 60
 # Tenant size classes of Graph's identity throttling budget (facts file §1).
@@ -155,27 +157,47 @@ def run_backup(
     try:
         conn = _connect(rt, tenant_name, tenant)
         roles = set(conn.tokens.claims().get("roles") or [])
-        for collector_name, group in groupby(kinds, key=lambda k: k.collector):
-            group_kinds = list(group)
-            results += _run_collector(
-                collector_name,
-                group_kinds,
-                roles,
-                CollectContext(
-                    tenant=tenant_name,
-                    job_id=job_id,
-                    graph=conn.graph,
-                    catalog=catalog,
-                    repo=repo,
-                    force_full=mode == "full",
-                    kinds=[],
-                    log=job_log,
-                    cancel=cancel,
-                    progress=progress,
-                    heartbeat=heartbeat,
-                    scratch_dir=str(rt.scratch_dir),
-                ),
+
+        graph = conn.graph
+        # Set when one collector fails hard, so the others stop; never the caller's event
+        # (in the service that one stops the whole agent).
+        abort = threading.Event()
+
+        def context() -> CollectContext:
+            return CollectContext(
+                tenant=tenant_name,
+                job_id=job_id,
+                graph=graph,
+                catalog=catalog,
+                repo=repo,
+                force_full=mode == "full",
+                kinds=[],
+                log=job_log,
+                cancel=abort,
+                stop=cancel,
+                progress=progress,
+                heartbeat=heartbeat,
+                scratch_dir=str(rt.scratch_dir),
             )
+
+        # Collectors read independent sources: run them side by side. Each delta stream is
+        # sequential (every page names the next), so parallel sources are what fills the
+        # tenant's resource-unit budget; the shared budget keeps them under it together.
+        groups = [(name, list(g)) for name, g in groupby(kinds, key=lambda k: k.collector)]
+        with ThreadPoolExecutor(
+            max_workers=min(PARALLEL_COLLECTORS, len(groups) or 1),
+            thread_name_prefix=f"collect-{tenant_name}",
+        ) as pool:
+            futures = [
+                pool.submit(_run_collector, name, group_kinds, roles, context())
+                for name, group_kinds in groups
+            ]
+            try:
+                for future in futures:
+                    results += future.result()
+            except BaseException:
+                abort.set()  # stop the other collectors at their next checkpoint
+                raise
         for result in results:
             catalog.record_kind(job_id, result)
         if not any(r.status in ("succeeded", "partial") for r in results):
