@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from agent.collect.base import CollectContext
+from agent.collect.prefetch import prefetched
 from agent.db.catalog import KindResult
 from agent.graph.client import BatchRequest
 from agent.kinds.spec import KindSpec
@@ -34,7 +35,7 @@ def collect_delta(ctx: CollectContext) -> dict[str, KindResult]:
             kind.delta_path, params=_select(kind), delta_link=ctx.delta_link(kind.name)
         )
         done = 0
-        for page in round_.pages():
+        for page in prefetched(round_.pages()):
             for item in page.items:
                 if "@removed" in item:
                     # Soft-deleted ("changed") and permanently deleted objects both leave the
@@ -59,7 +60,7 @@ def collect_list(ctx: CollectContext) -> dict[str, KindResult]:
             stager.put(ctx.graph.get_json(kind.path, params=_select(kind) or None))
         else:
             done = 0
-            for page in ctx.graph.pages(kind.path, params=_select(kind) or None):
+            for page in prefetched(ctx.graph.pages(kind.path, params=_select(kind) or None)):
                 for item in page.items:
                     stager.put(item)
                 done += len(page.items)
@@ -99,7 +100,7 @@ def collect_relation(ctx: CollectContext) -> dict[str, KindResult]:
         truncated: list[str] = []
         done = 0
         params = {"$select": "id", "$expand": f"{kind.relation}($select=id)", "$top": EXPAND_PAGE}
-        for page in ctx.graph.pages(kind.path, params=params):
+        for page in prefetched(ctx.graph.pages(kind.path, params=params)):
             for item in page.items:
                 related = item.get(kind.relation) or []
                 if len(related) >= EXPAND_LIMIT:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.collect.base import CollectContext, Stager
+from agent.collect.prefetch import prefetched
 from agent.collect.scratch import GroupScratch
 from agent.db.catalog import KindResult
 
@@ -39,7 +40,7 @@ def collect_groups(ctx: CollectContext) -> dict[str, KindResult]:
     )
     with GroupScratch(ctx.scratch_dir) as scratch:
         seen = 0
-        for page in round_.pages():
+        for page in prefetched(round_.pages()):
             for item in page.items:
                 scratch.add_group(item)
             seen += len(page.items)
