@@ -80,6 +80,11 @@ GROUP_SELECT = (
     "visibility",
 )
 
+# Directory.Read.All / ReadWrite.All read every directory object: any kind accepts them.
+DIRECTORY_READ = ("Directory.Read.All", "Directory.ReadWrite.All")
+USER_READ = ("User.Read.All", "User.ReadWrite.All", *DIRECTORY_READ)
+GROUP_READ = ("Group.Read.All", "Group.ReadWrite.All", *DIRECTORY_READ)
+
 USER = KindSpec(
     name="user",
     title="Users",
@@ -89,12 +94,7 @@ USER = KindSpec(
     "on-premises sync properties.",
     source="GET /users/delta",
     incremental=Incremental.DELTA,
-    read_permissions=(
-        "User.Read.All",
-        "User.ReadWrite.All",
-        "Directory.Read.All",
-        "Directory.ReadWrite.All",
-    ),
+    read_permissions=USER_READ,
     write_permissions=("User.ReadWrite.All",),
     entity_type="user",
     path="/users",
@@ -113,12 +113,7 @@ GROUP = KindSpec(
     "distribution and dynamic-membership groups, with their settings.",
     source="GET /groups/delta",
     incremental=Incremental.DELTA,
-    read_permissions=(
-        "Group.Read.All",
-        "Group.ReadWrite.All",
-        "Directory.Read.All",
-        "Directory.ReadWrite.All",
-    ),
+    read_permissions=GROUP_READ,
     write_permissions=("Group.ReadWrite.All",),
     entity_type="group",
     path="/groups",
@@ -163,12 +158,7 @@ GROUP_OWNER = KindSpec(
     describes="The owners of each group (users and service principals), one object per group.",
     source="GET /groups?$expand=owners($select=id)",
     incremental=Incremental.FULL,
-    read_permissions=(
-        "Group.Read.All",
-        "Group.ReadWrite.All",
-        "Directory.Read.All",
-        "Directory.ReadWrite.All",
-    ),
+    read_permissions=GROUP_READ,
     write_permissions=("Group.ReadWrite.All",),
     key="groupId",
     label="groupId",

@@ -185,18 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
             response = self.server.router.dispatch(request)
         except _DropConnection:
             self.close_connection = True
-            self.server.log.add(
-                LoggedRequest(
-                    time.time(),
-                    self.command,
-                    split.path,
-                    split.query,
-                    0,
-                    request.client,
-                    0.0,
-                    {"fault": "reset"},
-                )
-            )
+            self._record(request, 0, started, {"fault": "reset"})
             return
         except Exception as exc:  # a bug in the simulator: answer 500 and record it
             self.server.errors.append(repr(exc))
@@ -212,15 +201,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if response.body and self.command != "HEAD":
             self.wfile.write(response.body)
+        self._record(request, response.status, started, note)
+
+    def _record(self, request: Request, status: int, started: float, note: dict[str, Any]) -> None:
+        elapsed_ms = (time.perf_counter() - started) * 1000
         self.server.log.add(
             LoggedRequest(
                 time.time(),
-                self.command,
-                split.path,
-                split.query,
-                response.status,
+                request.method,
+                request.path,
+                request.raw_query,
+                status,
                 request.client,
-                (time.perf_counter() - started) * 1000,
+                elapsed_ms,
                 note,
             )
         )
