@@ -82,5 +82,6 @@ def demo(
     console.print(f"Changes made in the simulated tenant between the backups: {result.churn}")
     console.print(
         f"Data folder: {result.data_dir}\nConfig: {result.config_path}\n"
+        f"Database: {result.data_dir / 'agent.db'}\nRepository: {result.data_dir / 'repository'}\n"
         f"Try: entra-backup snapshots list --config {result.config_path}"
     )
