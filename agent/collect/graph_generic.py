@@ -7,10 +7,10 @@ their members) have their own collector.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from agent.collect.base import CollectContext
+from agent.collect.base import CollectContext, clean
 from agent.collect.prefetch import prefetched
 from agent.db.catalog import KindResult
 from agent.graph.client import BatchRequest
@@ -71,49 +71,61 @@ def collect_list(ctx: CollectContext) -> dict[str, KindResult]:
 
 
 def relation_object(kind: KindSpec, parent_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """One object per parent: the related ids and types, sorted so equal sets store once."""
+    """One object per parent: the related objects sorted by id, so equal sets store once.
+
+    Links keep id and type; kinds whose related items are entities of their own (e.g.
+    appRoleAssignments) keep each item whole.
+    """
     assert kind.relation
-    types = {o["id"]: o.get("@odata.type", "#microsoft.graph.directoryObject") for o in items}
-    return {
-        kind.key: parent_id,
-        kind.relation: [{"id": oid, "@odata.type": types[oid]} for oid in sorted(types)],
-    }
+    if kind.relation_full_items:
+        related = sorted((clean(item) for item in items), key=lambda i: str(i.get("id")))
+    else:
+        types = {o["id"]: o.get("@odata.type", "#microsoft.graph.directoryObject") for o in items}
+        related = [{"id": oid, "@odata.type": types[oid]} for oid in sorted(types)]
+    return {kind.key: parent_id, kind.relation: related}
 
 
-def _relation_reads(kind: KindSpec, parent_ids: list[str]) -> Iterator[BatchRequest]:
+def _relation_reads(kind: KindSpec, parent_ids: Iterable[str]) -> Iterator[BatchRequest]:
+    query = "" if kind.relation_full_items else "?$select=id&$top=999"
     for parent_id in parent_ids:
-        url = f"{kind.path}/{parent_id}/{kind.relation}?$select=id&$top=999"
+        url = f"{kind.path}/{parent_id}/{kind.relation}{query}"
         yield BatchRequest(id=parent_id, method="GET", url=url)
 
 
 def collect_relation(ctx: CollectContext) -> dict[str, KindResult]:
     """A relationship of every object of a parent collection (e.g. group owners).
 
-    ``GET {path}?$select=id&$expand={relation}($select=id)`` returns 100 parents a page with
-    up to 20 related objects each; only parents showing 20 need a follow-up read of the
-    whole relationship, sent as $batch requests.
+    With ``relation_expand``: ``GET {path}?$select=id&$expand={relation}($select=id)`` returns
+    100 parents a page with up to 20 related objects each, and only parents showing 20 need a
+    follow-up read of the whole relationship. Otherwise every parent's relationship is read
+    in $batch requests of 20.
     """
     results: dict[str, KindResult] = {}
     for kind in ctx.kinds:
         assert kind.path and kind.relation, f"{kind.name} declares no path/relation"
         stager = ctx.stager(kind.name)
-        truncated: list[str] = []
+        follow_up: list[str] = []
         done = 0
-        params = {"$select": "id", "$expand": f"{kind.relation}($select=id)", "$top": EXPAND_PAGE}
+        params = {"$select": "id", "$top": EXPAND_PAGE if kind.relation_expand else "999"}
+        if kind.relation_expand:
+            params["$expand"] = f"{kind.relation}($select=id)"
         for page in prefetched(ctx.graph.pages(kind.path, params=params)):
             for item in page.items:
                 related = item.get(kind.relation) or []
-                if len(related) >= EXPAND_LIMIT:
-                    truncated.append(item["id"])
+                if not kind.relation_expand or len(related) >= EXPAND_LIMIT:
+                    follow_up.append(item["id"])
                 else:
                     stager.put(relation_object(kind, item["id"], related))
             done += len(page.items)
             ctx.report(kind.name, done)
             stager.flush()
-
-        for result in ctx.graph.run_batches(_relation_reads(kind, truncated)):
+        for result in ctx.graph.run_batches(_relation_reads(kind, follow_up)):
             if result.status == 200 and result.body is not None:
-                stager.put(relation_object(kind, result.id, result.body.get("value", [])))
+                items = list(result.body.get("value", []))
+                next_link = result.body.get("@odata.nextLink")
+                if next_link:  # a relationship longer than one page
+                    items += [i for p in ctx.graph.pages(next_link) for i in p.items]
+                stager.put(relation_object(kind, result.id, items))
             elif result.status != 404:  # 404: deleted since the listing; the listing drops it
                 stager.keep(result.id, f"HTTP {result.status}")
         results[kind.name] = stager.finish(full_listing=True)

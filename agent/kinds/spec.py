@@ -42,6 +42,10 @@ class KindSpec:
     delta_path: str | None = None  # Graph delta function for incremental reads
     singleton: bool = False  # ``path`` answers one object, not a collection
     relation: str | None = None  # for relationship kinds: navigation property of the parent
+    # Relationship read with $expand on the parent listing (links), or per parent in $batch;
+    # full_items keeps each related entity whole (e.g. appRoleAssignments), not just its id.
+    relation_expand: bool = True
+    relation_full_items: bool = False
     key: str = "id"
     label: str = "displayName"
     select: tuple[str, ...] = ()
