@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    collate,
     create_engine,
     delete,
     event,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy import cast as sql_cast
@@ -227,22 +229,27 @@ def _str(value: str) -> Any:
 # -- digest -----------------------------------------------------------------------------------
 
 
-def _changes(conn: Connection, tenant: str, seq: int) -> list[str]:
-    """The sorted change lines of snapshot ``seq``, derived from object_version rows only.
+def _changes(conn: Connection, tenant: str, seq: int) -> Iterator[str]:
+    """The change lines of snapshot ``seq`` in code-point order, derived from object_version
+    rows only, streamed from the database (memory does not grow with the snapshot).
 
     A row starting at ``seq`` is a put; a row ending at ``seq`` with no successor starting at
-    ``seq`` is a removal ("-"). The same function serves commit and verify.
+    ``seq`` is a removal ("-"). The same function serves commit and verify. Ordering uses a
+    byte-wise collation (SQLite BINARY, PostgreSQL "C"): for UTF-8 that is code-point order,
+    so every database yields the same digest.
     """
-    lines = [
-        f"{kind}\t{object_id}\t{blob_id}"
-        for kind, object_id, blob_id in conn.execute(
-            select(VERSION.c.kind, VERSION.c.object_id, VERSION.c.blob_id).where(
-                VERSION.c.tenant == tenant, VERSION.c.valid_from_seq == seq
-            )
-        )
-    ]
+    collation = "C" if conn.dialect.name == "postgresql" else "BINARY"
+    puts = select(
+        VERSION.c.kind.label("kind"),
+        VERSION.c.object_id.label("object_id"),
+        VERSION.c.blob_id.label("blob"),
+    ).where(VERSION.c.tenant == tenant, VERSION.c.valid_from_seq == seq)
     successor = VERSION.alias("successor")
-    removed = select(VERSION.c.kind, VERSION.c.object_id).where(
+    removed = select(
+        VERSION.c.kind.label("kind"),
+        VERSION.c.object_id.label("object_id"),
+        _str("-").label("blob"),
+    ).where(
         VERSION.c.tenant == tenant,
         VERSION.c.valid_to_seq == seq,
         ~exists().where(
@@ -252,9 +259,12 @@ def _changes(conn: Connection, tenant: str, seq: int) -> list[str]:
             successor.c.valid_from_seq == seq,
         ),
     )
-    lines += [f"{kind}\t{object_id}\t-" for kind, object_id in conn.execute(removed)]
-    lines.sort()  # in Python: database collations differ, the digest must not
-    return lines
+    both = union_all(puts, removed).subquery()
+    ordered = select(both.c.kind, both.c.object_id, both.c.blob).order_by(
+        collate(both.c.kind, collation), collate(both.c.object_id, collation)
+    )
+    for kind, object_id, blob in conn.execution_options(yield_per=5000).execute(ordered):
+        yield f"{kind}\t{object_id}\t{blob}"
 
 
 def _digest(prev_digest: str, seq: int, lines: Iterable[str]) -> str:
