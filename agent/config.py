@@ -203,6 +203,8 @@ class TenantConfig(_Model):
     tenant_id: str
     authority_host: str = "https://login.microsoftonline.com"
     graph_url: str = "https://graph.microsoft.com"
+    # The Entra admin portal's own API, for settings Graph lacks (facts file §9).
+    portal_url: str = "https://main.iam.ad.ext.azure.com"
     ca_bundle: str = ""
     tenant_size: Literal["auto", "S", "M", "L"] = "auto"
     app: AppConfig
@@ -227,7 +229,7 @@ class TenantConfig(_Model):
             )
         return value
 
-    @field_validator("authority_host", "graph_url")
+    @field_validator("authority_host", "graph_url", "portal_url")
     @classmethod
     def _urls(cls, value: str) -> str:
         return _https_url(value)
@@ -476,6 +478,9 @@ max_concurrent_jobs = 2
 tenant_id = "contoso.onmicrosoft.com"
 authority_host = "https://login.microsoftonline.com"
 graph_url = "https://graph.microsoft.com"
+# The Entra admin portal's API: Groups general settings that Graph lacks (needs the service
+# account below; without one that setting is skipped, everything else is backed up).
+portal_url = "https://main.iam.ad.ext.azure.com"
 # PEM file of the CA(s) to trust for this tenant's endpoints instead of the system trust store
 # (e.g. a TLS-inspecting proxy's CA). Empty: system trust. Verification is never turned off.
 ca_bundle = ""

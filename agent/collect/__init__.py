@@ -5,12 +5,14 @@ from __future__ import annotations
 from agent.collect.base import CollectContext, Collector
 from agent.collect.graph_generic import collect_delta, collect_list, collect_relation
 from agent.collect.groups import collect_groups
+from agent.collect.portal import collect_groups_general_settings
 
 COLLECTORS: dict[str, Collector] = {
     "graph.delta": collect_delta,
     "graph.list": collect_list,
     "graph.relation": collect_relation,
     "graph.groups": collect_groups,
+    "portal.groupsGeneralSettings": collect_groups_general_settings,
 }
 
 __all__ = ["COLLECTORS", "CollectContext", "Collector"]

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from agent.db.catalog import Catalog, KindResult, StagedObject
 from agent.graph.client import GraphClient
 from agent.kinds.spec import KindSpec
+from agent.portal import PortalClient
 from agent.store.repository import Repository
 
 STAGE_BATCH = 2000
@@ -108,6 +109,7 @@ class CollectContext:
     progress: Progress | None = None
     heartbeat: Callable[[], None] = lambda: None
     scratch_dir: str | None = None
+    portal: PortalClient | None = None  # only when the tenant has a service account
 
     def wants(self, name: str) -> bool:
         return any(k.name == name for k in self.kinds)

@@ -23,6 +23,7 @@ from typing import Any
 
 import psutil
 
+from agent.auth import ServiceAccountTokenProvider
 from agent.collect import COLLECTORS, CollectContext
 from agent.collect.base import Cancelled, Progress
 from agent.config import ScopeConfig, TenantConfig
@@ -31,6 +32,7 @@ from agent.errors import AgentError, ConnectionFailed, GraphError
 from agent.graph.budget import ResourceBudget
 from agent.graph.client import GraphClient
 from agent.kinds import KindSpec, resolve
+from agent.portal import PortalClient
 from agent.runtime import Runtime, TenantConnection
 
 log = logging.getLogger("entra_backup.backup")
@@ -159,6 +161,7 @@ def run_backup(
         roles = set(conn.tokens.claims().get("roles") or [])
 
         graph = conn.graph
+        portal = _portal(conn)
         # Set when one collector fails hard, so the others stop; never the caller's event
         # (in the service that one stops the whole agent).
         abort = threading.Event()
@@ -178,6 +181,7 @@ def run_backup(
                 progress=progress,
                 heartbeat=heartbeat,
                 scratch_dir=str(rt.scratch_dir),
+                portal=portal,
             )
 
         # Collectors read independent sources: run them side by side. Each delta stream is
@@ -258,6 +262,13 @@ def _connect(rt: Runtime, tenant_name: str, tenant: TenantConfig) -> TenantConne
     return conn
 
 
+def _portal(conn: TenantConnection) -> PortalClient | None:
+    if conn.config.service_account is None:
+        return None
+    tokens = ServiceAccountTokenProvider(conn.config, conn.session)
+    return PortalClient(conn.config.portal_url, conn.session, tokens)
+
+
 def _last_known_size(rt: Runtime, tenant_name: str) -> str | None:
     latest = rt.catalog.latest_snapshot(tenant_name)
     if latest is None:
@@ -280,24 +291,26 @@ def _count_users(conn: TenantConnection) -> int | None:
 def _run_collector(
     name: str, kinds: list[KindSpec], roles: set[str], ctx: CollectContext
 ) -> list[KindResult]:
-    permitted = [k for k in kinds if k.can_read_with(roles)]
+    def why_not(kind: KindSpec) -> str | None:
+        if kind.channel == "portal" and ctx.portal is None:
+            return "needs a service account profile"
+        missing = kind.missing_read_permission(roles)
+        return f"missing {missing}" if missing else None
+
+    reasons = {k.name: why_not(k) for k in kinds}
+    permitted = [k for k in kinds if reasons[k.name] is None]
     results = [
-        KindResult(
-            kind=k.name,
-            status="skipped",
-            mode=ctx.mode_for(k),
-            reason=f"missing {k.missing_read_permission(roles)}",
-        )
+        KindResult(kind=k.name, status="skipped", mode=ctx.mode_for(k), reason=reason)
         for k in kinds
-        if k not in permitted
+        if (reason := reasons[k.name]) is not None
     ]
     for skipped in results:
-        ctx.log(
-            "warning",
-            f"Skipped {skipped.kind}: {skipped.reason} (grant it to the app and "
-            "give admin consent).",
-            kind=skipped.kind,
+        fix = (
+            "add [tenants.NAME.service_account] to the config"
+            if skipped.reason.startswith("needs")
+            else "grant it to the app and give admin consent"
         )
+        ctx.log("warning", f"Skipped {skipped.kind}: {skipped.reason} ({fix}).", kind=skipped.kind)
     if not permitted:
         return results
     ctx.kinds = permitted

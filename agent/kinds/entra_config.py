@@ -273,3 +273,24 @@ CONFIG_KINDS: tuple[KindSpec, ...] = (
         restore=("patch",),
     ),
 )
+
+GROUPS_GENERAL_SETTINGS = KindSpec(
+    name="groupsGeneralSettings",
+    title="Groups general settings",
+    area=Area.ENTRA,
+    collector="portal.groupsGeneralSettings",
+    channel="portal",
+    describes="Groups > General: self-service group management (Owners can manage group "
+    "membership requests: selfServiceGroupManagementEnabled), access to groups features in "
+    "My Groups (groupsInAccessPanelEnabled) and the other portal toggles Graph lacks.",
+    source="GET {portal_url}/api/Directories/SsgmProperties/ (admin portal API)",
+    incremental=Incremental.FULL,
+    read_permissions=(),
+    write_roles=("Cloud Application Administrator",),
+    singleton=True,
+    restore=("put",),
+    notes="Read through the Entra admin portal's own API with the tenant's service account "
+    "(Graph has no v1.0 endpoint, facts file §9). Backing it up needs no admin role; "
+    "restoring needs Cloud Application Administrator. Without a service account profile "
+    "this kind is skipped ('needs a service account profile'); nothing else is affected.",
+)

@@ -44,6 +44,9 @@ class KindSpec:
     relation: str | None = None  # for relationship kinds: navigation property of the parent
     # Relationship read with $expand on the parent listing (links), or per parent in $batch;
     # full_items keeps each related entity whole (e.g. appRoleAssignments), not just its id.
+    # "graph" (the service app), "portal" (the admin portal API through the service account)
+    # or "bridge" (Exchange Online PowerShell on the bridge host).
+    channel: str = "graph"
     relation_expand: bool = True
     relation_full_items: bool = False
     key: str = "id"
@@ -58,8 +61,9 @@ class KindSpec:
     extra: dict[str, str] = field(default_factory=dict)
 
     def can_read_with(self, roles: set[str]) -> bool:
-        """True if the token's ``roles`` claim grants reading this kind."""
-        return any(p in roles for p in self.read_permissions)
+        """True if the token's ``roles`` claim grants reading this kind (kinds read through
+        another channel need no Graph application permission)."""
+        return not self.read_permissions or any(p in roles for p in self.read_permissions)
 
     def missing_read_permission(self, roles: set[str]) -> str | None:
         return None if self.can_read_with(roles) else self.read_permissions[0]
