@@ -130,7 +130,13 @@ client_id = "{client_id or self.app_id}"
         return load_config(path).tenant("contoso")
 
     def token_requests(self) -> int:
-        return sum(1 for r in self.server.log.items() if r.path.endswith("/oauth2/v2.0/token"))
+        # The server logs a request just after answering it: give the log a moment.
+        deadline = time.monotonic() + 2.0
+        while True:
+            n = sum(1 for r in self.server.log.items() if r.path.endswith("/oauth2/v2.0/token"))
+            if n or time.monotonic() > deadline:
+                return n
+            time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")

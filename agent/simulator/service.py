@@ -42,6 +42,7 @@ READ_PERMISSIONS = [
     "RoleManagement.Read.Directory",
     "Organization.Read.All",
     "Domain.Read.All",
+    "Device.Read.All",
 ]
 _METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 _MAX_DEPTH = 7  # path segments under /v1.0 routed to the Graph pipeline
@@ -56,6 +57,11 @@ class TenantSpec:
     tenant_id: str | None = None  # None: a stable GUID from name and seed
     domain: str | None = None  # None: {name}.onmicrosoft.com
     graph_permissions: list[str] = field(default_factory=lambda: list(READ_PERMISSIONS))
+    # None: proportional to users — applications users // 20 (each with its service
+    # principal), devices users // 2, administrative units max(2, users // 500).
+    applications: int | None = None
+    devices: int | None = None
+    administrative_units: int | None = None
 
 
 @dataclass
@@ -158,7 +164,15 @@ class Simulator:
             tenant_id, domain = directory.tenant_id, directory.domain
         else:
             directory = Directory(tenant_id, domain)
-            generate(directory, spec.seed, spec.users, spec.groups)
+            generate(
+                directory,
+                spec.seed,
+                spec.users,
+                spec.groups,
+                applications=spec.applications,
+                devices=spec.devices,
+                administrative_units=spec.administrative_units,
+            )
         app, secret, cert_path = self._app(spec, folder, tenant_id)
         self.world.add(
             SimTenant(

@@ -31,6 +31,27 @@ class ChurnSummary:
     members_removed: list[tuple[str, str]] = field(default_factory=list)
     owners_added: list[tuple[str, str]] = field(default_factory=list)
     owners_removed: list[tuple[str, str]] = field(default_factory=list)
+    # Other directory objects (churn_objects.py).
+    applications_added: list[str] = field(default_factory=list)
+    applications_changed: list[str] = field(default_factory=list)
+    applications_soft_deleted: list[str] = field(default_factory=list)
+    applications_hard_deleted: list[str] = field(default_factory=list)
+    service_principals_added: list[str] = field(default_factory=list)
+    service_principals_changed: list[str] = field(default_factory=list)
+    service_principals_soft_deleted: list[str] = field(default_factory=list)
+    service_principals_hard_deleted: list[str] = field(default_factory=list)
+    devices_added: list[str] = field(default_factory=list)
+    devices_changed: list[str] = field(default_factory=list)
+    devices_deleted: list[str] = field(default_factory=list)  # devices are never soft-deleted
+    administrative_units_added: list[str] = field(default_factory=list)
+    administrative_units_changed: list[str] = field(default_factory=list)
+    au_members_added: list[tuple[str, str]] = field(default_factory=list)  # (AU, member)
+    au_members_removed: list[tuple[str, str]] = field(default_factory=list)
+    directory_role_members_added: list[tuple[str, str]] = field(default_factory=list)
+    directory_role_members_removed: list[tuple[str, str]] = field(default_factory=list)
+    oauth2_grants_added: list[str] = field(default_factory=list)
+    oauth2_grants_changed: list[str] = field(default_factory=list)
+    oauth2_grants_deleted: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {name: len(value) for name, value in self.__dict__.items()}
@@ -153,4 +174,7 @@ def apply_churn(directory: Directory, rng: random.Random, fraction: float) -> Ch
                 victim = rng.choice(owners)
                 directory.remove_owner(gid, victim)
                 summary.owners_removed.append((gid, victim))
+    from agent.simulator.graph.churn_objects import apply_object_churn
+
+    apply_object_churn(directory, rng, fraction, summary, lambda: _fresh_id(directory, rng))
     return summary

@@ -63,12 +63,13 @@ class DeltaRequest:
         headers: dict[str, str],
         base_url: str,
         expire: bool,
+        path: str | None = None,
     ) -> None:
         self.d = directory
         self.kind = kind
         self.query = query
         self.headers = headers
-        self.base = f"{base_url}/v1.0/{kind}s/delta"
+        self.base = f"{base_url}/v1.0{path or f'/{kind}s/delta'}"
         self.expire = expire
         self.minimal = "return=minimal" in headers.get("prefer", "")
 
@@ -140,7 +141,7 @@ class DeltaRequest:
         return self._serve(state)
 
     def _navs(self) -> tuple[str, ...]:
-        return ("members",) if self.kind == "group" else ("manager",)
+        return {"group": ("members",), "user": ("manager",)}.get(self.kind, ())
 
     def _context(self, select: list[str] | None) -> str:
         cols = f"({','.join(select)})" if select else ""

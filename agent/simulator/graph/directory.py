@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agent.simulator.graph.objects import ObjectStore
 from agent.simulator.graph.props import is_property
+from agent.simulator.graph.props_objects import OBJECT_KINDS, RESTORABLE
 
 if TYPE_CHECKING:
     from agent.simulator.graph.churn import ChurnSummary
@@ -70,8 +72,10 @@ class Directory:
         self.lock = threading.RLock()
         self.token_key = secrets.token_bytes(32)  # signs skip/delta tokens of this tenant
         self.clock_offset = 0.0
-        self._rows: dict[str, dict[str, dict[str, Any]]] = {"user": {}, "group": {}}
-        self._order: dict[str, list[str]] = {"user": [], "group": []}
+        kinds = ("user", "group", *OBJECT_KINDS)
+        self._rows: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in kinds}
+        self._order: dict[str, list[str]] = {k: [] for k in kinds}
+        self.objects = ObjectStore()  # apps, SPs, devices, AUs, roles: links (objects.py)
         self._pos: dict[str, int] = {}
         self.members_of: dict[str, set[str]] = {}  # group -> member ids
         self.owners_of: dict[str, set[str]] = {}  # group -> owner ids
@@ -326,6 +330,18 @@ class Directory:
                 raise DirectoryError(f"{user_id} is not an owner of {group_id}")
             self.owners_of[group_id].discard(user_id)
             self._owner_of.get(user_id, set()).discard(group_id)
+
+    # -- other directory objects (applications, devices, …; objects_model.py) ------------
+
+    def create(self, kind: str, **props: Any) -> dict[str, Any]:
+        return self._create(kind, props)
+
+    def update(self, kind: str, oid: str, **props: Any) -> None:
+        self._update(kind, oid, props)
+
+    def delete(self, kind: str, oid: str, permanent: bool = False) -> None:
+        # Facts file §3: only these kinds have a deletedItems cast; others go for good.
+        self._delete(kind, oid, permanent or kind not in RESTORABLE)
 
     # -- delete, restore, purge ---------------------------------------------------------
 

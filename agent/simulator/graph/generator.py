@@ -343,8 +343,32 @@ def _group_kind(rng: random.Random) -> str:
     return "dynamic-unified"
 
 
-def generate(directory: Directory, seed: int, users: int, groups: int) -> None:
-    """Fill an empty directory; no change-log entries (this is the tenant's starting state)."""
+def generate(
+    directory: Directory,
+    seed: int,
+    users: int,
+    groups: int,
+    *,
+    applications: int | None = None,
+    devices: int | None = None,
+    administrative_units: int | None = None,
+) -> None:
+    """Fill an empty directory; no change-log entries (this is the tenant's starting state).
+
+    Applications, devices and AUs default to TenantSpec's proportions of ``users``."""
+    _users_and_groups(directory, seed, users, groups)
+    from agent.simulator.graph.gen_objects import generate_objects
+
+    generate_objects(
+        directory,
+        seed,
+        users // 20 if applications is None else applications,
+        users // 2 if devices is None else devices,
+        max(2, users // 500) if administrative_units is None else administrative_units,
+    )
+
+
+def _users_and_groups(directory: Directory, seed: int, users: int, groups: int) -> None:
     rng = random.Random(seed)
     netbios = directory.domain.split(".")[0]
     user_rows = [

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.simulator.graph.directory import Deleted, Directory
+from agent.simulator.graph.objects import ObjectStore
+from agent.simulator.graph.props_objects import OBJECT_KINDS
 
 FORMAT = 1
 
@@ -31,7 +33,12 @@ def save(directory: Directory, path: Path) -> None:
                 for i in directory.order("group")
                 if directory.row("group", i)
             ],
-            "order": {k: directory.order(k) for k in ("user", "group")},
+            "objects": {
+                k: [directory.row(k, i) for i in directory.order(k) if directory.row(k, i)]
+                for k in OBJECT_KINDS
+            },
+            "order": {k: directory.order(k) for k in ("user", "group", *OBJECT_KINDS)},
+            "links": directory.objects.to_json(),
             "members": {g: sorted(m) for g, m in directory.members_of.items()},
             "owners": {g: sorted(o) for g, o in directory.owners_of.items()},
             "manager": directory.manager,
@@ -54,10 +61,14 @@ def load(path: Path) -> Directory:
     d = Directory(state["tenant_id"], state["domain"])
     d.token_key = bytes.fromhex(state["token_key"])
     d.clock_offset = float(state["clock_offset"])
-    for kind, rows in (("user", state["users"]), ("group", state["groups"])):
+    objects = state.get("objects", {})  # absent in states saved before these kinds existed
+    kinds = [("user", state["users"]), ("group", state["groups"])]
+    kinds += [(k, objects.get(k, [])) for k in OBJECT_KINDS]
+    for kind, rows in kinds:
         for row in rows:
             d.load_row(kind, row)
-        d.restore_order(kind, state["order"][kind])
+        d.restore_order(kind, state["order"].get(kind, []))
+    d.objects = ObjectStore.from_json(state.get("links", {}))
     for gid, members in state["members"].items():
         for oid in members:
             d.load_member(gid, oid)

@@ -6,6 +6,8 @@ property that is unset is answered as null (or [] for a collection), as Graph do
 
 from __future__ import annotations
 
+from agent.simulator.graph import props_objects
+
 USER_SCALARS = frozenset(
     {
         "id",
@@ -310,6 +312,12 @@ COLLECTIONS = {"user": USER_COLLECTIONS, "group": GROUP_COLLECTIONS}
 NAVIGATION = {"user": USER_NAVIGATION, "group": GROUP_NAVIGATION}
 DEFAULT_SELECT = {"user": USER_DEFAULT_SELECT, "group": GROUP_DEFAULT_SELECT}
 ODATA_TYPE = {"user": "#microsoft.graph.user", "group": "#microsoft.graph.group"}
+# Applications, service principals, devices, … (props_objects.py, from the CSDL).
+SCALARS.update(props_objects.SCALARS)
+COLLECTIONS.update(props_objects.COLLECTIONS)
+NAVIGATION.update(props_objects.NAVIGATION)
+DEFAULT_SELECT.update(props_objects.DEFAULT_SELECT)
+ODATA_TYPE.update(props_objects.ODATA_TYPE)
 
 
 def is_property(kind: str, name: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 from agent.simulator.graph.delta import DeltaRequest
 from agent.simulator.graph.directory import Directory, DirectoryError
 from agent.simulator.graph.errors import GraphError, bad_request, not_found
+from agent.simulator.graph.permissions import DELETED_READ, DELETED_WRITE
 from agent.simulator.graph.pipeline import (
     READ_GROUPS,
     READ_USERS,
@@ -18,6 +19,7 @@ from agent.simulator.graph.pipeline import (
     GraphApi,
 )
 from agent.simulator.graph.props import ODATA_TYPE, is_property
+from agent.simulator.graph.props_objects import RESTORABLE
 from agent.simulator.graph.query import (
     parse_expand,
     parse_filter,
@@ -32,6 +34,7 @@ from agent.simulator.httpserver import Response
 EXPAND_PAGE = 100  # facts file §1: $expand drops the page size to 100 …
 EXPAND_ITEMS = 20  # … and expanded collections stop at 20 with no nextLink
 CAST = {"microsoft.graph.user": "user", "microsoft.graph.group": "group"}
+DELETED_CAST = {**CAST, **{f"microsoft.graph.{k}": k for k in RESTORABLE}}
 OPTIONS = ("$select", "$top", "$filter", "$expand", "$count")
 
 
@@ -275,7 +278,7 @@ def delta(kind: str) -> Callable[[Context], Response]:
 
 def deleted_list(ctx: Context) -> Response:
     cast = ctx.params["cast"]
-    kind = CAST.get(cast)
+    kind = DELETED_CAST.get(cast)
     if kind is None:
         if cast in ctx.directory.deleted:  # /directory/deletedItems/{id}
             ctx.params["id"] = cast
@@ -348,10 +351,12 @@ def deleted_purge(ctx: Context) -> Response:
 
 def _deleted_needs(write: bool) -> Callable[[Context], frozenset[str]]:
     def needs(ctx: Context) -> frozenset[str]:
-        kind = CAST.get(ctx.params.get("cast", ""))
+        kind = DELETED_CAST.get(ctx.params.get("cast", ""))
         if kind is None:
             gone = ctx.directory.deleted.get(ctx.params.get("id", ""))
             kind = gone.kind if gone else "user"
+        if kind in DELETED_READ:  # applications, service principals, AUs
+            return DELETED_WRITE[kind] if write else DELETED_READ[kind]
         if write:
             return WRITE_USERS if kind == "user" else WRITE_GROUPS
         return READ_USERS if kind == "user" else READ_GROUPS
@@ -377,6 +382,9 @@ def register_routes(api: GraphApi) -> None:
     api.add("POST", "/directory/deletedItems/{id}/restore", deleted_restore, _deleted_needs(True))
     api.add("DELETE", "/directory/deletedItems/{id}", deleted_purge, _deleted_needs(True))
     api.add("POST", "/$batch", batch, frozenset())  # each item is checked on its own
+    from agent.simulator.graph.routes_objects import register_object_routes
+
+    register_object_routes(api)  # applications, service principals, devices, AUs, roles, …
 
 
 __all__ = ["GraphError", "register_routes"]

@@ -15,6 +15,9 @@ WINDOW_S = 10.0
 _COSTS: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"^/users/?$"), 2),
     (re.compile(r"^/applications/?$"), 2),
+    (re.compile(r"^/applications/[^/]+/extensionProperties/?$"), 2),
+    (re.compile(r"^/oauth2PermissionGrants(/[^/]+)?/?$"), 2),
+    (re.compile(r"^/servicePrincipals/[^/]+/appRoleAssignments/?$"), 2),
     (re.compile(r"^/groups/[^/]+/members(/.*)?$"), 3),
     (re.compile(r"^/groups/[^/]+/transitiveMembers(/.*)?$"), 5),
     (
