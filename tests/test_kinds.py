@@ -28,11 +28,15 @@ def test_every_selected_property_exists_in_the_graph_schema() -> None:
             assert not unknown, f"{kind.name} selects unknown properties {unknown}"
 
 
-def test_minimal_permissions_cover_each_kind_once() -> None:
+def test_minimal_permissions_cover_each_kind_with_least_privilege() -> None:
     kinds = resolve(["entra"])
     chosen = minimal_permissions(kinds)
-    assert chosen == ["Group.Read.All", "User.Read.All"]
-    assert all(any(p in chosen for p in k.read_permissions) for k in kinds)
+    assert all(k.can_read_with(set(chosen)) for k in kinds)
+    assert "Directory.Read.All" not in chosen  # narrower permissions exist for every kind
+    assert minimal_permissions(resolve(["user", "group", "groupMember"])) == [
+        "Group.Read.All",
+        "User.Read.All",
+    ]
 
 
 def test_permissions_command_prints_the_set_for_a_scope() -> None:

@@ -187,7 +187,11 @@ def run_backup(
         # Collectors read independent sources: run them side by side. Each delta stream is
         # sequential (every page names the next), so parallel sources are what fills the
         # tenant's resource-unit budget; the shared budget keeps them under it together.
-        groups = [(name, list(g)) for name, g in groupby(kinds, key=lambda k: k.collector)]
+        groups = [
+            task
+            for collector, same in groupby(kinds, key=lambda k: k.collector)
+            for task in _split_independent(collector, list(same))
+        ]
         with ThreadPoolExecutor(
             max_workers=min(PARALLEL_COLLECTORS, len(groups) or 1),
             thread_name_prefix=f"collect-{tenant_name}",
@@ -260,6 +264,17 @@ def _connect(rt: Runtime, tenant_name: str, tenant: TenantConfig) -> TenantConne
                 ResourceBudget.for_tenant_size(size_class(users)),
             )
     return conn
+
+
+# Collectors whose kinds come from one shared read (a groups delta round yields groups and
+# their members); every other kind is read on its own and can run in parallel.
+SHARED_READ = frozenset({"graph.groups"})
+
+
+def _split_independent(collector: str, kinds: list[KindSpec]) -> list[tuple[str, list[KindSpec]]]:
+    if collector in SHARED_READ:
+        return [(collector, kinds)]
+    return [(collector, [kind]) for kind in kinds]
 
 
 def _portal(conn: TenantConnection) -> PortalClient | None:

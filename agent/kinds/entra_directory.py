@@ -196,7 +196,7 @@ OAUTH2_GRANT = delta_kind(
     "/oauth2PermissionGrants/delta",
     "Delegated permissions consented to for clients: admin (all principals) and user consents.",
     ("clientId", "consentType", "principalId", "resourceId", "scope"),
-    read=DIRECTORY_READ,
+    read=("DelegatedPermissionGrant.Read.All", *DIRECTORY_READ),
     write=("DelegatedPermissionGrant.ReadWrite.All",),
     entity_type="oAuth2PermissionGrant",
     restore=("recreate",),
