@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.kinds.spec import Area, Incremental, KindSpec
+from agent.kinds.spec import DIRECTORY_READ, Area, Incremental, KindSpec
 
 # Properties an administrator expects back after a restore; read-only ones (createdDateTime,
 # onPremises*) are kept so a diff can explain what restore cannot change.
@@ -80,8 +80,6 @@ GROUP_SELECT = (
     "visibility",
 )
 
-# Directory.Read.All / ReadWrite.All read every directory object: any kind accepts them.
-DIRECTORY_READ = ("Directory.Read.All", "Directory.ReadWrite.All")
 USER_READ = ("User.Read.All", "User.ReadWrite.All", *DIRECTORY_READ)
 GROUP_READ = ("Group.Read.All", "Group.ReadWrite.All", *DIRECTORY_READ)
 

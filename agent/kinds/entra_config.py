@@ -6,9 +6,8 @@ the same blob and costs no new version. Paths and permissions: facts file §4.
 
 from __future__ import annotations
 
-from agent.kinds.spec import Area, Incremental, KindSpec
+from agent.kinds.spec import DIRECTORY_READ, Area, Incremental, KindSpec
 
-DIRECTORY_READ = ("Directory.Read.All", "Directory.ReadWrite.All")
 POLICY_READ = ("Policy.Read.All", *DIRECTORY_READ)
 ROLE_READ = ("RoleManagement.Read.Directory", "RoleManagement.Read.All", *DIRECTORY_READ)
 

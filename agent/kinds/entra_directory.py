@@ -3,9 +3,8 @@ apps and their SSO configuration), administrative units, devices, roles and gran
 
 from __future__ import annotations
 
-from agent.kinds.spec import Area, Incremental, KindSpec
+from agent.kinds.spec import DIRECTORY_READ, Area, Incremental, KindSpec
 
-DIRECTORY_READ = ("Directory.Read.All", "Directory.ReadWrite.All")
 APP_READ = ("Application.Read.All", "Application.ReadWrite.All", *DIRECTORY_READ)
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# Directory.Read.All / ReadWrite.All read every directory object: every kind accepts them.
+DIRECTORY_READ = ("Directory.Read.All", "Directory.ReadWrite.All")
+
 
 class Area(StrEnum):
     ENTRA = "entra"
