@@ -1,0 +1,690 @@
+# EntraBackup.Exchange: Exchange Online / Defender backup and restore functions run on the bridge host.
+# Contract (DESIGN.md): every exported function writes exactly ONE compact JSON envelope string.
+# Values only ever arrive as typed parameters / splatted hashtables; no script text is built from values.
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+
+# Windows PowerShell 5.1 adds an ETS Count to arrays, so ConvertTo-Json may write {"value":[...],"Count":n}
+# instead of [...]; dropping that type data keeps arrays arrays. PowerShell 7 does not need it.
+if ($PSVersionTable.PSVersion.Major -lt 6) { Remove-TypeData -TypeName 'System.Array' -ErrorAction SilentlyContinue }
+
+# Every cmdlet Invoke-EbCmdlet may run. Checked at run time here and statically by tests/test_ps_scripts.py.
+$script:EbAllowedCmdlets = [System.Collections.Generic.HashSet[string]]::new([string[]]@(
+        'Connect-ExchangeOnline', 'Connect-IPPSSession',
+        'Get-DistributionGroup', 'Get-DistributionGroupMember', 'New-DistributionGroup', 'Set-DistributionGroup',
+        'Remove-DistributionGroup', 'Update-DistributionGroupMember',
+        'Get-OrganizationConfig', 'Get-TransportConfig', 'Get-AcceptedDomain', 'Get-RemoteDomain',
+        'Get-InboundConnector', 'Get-OutboundConnector', 'Get-TransportRule',
+        'Get-HostedContentFilterPolicy', 'Get-HostedContentFilterRule',
+        'Get-HostedOutboundSpamFilterPolicy', 'Get-HostedOutboundSpamFilterRule',
+        'Get-HostedConnectionFilterPolicy', 'Get-MalwareFilterPolicy', 'Get-MalwareFilterRule',
+        'Get-AntiPhishPolicy', 'Get-AntiPhishRule', 'Get-SafeLinksPolicy', 'Get-SafeLinksRule',
+        'Get-SafeAttachmentPolicy', 'Get-SafeAttachmentRule', 'Get-AtpPolicyForO365', 'Get-ATPBuiltInProtectionRule',
+        'Get-DkimSigningConfig', 'Get-EOPProtectionPolicyRule', 'Get-ATPProtectionPolicyRule', 'Get-QuarantinePolicy',
+        'Get-TenantAllowBlockListItems', 'Get-ReportSubmissionPolicy', 'Get-ReportSubmissionRule',
+        'Get-ExternalInOutlook', 'Get-ArcConfig', 'Get-TeamsProtectionPolicy', 'Get-TeamsProtectionPolicyRule',
+        'Get-ProtectionAlert', 'Get-OwaMailboxPolicy', 'Get-MobileDeviceMailboxPolicy', 'Get-RoleGroup',
+        'Get-ManagementRoleAssignment',
+        'Set-OrganizationConfig', 'Set-TransportConfig', 'Set-AcceptedDomain', 'Set-RemoteDomain',
+        'Set-InboundConnector', 'Set-OutboundConnector', 'Set-TransportRule',
+        'Set-HostedContentFilterPolicy', 'Set-HostedContentFilterRule',
+        'Set-HostedOutboundSpamFilterPolicy', 'Set-HostedOutboundSpamFilterRule',
+        'Set-HostedConnectionFilterPolicy', 'Set-MalwareFilterPolicy', 'Set-MalwareFilterRule',
+        'Set-AntiPhishPolicy', 'Set-AntiPhishRule', 'Set-SafeLinksPolicy', 'Set-SafeLinksRule',
+        'Set-SafeAttachmentPolicy', 'Set-SafeAttachmentRule', 'Set-AtpPolicyForO365',
+        'Set-DkimSigningConfig', 'Set-QuarantinePolicy', 'Set-ExternalInOutlook', 'Set-ArcConfig',
+        'Set-OwaMailboxPolicy', 'Set-MobileDeviceMailboxPolicy',
+        'New-HostedContentFilterPolicy', 'New-HostedContentFilterRule',
+        'New-HostedOutboundSpamFilterPolicy', 'New-HostedOutboundSpamFilterRule',
+        'New-MalwareFilterPolicy', 'New-MalwareFilterRule', 'New-AntiPhishPolicy', 'New-AntiPhishRule',
+        'New-SafeLinksPolicy', 'New-SafeLinksRule', 'New-SafeAttachmentPolicy', 'New-SafeAttachmentRule',
+        'New-ServicePrincipal', 'New-RoleGroup', 'Add-RoleGroupMember'
+    ), [System.StringComparer]::OrdinalIgnoreCase)
+
+# Cmdlets that take -ResultSize (passing it to the others is a parameter-binding error).
+$script:EbResultSizeCmdlets = @('Get-DistributionGroup', 'Get-DistributionGroupMember', 'Get-TransportRule', 'Get-RoleGroup')
+
+# Cmdlets that exist only with Defender for Office 365: a missing command there means "not licensed".
+$script:EbMdoCmdlets = @(
+    'Get-SafeLinksPolicy', 'Get-SafeLinksRule', 'Get-SafeAttachmentPolicy', 'Get-SafeAttachmentRule',
+    'Get-AtpPolicyForO365', 'Get-ATPBuiltInProtectionRule', 'Get-ATPProtectionPolicyRule',
+    'Get-TeamsProtectionPolicy', 'Get-TeamsProtectionPolicyRule'
+)
+
+# PowerShell/remoting noise dropped from exported objects: it changes per session, not per setting.
+$script:EbNoiseProperties = @(
+    'PSComputerName', 'RunspaceId', 'PSShowComputerName', 'PSSourceJobInstanceId', 'ObjectState',
+    'OrganizationId', 'OriginatingServer', 'IsValid', 'ExchangeVersion', 'ExchangeObjectId'
+)
+
+# Exchange-only DL properties (facts section 5) plus the identity columns.
+$script:EbDlProperties = @(
+    'ExternalDirectoryObjectId', 'Guid', 'Identity', 'Name', 'DisplayName', 'Alias', 'WhenChangedUTC',
+    'RecipientTypeDetails', 'ManagedBy', 'MemberJoinRestriction', 'MemberDepartRestriction',
+    'RequireSenderAuthenticationEnabled', 'AcceptMessagesOnlyFrom', 'AcceptMessagesOnlyFromDLMembers',
+    'AcceptMessagesOnlyFromSendersOrMembers', 'RejectMessagesFrom', 'RejectMessagesFromDLMembers',
+    'RejectMessagesFromSendersOrMembers', 'ModerationEnabled', 'ModeratedBy', 'BypassModerationFromSendersOrMembers',
+    'BypassNestedModerationEnabled', 'SendModerationNotifications', 'HiddenFromAddressListsEnabled',
+    'HiddenGroupMembershipEnabled', 'EmailAddresses', 'PrimarySmtpAddress', 'WindowsEmailAddress',
+    'GrantSendOnBehalfTo', 'MailTip', 'MailTipTranslations',
+    'CustomAttribute1', 'CustomAttribute2', 'CustomAttribute3', 'CustomAttribute4', 'CustomAttribute5',
+    'CustomAttribute6', 'CustomAttribute7', 'CustomAttribute8', 'CustomAttribute9', 'CustomAttribute10',
+    'CustomAttribute11', 'CustomAttribute12', 'CustomAttribute13', 'CustomAttribute14', 'CustomAttribute15',
+    'ExtensionCustomAttribute1', 'ExtensionCustomAttribute2', 'ExtensionCustomAttribute3',
+    'ExtensionCustomAttribute4', 'ExtensionCustomAttribute5',
+    'ReportToManagerEnabled', 'ReportToOriginatorEnabled', 'SendOofMessageToOriginatorEnabled', 'BccBlocked',
+    'MaxSendSize', 'MaxReceiveSize'
+)
+
+# Keys Set-EbDistributionGroup accepts (Set-DistributionGroup parameters); identity columns are not settable.
+$script:EbDlSettable = @(
+    'DisplayName', 'Alias', 'Name', 'ManagedBy', 'MemberJoinRestriction', 'MemberDepartRestriction',
+    'RequireSenderAuthenticationEnabled', 'AcceptMessagesOnlyFrom', 'AcceptMessagesOnlyFromDLMembers',
+    'AcceptMessagesOnlyFromSendersOrMembers', 'RejectMessagesFrom', 'RejectMessagesFromDLMembers',
+    'RejectMessagesFromSendersOrMembers', 'ModerationEnabled', 'ModeratedBy', 'BypassModerationFromSendersOrMembers',
+    'BypassNestedModerationEnabled', 'SendModerationNotifications', 'HiddenFromAddressListsEnabled',
+    'HiddenGroupMembershipEnabled', 'EmailAddresses', 'PrimarySmtpAddress', 'WindowsEmailAddress',
+    'GrantSendOnBehalfTo', 'MailTip', 'MailTipTranslations',
+    'CustomAttribute1', 'CustomAttribute2', 'CustomAttribute3', 'CustomAttribute4', 'CustomAttribute5',
+    'CustomAttribute6', 'CustomAttribute7', 'CustomAttribute8', 'CustomAttribute9', 'CustomAttribute10',
+    'CustomAttribute11', 'CustomAttribute12', 'CustomAttribute13', 'CustomAttribute14', 'CustomAttribute15',
+    'ExtensionCustomAttribute1', 'ExtensionCustomAttribute2', 'ExtensionCustomAttribute3',
+    'ExtensionCustomAttribute4', 'ExtensionCustomAttribute5',
+    'ReportToManagerEnabled', 'ReportToOriginatorEnabled', 'SendOofMessageToOriginatorEnabled', 'BccBlocked'
+)
+
+# Per Set- cmdlet: the parameter names Set-EbSetting lets through. Anything else is refused.
+$script:EbSettableByCmdlet = @{
+    'Set-OrganizationConfig'             = @('AuditDisabled', 'CustomerLockboxEnabled', 'DefaultGroupAccessType', 'FocusedInboxOn', 'MailTipsAllTipsEnabled', 'MailTipsExternalRecipientsTipsEnabled', 'MailTipsGroupMetricsEnabled', 'MailTipsLargeAudienceThreshold', 'OAuth2ClientProfileEnabled', 'SendFromAliasEnabled', 'SmtpActionableMessagesEnabled', 'ConnectorsEnabled', 'OutlookMobileGCCRestrictionsEnabled')
+    'Set-TransportConfig'                = @('ExternalPostmasterAddress', 'MaxSendSize', 'MaxReceiveSize', 'MaxRecipientEnvelopeLimit', 'SmtpClientAuthenticationDisabled', 'ReplyAllStormProtectionEnabled', 'ReplyAllStormDetectionMinimumRecipients', 'ReplyAllStormDetectionMinimumReplies', 'ReplyAllStormBlockDurationHours', 'ConvertDisclaimerWrapperToEml')
+    'Set-AcceptedDomain'                 = @('DomainType', 'MakeDefault', 'MatchSubDomains', 'OutboundOnly')
+    'Set-RemoteDomain'                   = @('AllowedOOFType', 'AutoForwardEnabled', 'AutoReplyEnabled', 'CharacterSet', 'ContentType', 'DeliveryReportEnabled', 'DisplaySenderName', 'MeetingForwardNotificationEnabled', 'NDREnabled', 'TNEFEnabled', 'TrustedMailInboundEnabled', 'TrustedMailOutboundEnabled')
+    'Set-InboundConnector'               = @('Enabled', 'Comment', 'ConnectorType', 'SenderDomains', 'SenderIPAddresses', 'RequireTls', 'RestrictDomainsToCertificate', 'RestrictDomainsToIPAddresses', 'TlsSenderCertificateName', 'CloudServicesMailEnabled', 'EFSkipIPs', 'EFSkipLastIP', 'EFUsers')
+    'Set-OutboundConnector'              = @('Enabled', 'Comment', 'ConnectorType', 'RecipientDomains', 'SmartHosts', 'UseMXRecord', 'TlsSettings', 'TlsDomain', 'IsTransportRuleScoped', 'RouteAllMessagesViaOnPremises', 'CloudServicesMailEnabled', 'AllAcceptedDomains')
+    'Set-TransportRule'                  = @('Priority', 'Mode', 'Comments', 'State', 'From', 'FromMemberOf', 'SentTo', 'SentToMemberOf', 'SenderDomainIs', 'RecipientDomainIs', 'SubjectContainsWords', 'SubjectOrBodyContainsWords', 'FromScope', 'SentToScope', 'PrependSubject', 'SetSCL', 'SetHeaderName', 'SetHeaderValue', 'RejectMessageReasonText', 'DeleteMessage', 'Quarantine', 'RedirectMessageTo', 'BlindCopyTo', 'ApplyHtmlDisclaimerText', 'ApplyHtmlDisclaimerLocation', 'ApplyHtmlDisclaimerFallbackAction', 'StopRuleProcessing', 'ExceptIfFrom', 'ExceptIfSentTo', 'ExceptIfSenderDomainIs', 'ExceptIfRecipientDomainIs')
+    'Set-HostedContentFilterPolicy'      = @('BulkThreshold', 'BulkSpamAction', 'SpamAction', 'HighConfidenceSpamAction', 'PhishSpamAction', 'HighConfidencePhishAction', 'QuarantineRetentionPeriod', 'EnableEndUserSpamNotifications', 'AllowedSenders', 'AllowedSenderDomains', 'BlockedSenders', 'BlockedSenderDomains', 'MarkAsSpamBulkMail', 'InlineSafetyTipsEnabled', 'SpamZapEnabled', 'PhishZapEnabled', 'SpamQuarantineTag', 'HighConfidenceSpamQuarantineTag', 'PhishQuarantineTag', 'HighConfidencePhishQuarantineTag', 'BulkQuarantineTag', 'AdminDisplayName')
+    'Set-HostedContentFilterRule'        = @('Priority', 'Comments', 'SentTo', 'SentToMemberOf', 'RecipientDomainIs', 'ExceptIfSentTo', 'ExceptIfSentToMemberOf', 'ExceptIfRecipientDomainIs')
+    'Set-HostedOutboundSpamFilterPolicy' = @('RecipientLimitExternalPerHour', 'RecipientLimitInternalPerHour', 'RecipientLimitPerDay', 'ActionWhenThresholdReached', 'AutoForwardingMode', 'BccSuspiciousOutboundMail', 'BccSuspiciousOutboundAdditionalRecipients', 'NotifyOutboundSpam', 'NotifyOutboundSpamRecipients', 'AdminDisplayName')
+    'Set-HostedOutboundSpamFilterRule'   = @('Priority', 'Comments', 'From', 'FromMemberOf', 'SenderDomainIs', 'ExceptIfFrom', 'ExceptIfFromMemberOf', 'ExceptIfSenderDomainIs')
+    'Set-HostedConnectionFilterPolicy'   = @('IPAllowList', 'IPBlockList', 'EnableSafeList', 'AdminDisplayName')
+    'Set-MalwareFilterPolicy'            = @('EnableFileFilter', 'FileTypes', 'FileTypeAction', 'ZapEnabled', 'QuarantineTag', 'EnableInternalSenderAdminNotifications', 'InternalSenderAdminAddress', 'EnableExternalSenderAdminNotifications', 'ExternalSenderAdminAddress', 'AdminDisplayName')
+    'Set-MalwareFilterRule'              = @('Priority', 'Comments', 'SentTo', 'SentToMemberOf', 'RecipientDomainIs', 'ExceptIfSentTo', 'ExceptIfSentToMemberOf', 'ExceptIfRecipientDomainIs')
+    'Set-AntiPhishPolicy'                = @('Enabled', 'EnableSpoofIntelligence', 'EnableUnauthenticatedSender', 'EnableViaTag', 'AuthenticationFailAction', 'HonorDmarcPolicy', 'DmarcQuarantineAction', 'DmarcRejectAction', 'PhishThresholdLevel', 'EnableMailboxIntelligence', 'EnableMailboxIntelligenceProtection', 'EnableOrganizationDomainsProtection', 'EnableTargetedDomainsProtection', 'TargetedDomainsToProtect', 'EnableTargetedUserProtection', 'TargetedUsersToProtect', 'TargetedUserProtectionAction', 'TargetedDomainProtectionAction', 'MailboxIntelligenceProtectionAction', 'EnableFirstContactSafetyTips', 'EnableSimilarUsersSafetyTips', 'EnableSimilarDomainsSafetyTips', 'EnableUnusualCharactersSafetyTips', 'SpoofQuarantineTag', 'AdminDisplayName')
+    'Set-AntiPhishRule'                  = @('Priority', 'Comments', 'SentTo', 'SentToMemberOf', 'RecipientDomainIs', 'ExceptIfSentTo', 'ExceptIfSentToMemberOf', 'ExceptIfRecipientDomainIs')
+    'Set-SafeLinksPolicy'                = @('EnableSafeLinksForEmail', 'EnableSafeLinksForTeams', 'EnableSafeLinksForOffice', 'TrackClicks', 'AllowClickThrough', 'ScanUrls', 'EnableForInternalSenders', 'DeliverMessageAfterScan', 'DisableUrlRewrite', 'DoNotRewriteUrls', 'CustomNotificationText', 'EnableOrganizationBranding', 'AdminDisplayName')
+    'Set-SafeLinksRule'                  = @('Priority', 'Comments', 'SentTo', 'SentToMemberOf', 'RecipientDomainIs', 'ExceptIfSentTo', 'ExceptIfSentToMemberOf', 'ExceptIfRecipientDomainIs')
+    'Set-SafeAttachmentPolicy'           = @('Enable', 'Action', 'Redirect', 'RedirectAddress', 'QuarantineTag', 'AdminDisplayName')
+    'Set-SafeAttachmentRule'             = @('Priority', 'Comments', 'SentTo', 'SentToMemberOf', 'RecipientDomainIs', 'ExceptIfSentTo', 'ExceptIfSentToMemberOf', 'ExceptIfRecipientDomainIs')
+    'Set-AtpPolicyForO365'               = @('EnableATPForSPOTeamsODB', 'EnableSafeDocs', 'AllowSafeDocsOpen')
+    'Set-DkimSigningConfig'              = @('Enabled', 'BodyCanonicalization', 'HeaderCanonicalization')
+    'Set-QuarantinePolicy'               = @('EndUserQuarantinePermissionsValue', 'ESNEnabled', 'AdminDisplayName', 'EndUserSpamNotificationFrequency', 'OrganizationBrandingEnabled')
+    'Set-ExternalInOutlook'              = @('Enabled', 'AllowList')
+    'Set-ArcConfig'                      = @('ArcTrustedSealers')
+    'Set-OwaMailboxPolicy'               = @('AdditionalStorageProvidersAvailable', 'ConditionalAccessPolicy', 'DirectFileAccessOnPublicComputersEnabled', 'DirectFileAccessOnPrivateComputersEnabled', 'WacViewingOnPublicComputersEnabled', 'WacViewingOnPrivateComputersEnabled', 'ExternalImageProxyEnabled', 'OfflineEnabledWeb', 'OfflineEnabledWin', 'ThirdPartyFileProvidersEnabled', 'ActionForUnknownFileAndMIMETypes', 'AllowedFileTypes', 'BlockedFileTypes')
+    'Set-MobileDeviceMailboxPolicy'      = @('AllowSimplePassword', 'AlphanumericPasswordRequired', 'PasswordEnabled', 'MinPasswordLength', 'MaxPasswordFailedAttempts', 'MaxInactivityTimeLock', 'PasswordExpiration', 'PasswordHistory', 'DeviceEncryptionEnabled', 'RequireDeviceEncryption', 'AllowNonProvisionableDevices', 'IsDefault')
+}
+
+# Policy/rule pairs New-EbPolicyWithRule can create: literal cmdlet names so the static allow-list check sees them.
+$script:EbPolicyRuleFamilies = @{
+    'HostedContentFilter'      = @{ Policy = 'New-HostedContentFilterPolicy'; Rule = 'New-HostedContentFilterRule'; RulePolicyParameter = 'HostedContentFilterPolicy'; PolicySet = 'Set-HostedContentFilterPolicy'; RuleSet = 'Set-HostedContentFilterRule' }
+    'HostedOutboundSpamFilter' = @{ Policy = 'New-HostedOutboundSpamFilterPolicy'; Rule = 'New-HostedOutboundSpamFilterRule'; RulePolicyParameter = 'HostedOutboundSpamFilterPolicy'; PolicySet = 'Set-HostedOutboundSpamFilterPolicy'; RuleSet = 'Set-HostedOutboundSpamFilterRule' }
+    'MalwareFilter'            = @{ Policy = 'New-MalwareFilterPolicy'; Rule = 'New-MalwareFilterRule'; RulePolicyParameter = 'MalwareFilterPolicy'; PolicySet = 'Set-MalwareFilterPolicy'; RuleSet = 'Set-MalwareFilterRule' }
+    'AntiPhish'                = @{ Policy = 'New-AntiPhishPolicy'; Rule = 'New-AntiPhishRule'; RulePolicyParameter = 'AntiPhishPolicy'; PolicySet = 'Set-AntiPhishPolicy'; RuleSet = 'Set-AntiPhishRule' }
+    'SafeLinks'                = @{ Policy = 'New-SafeLinksPolicy'; Rule = 'New-SafeLinksRule'; RulePolicyParameter = 'SafeLinksPolicy'; PolicySet = 'Set-SafeLinksPolicy'; RuleSet = 'Set-SafeLinksRule' }
+    'SafeAttachment'           = @{ Policy = 'New-SafeAttachmentPolicy'; Rule = 'New-SafeAttachmentRule'; RulePolicyParameter = 'SafeAttachmentPolicy'; PolicySet = 'Set-SafeAttachmentPolicy'; RuleSet = 'Set-SafeAttachmentRule' }
+}
+
+function New-EbEnvelope {
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param([Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Op)
+    # Lists (not arrays) so adds are cheap; ConvertTo-Json writes them as JSON arrays even with 0 or 1 element.
+    return @{
+        Op        = $Op
+        Items     = [System.Collections.Generic.List[object]]::new()
+        Errors    = [System.Collections.Generic.List[object]]::new()
+        Succeeded = [System.Collections.Generic.List[string]]::new()
+        Failed    = [System.Collections.Generic.List[string]]::new()
+    }
+}
+
+function Get-EbErrorCategory {
+    [CmdletBinding()]
+    [OutputType([string])]
+    param(
+        [Parameter(Mandatory)][System.Management.Automation.ErrorRecord]$ErrorRecord,
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Cmdlet
+    )
+    # EXO V3 surfaces server errors as "|Microsoft.Exchange...XxxException|message" and puts the
+    # server exception type into FullyQualifiedErrorId ("[FailureCategory=Cmdlet-XxxException]"),
+    # so match on type names, error id and message together.
+    # AADSTS codes from MSAL often sit in the inner exception or ErrorDetails, so include those too.
+    $inner = if ($null -ne $ErrorRecord.Exception.InnerException) { $ErrorRecord.Exception.InnerException.Message } else { '' }
+    $details = if ($null -ne $ErrorRecord.ErrorDetails) { $ErrorRecord.ErrorDetails.Message } else { '' }
+    $text = '{0} {1} {2} {3} {4} {5}' -f $ErrorRecord.Exception.GetType().FullName, $ErrorRecord.FullyQualifiedErrorId,
+    $ErrorRecord.CategoryInfo.Reason, $ErrorRecord.Exception.Message, $inner, $details
+    if ($text -match 'AADSTS50076|AADSTS50079') { return 'Mfa' }
+    if ($ErrorRecord.Exception -is [System.Management.Automation.CommandNotFoundException] -or
+        $text -match 'is not recognized as (the|a) name of a cmdlet') {
+        # EXO only exposes cmdlets the tenant is licensed for AND the caller holds a role for.
+        if ($script:EbMdoCmdlets -contains $Cmdlet) { return 'NotLicensed' }
+        return 'Permission'
+    }
+    if ($text -match 'not licensed|isn''t licensed|license (is )?required|requires a license|not available for your organization|Advanced Threat Protection|Microsoft Defender for Office 365 (is )?required') {
+        return 'NotLicensed'
+    }
+    if ($text -match 'throttl|\(429\)|TooManyRequests|Too many requests|ServerBusy|Server Busy|MicroDelay|budget') {
+        return 'Throttled'
+    }
+    if ($text -match 'ManagementObjectNotFound|couldn''t be found|couldn''t find|could not be found|wasn''t found|was not found|ObjectNotFound') {
+        return 'NotFound'
+    }
+    if ($text -match 'UnauthorizedAccess|Access ?Denied|\(403\)|Forbidden|isn''t assigned to any management roles|not authorized|insufficient (access|privileges|permissions)|does not have (the )?permission|RoleAssignment|AADSTS7000112|AADSTS65001|AADSTS50105') {
+        return 'Permission'
+    }
+    return 'Other'
+}
+
+function Add-EbError {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][hashtable]$Envelope,
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Label,
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Category,
+        [Parameter(Mandatory)][AllowEmptyString()][string]$Message
+    )
+    $Envelope.Errors.Add([ordered]@{ cmdlet = $Label; category = $Category; message = $Message })
+    $Envelope.Failed.Add($Label)
+}
+
+function Invoke-EbCmdlet {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][hashtable]$Envelope,
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Name,
+        [Parameter()][hashtable]$Parameters = @{},
+        # Label recorded in succeeded/failed, e.g. "Get-DistributionGroupMember:<guid>".
+        [Parameter()][string]$Label = ''
+    )
+    if ($Label -eq '') { $Label = $Name }
+    if (-not $script:EbAllowedCmdlets.Contains($Name)) {
+        Add-EbError -Envelope $Envelope -Label $Label -Category 'Other' -Message 'cmdlet not on the allow-list'
+        return $null
+    }
+    try {
+        # Call operator + splat: the cmdlet name is an allow-listed constant, values are bound as parameters.
+        # -ErrorAction Stop explicitly: EXO cmdlets live in another module, which does not see our preference.
+        $splat = @{}
+        foreach ($key in $Parameters.Keys) { $splat[$key] = $Parameters[$key] }
+        $splat['ErrorAction'] = 'Stop'
+        $result = @(& $Name @splat)
+        $Envelope.Succeeded.Add($Label)
+        return , $result
+    }
+    catch {
+        $category = Get-EbErrorCategory -ErrorRecord $_ -Cmdlet $Name
+        Add-EbError -Envelope $Envelope -Label $Label -Category $category -Message $_.Exception.Message
+        return $null
+    }
+}
+
+function ConvertTo-EbPlain {
+    [CmdletBinding()]
+    param(
+        [Parameter()][AllowNull()][object]$InputObject,
+        [Parameter()][int]$Depth = 0
+    )
+    # Generic serializer: primitives as-is, dates as ISO 8601 UTC, enums/identities/Exchange value
+    # types (ADObjectId, SmtpAddress, ByteQuantifiedSize, Unlimited...) via ToString, collections as arrays.
+    if ($null -eq $InputObject) { return $null }
+    $value = $InputObject
+    if ($value -is [System.Management.Automation.PSObject]) { $value = $value.PSObject.BaseObject }
+    if ($value -is [string] -or $value -is [bool] -or $value -is [int] -or $value -is [long] -or
+        $value -is [double] -or $value -is [decimal] -or $value -is [single] -or $value -is [byte]) {
+        return $value
+    }
+    if ($value -is [datetime]) { return $value.ToUniversalTime().ToString('o', [cultureinfo]::InvariantCulture) }
+    if ($value -is [System.DateTimeOffset]) { return $value.UtcDateTime.ToString('o', [cultureinfo]::InvariantCulture) }
+    if ($value -is [enum] -or $value -is [guid] -or $value -is [timespan]) { return $value.ToString() }
+    if ($Depth -ge 8) { return [string]$value }
+    if ($value -is [System.Collections.IDictionary]) {
+        $map = [ordered]@{}
+        foreach ($key in $value.Keys) { $map[[string]$key] = ConvertTo-EbPlain -InputObject $value[$key] -Depth ($Depth + 1) }
+        return $map
+    }
+    if ($value -is [System.Collections.IEnumerable]) {
+        $list = [System.Collections.Generic.List[object]]::new()
+        foreach ($element in $value) { $list.Add((ConvertTo-EbPlain -InputObject $element -Depth ($Depth + 1))) }
+        return , $list.ToArray()
+    }
+    if ($Depth -gt 0) {
+        # Nested Exchange objects are identities or value types: their string form is the restorable value.
+        return [string]$value
+    }
+    $map = [ordered]@{}
+    foreach ($property in $InputObject.PSObject.Properties) {
+        if ($script:EbNoiseProperties -contains $property.Name) { continue }
+        if (@('Property', 'NoteProperty') -notcontains [string]$property.MemberType) { continue }
+        $map[$property.Name] = ConvertTo-EbPlain -InputObject $property.Value -Depth ($Depth + 1)
+    }
+    return $map
+}
+
+function Get-EbString {
+    [CmdletBinding()]
+    [OutputType([string])]
+    param(
+        [Parameter()][AllowNull()][object]$InputObject,
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Property
+    )
+    # StrictMode throws on a missing property; a result without it yields $null instead.
+    if ($null -eq $InputObject) { return $null }
+    $found = $InputObject.PSObject.Properties[$Property]
+    if ($null -eq $found -or $null -eq $found.Value) { return $null }
+    return [string]$found.Value
+}
+
+function Write-EbEnvelope {
+    [CmdletBinding()]
+    [OutputType([string])]
+    param([Parameter(Mandatory)][hashtable]$Envelope)
+    $document = [ordered]@{
+        schema    = 1
+        op        = $Envelope.Op
+        ok        = ($Envelope.Failed.Count -eq 0)
+        items     = $Envelope.Items.ToArray()
+        errors    = $Envelope.Errors.ToArray()
+        succeeded = $Envelope.Succeeded.ToArray()
+        failed    = $Envelope.Failed.ToArray()
+    }
+    # -InputObject (not the pipeline) so empty and one-element arrays stay arrays.
+    return (ConvertTo-Json -InputObject $document -Depth 20 -Compress)
+}
+
+function Test-EbProperties {
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param(
+        [Parameter(Mandatory)][hashtable]$Envelope,
+        [Parameter(Mandatory)][string]$Label,
+        [Parameter(Mandatory)][AllowEmptyCollection()][string[]]$Allowed,
+        [Parameter(Mandatory)][hashtable]$Properties
+    )
+    # Keys become parameter names: refuse anything not on the allow-list instead of passing it on.
+    $bad = @($Properties.Keys | Where-Object { $Allowed -notcontains [string]$_ })
+    if ($bad.Count -gt 0) {
+        Add-EbError -Envelope $Envelope -Label $Label -Category 'Other' -Message ('properties not allowed: ' + ($bad -join ', '))
+        return $false
+    }
+    return $true
+}
+
+function Connect-EbExchange {
+    [CmdletBinding(DefaultParameterSetName = 'Thumbprint')]
+    param(
+        [Parameter(Mandatory, ParameterSetName = 'Thumbprint')]
+        [Parameter(Mandatory, ParameterSetName = 'CertificateFile')]
+        [ValidatePattern('^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')]
+        [string]$AppId,
+        [Parameter(Mandatory, ParameterSetName = 'Thumbprint')]
+        [Parameter(Mandatory, ParameterSetName = 'CertificateFile')]
+        [ValidatePattern('^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}$')]
+        [string]$Organization,
+        [Parameter(Mandatory, ParameterSetName = 'Thumbprint')]
+        [ValidatePattern('^[0-9a-fA-F]{40}$')]
+        [string]$CertificateThumbprint,
+        [Parameter(Mandatory, ParameterSetName = 'CertificateFile')]
+        [ValidateNotNullOrEmpty()]
+        [string]$CertificateFilePath,
+        [Parameter(Mandatory, ParameterSetName = 'CertificateFile')]
+        [securestring]$CertificatePassword,
+        [Parameter(Mandatory, ParameterSetName = 'Credential')]
+        [pscredential]$Credential,
+        [Parameter()]
+        [switch]$IncludeSecurityCompliance
+    )
+    Set-StrictMode -Version Latest
+    $ErrorActionPreference = 'Stop'
+    $envelope = New-EbEnvelope -Op 'connect'
+    $connect = @{ ShowBanner = $false }
+    if ($PSCmdlet.ParameterSetName -eq 'Credential') {
+        # Service account profile: basic username/password only; MFA accounts fail with AADSTS50076/50079 ("Mfa").
+        $connect['Credential'] = $Credential
+    }
+    else {
+        $connect['AppId'] = $AppId
+        $connect['Organization'] = $Organization
+        if ($PSCmdlet.ParameterSetName -eq 'Thumbprint') { $connect['CertificateThumbprint'] = $CertificateThumbprint }
+        else {
+            $connect['CertificateFilePath'] = $CertificateFilePath
+            $connect['CertificatePassword'] = $CertificatePassword
+        }
+    }
+    $null = Invoke-EbCmdlet -Envelope $envelope -Name 'Connect-ExchangeOnline' -Parameters $connect
+    if ($IncludeSecurityCompliance -and $envelope.Failed.Count -eq 0) {
+        $ipps = @{}
+        foreach ($key in $connect.Keys) { if ($key -ne 'ShowBanner') { $ipps[$key] = $connect[$key] } }
+        $null = Invoke-EbCmdlet -Envelope $envelope -Name 'Connect-IPPSSession' -Parameters $ipps
+    }
+    Write-EbEnvelope -Envelope $envelope
+}
+
+function Export-EbDistributionGroups {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)]
+        [ValidateSet('MailUniversalDistributionGroup', 'MailUniversalSecurityGroup')]
+        [string]$RecipientTypeDetails,
+        [Parameter()]
+        [datetime]$ChangedSinceUtc,
+        [Parameter()]
+        [switch]$IncludeMembers
+    )
+    Set-StrictMode -Version Latest
+    $ErrorActionPreference = 'Stop'
+    $envelope = New-EbEnvelope -Op 'exportDistributionGroups'
+    $query = @{ RecipientTypeDetails = $RecipientTypeDetails; ResultSize = 'Unlimited' }
+    if ($PSBoundParameters.ContainsKey('ChangedSinceUtc')) {
+        # The only string-built filter: from a typed [datetime], formatted invariantly (en-US style
+        # is what OPATH parses regardless of server culture); an unspecified Kind is taken as UTC.
+        $utc = $ChangedSinceUtc
+        if ($utc.Kind -eq [System.DateTimeKind]::Unspecified) { $utc = [datetime]::SpecifyKind($utc, [System.DateTimeKind]::Utc) }
+        $stamp = $utc.ToUniversalTime().ToString('MM/dd/yyyy HH:mm:ss', [cultureinfo]::InvariantCulture)
+        $query['Filter'] = "WhenChangedUTC -gt '$stamp'"
+    }
+    $groups = Invoke-EbCmdlet -Envelope $envelope -Name 'Get-DistributionGroup' -Parameters $query
+    if ($null -ne $groups) {
+        foreach ($group in $groups) {
+            $item = [ordered]@{}
+            foreach ($name in $script:EbDlProperties) {
+                $property = $group.PSObject.Properties[$name]
+                # Plain if/else (not an if-expression) so a returned array is not unrolled.
+                $item[$name] = $null
+                if ($null -ne $property) { $item[$name] = ConvertTo-EbPlain -InputObject $property.Value -Depth 1 }
+            }
+            if ($IncludeMembers) {
+                $groupId = Get-EbString -InputObject $group -Property 'Guid'
+                $members = Invoke-EbCmdlet -Envelope $envelope -Name 'Get-DistributionGroupMember' `
+                    -Parameters @{ Identity = $groupId; ResultSize = 'Unlimited' } -Label ('Get-DistributionGroupMember:' + $groupId)
+                $memberItems = [System.Collections.Generic.List[object]]::new()
+                if ($null -ne $members) {
+                    foreach ($member in $members) {
+                        $memberItems.Add([ordered]@{
+                                ExternalDirectoryObjectId = Get-EbString -InputObject $member -Property 'ExternalDirectoryObjectId'
+                                PrimarySmtpAddress        = Get-EbString -InputObject $member -Property 'PrimarySmtpAddress'
+                                RecipientTypeDetails      = Get-EbString -InputObject $member -Property 'RecipientTypeDetails'
+                            })
+                    }
+                    $item['Members'] = $memberItems.ToArray()
+                }
+                else {
+                    # null (not []) marks "members unknown" so the agent never mistakes a failure for an empty group.
+                    $item['Members'] = $null
+                }
+            }
+            $envelope.Items.Add($item)
+        }
+    }
+    Write-EbEnvelope -Envelope $envelope
+}
+
+function Export-EbSettings {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)]
+        [ValidateSet('Get-OrganizationConfig', 'Get-TransportConfig', 'Get-AcceptedDomain', 'Get-RemoteDomain',
+            'Get-InboundConnector', 'Get-OutboundConnector', 'Get-TransportRule',
+            'Get-HostedContentFilterPolicy', 'Get-HostedContentFilterRule',
+            'Get-HostedOutboundSpamFilterPolicy', 'Get-HostedOutboundSpamFilterRule',
+            'Get-HostedConnectionFilterPolicy', 'Get-MalwareFilterPolicy', 'Get-MalwareFilterRule',
+            'Get-AntiPhishPolicy', 'Get-AntiPhishRule', 'Get-SafeLinksPolicy', 'Get-SafeLinksRule',
+            'Get-SafeAttachmentPolicy', 'Get-SafeAttachmentRule', 'Get-AtpPolicyForO365', 'Get-ATPBuiltInProtectionRule',
+            'Get-DkimSigningConfig', 'Get-EOPProtectionPolicyRule', 'Get-ATPProtectionPolicyRule', 'Get-QuarantinePolicy',
+            'Get-TenantAllowBlockListItems', 'Get-ReportSubmissionPolicy', 'Get-ReportSubmissionRule',
+            'Get-ExternalInOutlook', 'Get-ArcConfig', 'Get-TeamsProtectionPolicy', 'Get-TeamsProtectionPolicyRule',
+            'Get-ProtectionAlert', 'Get-OwaMailboxPolicy', 'Get-MobileDeviceMailboxPolicy', 'Get-RoleGroup',
+            'Get-ManagementRoleAssignment')]
+        [string[]]$Cmdlet
+    )
+    Set-StrictMode -Version Latest
+    $ErrorActionPreference = 'Stop'
+    $envelope = New-EbEnvelope -Op 'exportSettings'
+    foreach ($name in $Cmdlet) {
+        $calls = [System.Collections.Generic.List[hashtable]]::new()
+        if ($name -eq 'Get-TenantAllowBlockListItems') {
+            # -ListType is mandatory; one call (and one group of items) per list type.
+            foreach ($listType in @('Sender', 'Url', 'FileHash', 'IP')) { $calls.Add(@{ ListType = $listType }) }
+        }
+        else {
+            $calls.Add(@{ ListType = $null })
+        }
+        foreach ($call in $calls) {
+            $parameters = @{}
+            $label = $name
+            if ($null -ne $call.ListType) {
+                $parameters['ListType'] = $call.ListType
+                $label = $name + ':' + $call.ListType
+            }
+            if ($script:EbResultSizeCmdlets -contains $name) { $parameters['ResultSize'] = 'Unlimited' }
+            $objects = Invoke-EbCmdlet -Envelope $envelope -Name $name -Parameters $parameters -Label $label
+            if ($null -eq $objects) { continue }
+            $plain = [System.Collections.Generic.List[object]]::new()
+            foreach ($object in $objects) { $plain.Add((ConvertTo-EbPlain -InputObject $object)) }
+            $envelope.Items.Add([ordered]@{ cmdlet = $name; listType = $call.ListType; objects = $plain.ToArray() })
+        }
+    }
+    Write-EbEnvelope -Envelope $envelope
+}
+
+function New-EbDistributionGroup {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Name,
+        [Parameter(Mandatory)][ValidateSet('Distribution', 'Security')][string]$Type,
+        [Parameter()][ValidateNotNullOrEmpty()][string]$Alias,
+        [Parameter()][ValidateNotNullOrEmpty()][string]$DisplayName,
+        [Parameter()][ValidateNotNullOrEmpty()][string]$PrimarySmtpAddress,
+        [Parameter()][string[]]$ManagedBy,
+        [Parameter()][string[]]$Members,
+        [Parameter()][bool]$HiddenGroupMembershipEnabled
+    )
+    Set-StrictMode -Version Latest
+    $ErrorActionPreference = 'Stop'
+    $envelope = New-EbEnvelope -Op 'newDistributionGroup'
+    $parameters = @{ Name = $Name; Type = $Type }
+    foreach ($key in @('Alias', 'DisplayName', 'PrimarySmtpAddress', 'ManagedBy', 'Members', 'HiddenGroupMembershipEnabled')) {
+        if ($PSBoundParameters.ContainsKey($key)) { $parameters[$key] = $PSBoundParameters[$key] }
+    }
+    $created = Invoke-EbCmdlet -Envelope $envelope -Name 'New-DistributionGroup' -Parameters $parameters
+    if ($null -ne $created) {
+        foreach ($group in $created) {
+            $envelope.Items.Add([ordered]@{
+                    Guid                      = Get-EbString -InputObject $group -Property 'Guid'
+                    ExternalDirectoryObjectId = Get-EbString -InputObject $group -Property 'ExternalDirectoryObjectId'
+                    Identity                  = Get-EbString -InputObject $group -Property 'Identity'
+                    PrimarySmtpAddress        = Get-EbString -InputObject $group -Property 'PrimarySmtpAddress'
+                })
+        }
+    }
+    Write-EbEnvelope -Envelope $envelope
+}
+
+function Set-EbDistributionGroup {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Identity,
+        [Parameter(Mandatory)][ValidateNotNull()][hashtable]$Properties
+    )
+    Set-StrictMode -Version Latest
+    $ErrorActionPreference = 'Stop'
+    $envelope = New-EbEnvelope -Op 'setDistributionGroup'
+    if (Test-EbProperties -Envelope $envelope -Label 'Set-DistributionGroup' -Allowed $script:EbDlSettable -Properties $Properties) {
+        $parameters = @{}
+        foreach ($key in $Properties.Keys) { $parameters[[string]$key] = $Properties[$key] }
+        $parameters['Identity'] = $Identity
+        # Needed for mail-enabled security groups the app does not own.
+        $parameters['BypassSecurityGroupManagerCheck'] = $true
+        $null = Invoke-EbCmdlet -Envelope $envelope -Name 'Set-DistributionGroup' -Parameters $parameters
+    }
+    Write-EbEnvelope -Envelope $envelope
+}
+
+function Sync-EbDistributionGroupMember {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Identity,
+        [Parameter(Mandatory)][AllowEmptyCollection()][string[]]$Members
+    )
+    Set-StrictMode -Version Latest
+    $ErrorActionPreference = 'Stop'
+    $envelope = New-EbEnvelope -Op 'syncDistributionGroupMember'
+    # Update-DistributionGroupMember replaces the whole list in one call; $null (not an empty array)
+    # is passed to clear all members.
+    $memberList = if ($Members.Count -eq 0) { $null } else { [string[]]@($Members) }
+    $parameters = @{
+        Identity                        = $Identity
+        Members                         = $memberList
+        BypassSecurityGroupManagerCheck = $true
+        Confirm                         = $false
+    }
+    $null = Invoke-EbCmdlet -Envelope $envelope -Name 'Update-DistributionGroupMember' -Parameters $parameters
+    Write-EbEnvelope -Envelope $envelope
+}
+
+function Remove-EbDistributionGroup {
+    [CmdletBinding()]
+    param([Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Identity)
+    Set-StrictMode -Version Latest
+    $ErrorActionPreference = 'Stop'
+    $envelope = New-EbEnvelope -Op 'removeDistributionGroup'
+    $parameters = @{ Identity = $Identity; BypassSecurityGroupManagerCheck = $true; Confirm = $false }
+    $null = Invoke-EbCmdlet -Envelope $envelope -Name 'Remove-DistributionGroup' -Parameters $parameters
+    Write-EbEnvelope -Envelope $envelope
+}
+
+function Set-EbSetting {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)]
+        [ValidateSet('Set-OrganizationConfig', 'Set-TransportConfig', 'Set-AcceptedDomain', 'Set-RemoteDomain',
+            'Set-InboundConnector', 'Set-OutboundConnector', 'Set-TransportRule',
+            'Set-HostedContentFilterPolicy', 'Set-HostedContentFilterRule',
+            'Set-HostedOutboundSpamFilterPolicy', 'Set-HostedOutboundSpamFilterRule',
+            'Set-HostedConnectionFilterPolicy', 'Set-MalwareFilterPolicy', 'Set-MalwareFilterRule',
+            'Set-AntiPhishPolicy', 'Set-AntiPhishRule', 'Set-SafeLinksPolicy', 'Set-SafeLinksRule',
+            'Set-SafeAttachmentPolicy', 'Set-SafeAttachmentRule', 'Set-AtpPolicyForO365',
+            'Set-DkimSigningConfig', 'Set-QuarantinePolicy', 'Set-ExternalInOutlook', 'Set-ArcConfig',
+            'Set-OwaMailboxPolicy', 'Set-MobileDeviceMailboxPolicy')]
+        [string]$Cmdlet,
+        # Omitted for singletons (Set-OrganizationConfig, Set-TransportConfig).
+        [Parameter()][ValidateNotNullOrEmpty()][string]$Identity,
+        [Parameter(Mandatory)][ValidateNotNull()][hashtable]$Properties
+    )
+    Set-StrictMode -Version Latest
+    $ErrorActionPreference = 'Stop'
+    $envelope = New-EbEnvelope -Op 'setSetting'
+    $allowed = [string[]]$script:EbSettableByCmdlet[$Cmdlet]
+    if (Test-EbProperties -Envelope $envelope -Label $Cmdlet -Allowed $allowed -Properties $Properties) {
+        $parameters = @{}
+        foreach ($key in $Properties.Keys) { $parameters[[string]$key] = $Properties[$key] }
+        if ($PSBoundParameters.ContainsKey('Identity')) { $parameters['Identity'] = $Identity }
+        $null = Invoke-EbCmdlet -Envelope $envelope -Name $Cmdlet -Parameters $parameters
+    }
+    Write-EbEnvelope -Envelope $envelope
+}
+
+function New-EbPolicyWithRule {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)]
+        [ValidateSet('HostedContentFilter', 'HostedOutboundSpamFilter', 'MalwareFilter', 'AntiPhish', 'SafeLinks', 'SafeAttachment')]
+        [string]$Family,
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Name,
+        [Parameter()][ValidateNotNull()][hashtable]$PolicyProperties = @{},
+        [Parameter()][ValidateNotNull()][hashtable]$RuleProperties = @{},
+        [Parameter(Mandatory)][ValidateRange(0, 1000)][int]$Priority
+    )
+    Set-StrictMode -Version Latest
+    $ErrorActionPreference = 'Stop'
+    $envelope = New-EbEnvelope -Op 'newPolicyWithRule'
+    $spec = $script:EbPolicyRuleFamilies[$Family]
+    # New- accepts the same settable parameters as Set-; Priority comes from its own typed parameter.
+    $ruleAllowed = @([string[]]$script:EbSettableByCmdlet[$spec.RuleSet] | Where-Object { $_ -ne 'Priority' })
+    $policyOk = Test-EbProperties -Envelope $envelope -Label $spec.Policy -Allowed ([string[]]$script:EbSettableByCmdlet[$spec.PolicySet]) -Properties $PolicyProperties
+    $ruleOk = Test-EbProperties -Envelope $envelope -Label $spec.Rule -Allowed ([string[]]$ruleAllowed) -Properties $RuleProperties
+    if ($policyOk -and $ruleOk) {
+        $policyParameters = @{}
+        foreach ($key in $PolicyProperties.Keys) { $policyParameters[[string]$key] = $PolicyProperties[$key] }
+        $policyParameters['Name'] = $Name
+        $policy = Invoke-EbCmdlet -Envelope $envelope -Name $spec.Policy -Parameters $policyParameters
+        if ($null -ne $policy) {
+            $ruleParameters = @{}
+            foreach ($key in $RuleProperties.Keys) { $ruleParameters[[string]$key] = $RuleProperties[$key] }
+            $ruleParameters['Name'] = $Name
+            $ruleParameters[$spec.RulePolicyParameter] = $Name
+            $ruleParameters['Priority'] = $Priority
+            $rule = Invoke-EbCmdlet -Envelope $envelope -Name $spec.Rule -Parameters $ruleParameters
+            $envelope.Items.Add([ordered]@{
+                    family   = $Family
+                    policy   = Get-EbString -InputObject ($policy | Select-Object -First 1) -Property 'Identity'
+                    rule     = Get-EbString -InputObject ($rule | Select-Object -First 1) -Property 'Identity'
+                    priority = $Priority
+                })
+        }
+    }
+    Write-EbEnvelope -Envelope $envelope
+}
+
+function New-EbRoleGroupSetup {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)]
+        [ValidatePattern('^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')]
+        [string]$AppId,
+        # Object id of the app's service principal (Enterprise application), not of the app registration.
+        [Parameter(Mandatory)]
+        [ValidatePattern('^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')]
+        [string]$ServicePrincipalObjectId,
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$DisplayName,
+        [Parameter()][ValidateNotNullOrEmpty()][string]$RoleGroupName = 'EntraBackup Service',
+        [Parameter()][ValidateSet('ReadOnly', 'ReadWrite')][string]$Mode = 'ReadWrite'
+    )
+    Set-StrictMode -Version Latest
+    $ErrorActionPreference = 'Stop'
+    $envelope = New-EbEnvelope -Op 'newRoleGroupSetup'
+    # Backup needs only reads:
+    #   View-Only Configuration - every Get- settings cmdlet (org/transport config, domains, connectors, rules,
+    #                             OWA/mobile policies, role groups and role assignments);
+    #   View-Only Recipients    - Get-DistributionGroup / Get-DistributionGroupMember;
+    #   Security Reader         - the Defender (EOP/MDO) Get- cmdlets.
+    # Restore adds the narrowest write roles for what the module writes:
+    #   Distribution Groups          - New/Set/Remove-DistributionGroup, Update-DistributionGroupMember;
+    #   Security Admin               - anti-spam/malware/phish, Safe Links/Attachments, quarantine, allow/block list;
+    #   Transport Rules              - Set-TransportRule;
+    #   Remote and Accepted Domains  - Set-AcceptedDomain / Set-RemoteDomain;
+    #   Organization Transport Settings - Set-TransportConfig, connectors;
+    #   Organization Configuration   - Set-OrganizationConfig, Set-ExternalInOutlook, Set-ArcConfig;
+    #   Organization Client Access   - Set-OwaMailboxPolicy, Set-MobileDeviceMailboxPolicy.
+    # Deliberately absent: Role Management (could grant itself more), Mail Recipients, Mailbox Import Export.
+    # Get-ProtectionAlert runs in Security & Compliance, whose role groups are separate (not covered here).
+    $roles = [System.Collections.Generic.List[string]]::new()
+    foreach ($role in @('View-Only Configuration', 'View-Only Recipients', 'Security Reader')) { $roles.Add($role) }
+    if ($Mode -eq 'ReadWrite') {
+        foreach ($role in @('Distribution Groups', 'Security Admin', 'Transport Rules', 'Remote and Accepted Domains',
+                'Organization Transport Settings', 'Organization Configuration', 'Organization Client Access')) { $roles.Add($role) }
+    }
+    $null = Invoke-EbCmdlet -Envelope $envelope -Name 'New-ServicePrincipal' `
+        -Parameters @{ AppId = $AppId; ObjectId = $ServicePrincipalObjectId; DisplayName = $DisplayName }
+    $null = Invoke-EbCmdlet -Envelope $envelope -Name 'New-RoleGroup' `
+        -Parameters @{ Name = $RoleGroupName; Roles = $roles.ToArray(); Description = 'entra-backup service app (least privilege)' }
+    $null = Invoke-EbCmdlet -Envelope $envelope -Name 'Add-RoleGroupMember' `
+        -Parameters @{ Identity = $RoleGroupName; Member = $ServicePrincipalObjectId; BypassSecurityGroupManagerCheck = $true }
+    $envelope.Items.Add([ordered]@{ roleGroup = $RoleGroupName; roles = $roles.ToArray(); servicePrincipal = $ServicePrincipalObjectId })
+    Write-EbEnvelope -Envelope $envelope
+}
+
+Export-ModuleMember -Function @(
+    'Connect-EbExchange', 'Export-EbDistributionGroups', 'Export-EbSettings', 'New-EbDistributionGroup',
+    'Set-EbDistributionGroup', 'Sync-EbDistributionGroupMember', 'Remove-EbDistributionGroup', 'Set-EbSetting',
+    'New-EbPolicyWithRule', 'New-EbRoleGroupSetup'
+)
