@@ -1,7 +1,8 @@
 """Contract of the ps_scripts PowerShell module, read from a real PowerShell parse tree.
 
-The agent, the simulator and the tests all use this so the three cannot disagree about
-function names, parameters (type, Mandatory, ValidateSet) or which cmdlets the module runs.
+Everything that calls or serves the module's functions reads this one contract, so no two
+parts can disagree about function names, parameters (type, Mandatory, ValidateSet) or which
+cmdlets the module runs.
 """
 
 from __future__ import annotations
@@ -370,7 +371,7 @@ def parse_module(ps_dir: Path) -> ModuleContract:
 
 
 def load_contract(ps_dir: Path) -> dict[str, FunctionContract]:
-    """Exported functions of the module by name (what the agent and simulator may call)."""
+    """Exported functions of the module by name (what a caller may invoke)."""
     module = parse_module(ps_dir)
     names = module.exported or tuple(module.functions)
     return {name: module.functions[name] for name in names if name in module.functions}
