@@ -29,10 +29,8 @@ app = typer.Typer(
 )
 jobs_app = typer.Typer(help="Backup jobs and their logs.", no_args_is_help=True)
 snapshots_app = typer.Typer(help="Point-in-time snapshots.", no_args_is_help=True)
-simulator_app = typer.Typer(help="The built-in tenant simulator.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(snapshots_app, name="snapshots")
-app.add_typer(simulator_app, name="simulator")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -1,4 +1,4 @@
-"""simulator serve, demo."""
+"""demo, and the built-in tenant simulator run on its own (the CLI's demo wiring)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from typing import Annotated
 import typer
 
 from agent.commands.backup import KIND_COLUMNS, backup_with_progress, kind_table
-from agent.commands.common import app, console, simulator_app, table
+from agent.commands.common import app, console, table
 from agent.jobs.backup import BackupReport
 from agent.runtime import Runtime
+
+simulator_app = typer.Typer(help="The built-in tenant simulator.", no_args_is_help=True)
+app.add_typer(simulator_app, name="simulator")
 
 
 @simulator_app.command("serve")
