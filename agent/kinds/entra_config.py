@@ -1,14 +1,16 @@
 """Entra configuration kinds without delta: policies, roles, settings and tenant objects.
 
 They are small, so each is read in full every run (``graph.list``); an unchanged object has
-the same blob and costs no new version. Paths and permissions: facts file §4.
+the same blob and costs no new version. Paths and permissions: facts file §4 and Graph's
+permission reference (least-privileged first). POLICY_KINDS are the policy kinds (served by
+the simulator's policy store); CONFIG_KINDS the tenant configuration (roles, settings,
+organization, domains).
 """
 
 from __future__ import annotations
 
 from agent.kinds.spec import DIRECTORY_READ, Area, Incremental, KindSpec
 
-POLICY_READ = ("Policy.Read.All", *DIRECTORY_READ)
 ROLE_READ = ("RoleManagement.Read.Directory", "RoleManagement.Read.All", *DIRECTORY_READ)
 
 
@@ -18,7 +20,7 @@ def config_kind(
     path: str,
     describes: str,
     *,
-    read: tuple[str, ...] = POLICY_READ,
+    read: tuple[str, ...],
     write: tuple[str, ...] = (),
     singleton: bool = False,
     entity_type: str | None = None,
@@ -27,6 +29,7 @@ def config_kind(
     volatile: tuple[str, ...] = (),
     restore: tuple[str, ...] = ("patch", "recreate"),
     after: tuple[str, ...] = (),
+    contained: tuple[str, ...] = (),
     notes: str = "",
 ) -> KindSpec:
     """A kind read in full from one Graph collection or singleton."""
@@ -48,27 +51,39 @@ def config_kind(
         after=after,
         path=path,
         singleton=singleton,
+        contained=contained,
         notes=notes,
     )
 
 
-CONFIG_KINDS: tuple[KindSpec, ...] = (
+# Conditional access and named locations: Graph allows 1 request/s per tenant for all apps
+# together (facts file §1); the Graph client paces these paths (agent/graph/pacing.py).
+CA_READ = ("Policy.Read.All", "Policy.Read.ConditionalAccess", "Policy.ReadWrite.ConditionalAccess")
+APP_CONFIG_READ = (
+    "Policy.Read.All",
+    "Policy.Read.ApplicationConfiguration",
+    "Policy.ReadWrite.ApplicationConfiguration",
+)
+
+POLICY_KINDS: tuple[KindSpec, ...] = (
     config_kind(
         "namedLocation",
         "Named locations",
         "/identity/conditionalAccess/namedLocations",
         "IP-range and country named locations used by conditional access.",
+        read=CA_READ,
         write=("Policy.ReadWrite.ConditionalAccess",),
         entity_type="namedLocation",
         volatile=("modifiedDateTime",),
         notes="Graph allows 1 request/s per tenant for conditional access and named "
-        "locations; the client backs off on 429 without Retry-After.",
+        "locations; the client paces these reads to that rate.",
     ),
     config_kind(
         "conditionalAccessPolicy",
         "Conditional access policies",
         "/identity/conditionalAccess/policies",
         "Conditional access policies with their conditions, grant and session controls.",
+        read=CA_READ,
         write=("Policy.ReadWrite.ConditionalAccess",),
         entity_type="conditionalAccessPolicy",
         volatile=("modifiedDateTime",),
@@ -79,26 +94,41 @@ CONFIG_KINDS: tuple[KindSpec, ...] = (
         "Authentication methods policy",
         "/policies/authenticationMethodsPolicy",
         "The tenant's authentication methods policy with every method configuration.",
-        read=("Policy.Read.AuthenticationMethod", *POLICY_READ),
+        read=(
+            "Policy.Read.AuthenticationMethod",
+            "Policy.ReadWrite.AuthenticationMethod",
+            "Policy.Read.All",
+        ),
         write=("Policy.ReadWrite.AuthenticationMethod",),
         singleton=True,
         entity_type="authenticationMethodsPolicy",
         volatile=("lastModifiedDateTime",),
+        contained=("authenticationMethodConfigurations",),
+        notes="Graph returns every authenticationMethodConfiguration (typed by @odata.type) "
+        "inside the policy; a policy answered without them is completed from "
+        "…/authenticationMethodConfigurations.",
     ),
     config_kind(
         "authenticationStrengthPolicy",
         "Authentication strength policies",
         "/policies/authenticationStrengthPolicies",
         "Built-in and custom authentication strengths (allowed method combinations).",
-        write=("Policy.ReadWrite.AuthenticationMethod",),
+        read=(
+            "Policy.Read.All",
+            "Policy.ReadWrite.ConditionalAccess",
+            "Policy.ReadWrite.AuthenticationMethod",
+        ),
+        write=("Policy.ReadWrite.ConditionalAccess",),
         entity_type="authenticationStrengthPolicy",
         volatile=("modifiedDateTime",),
+        contained=("combinationConfigurations",),
     ),
     config_kind(
         "authorizationPolicy",
         "Authorization policy",
         "/policies/authorizationPolicy",
         "Default user permissions (create groups/apps/tenants, guest access and invites).",
+        read=("Policy.Read.All", "Policy.ReadWrite.Authorization"),
         write=("Policy.ReadWrite.Authorization",),
         singleton=True,
         entity_type="authorizationPolicy",
@@ -108,6 +138,7 @@ CONFIG_KINDS: tuple[KindSpec, ...] = (
         "Security defaults",
         "/policies/identitySecurityDefaultsEnforcementPolicy",
         "Whether security defaults are enabled.",
+        read=("Policy.Read.All", "Policy.ReadWrite.SecurityDefaults"),
         write=("Policy.ReadWrite.SecurityDefaults",),
         singleton=True,
         entity_type="identitySecurityDefaultsEnforcementPolicy",
@@ -117,6 +148,7 @@ CONFIG_KINDS: tuple[KindSpec, ...] = (
         "Cross-tenant access (default)",
         "/policies/crossTenantAccessPolicy/default",
         "Default inbound/outbound B2B collaboration and direct connect settings.",
+        read=("Policy.Read.All", "Policy.ReadWrite.CrossTenantAccess"),
         write=("Policy.ReadWrite.CrossTenantAccess",),
         singleton=True,
         entity_type="crossTenantAccessPolicyConfigurationDefault",
@@ -127,6 +159,7 @@ CONFIG_KINDS: tuple[KindSpec, ...] = (
         "Cross-tenant access (partners)",
         "/policies/crossTenantAccessPolicy/partners",
         "Per-partner-tenant cross-tenant access settings.",
+        read=("Policy.Read.All", "Policy.ReadWrite.CrossTenantAccess"),
         write=("Policy.ReadWrite.CrossTenantAccess",),
         entity_type="crossTenantAccessPolicyConfigurationPartner",
         key="tenantId",
@@ -137,6 +170,7 @@ CONFIG_KINDS: tuple[KindSpec, ...] = (
         "Admin consent request policy",
         "/policies/adminConsentRequestPolicy",
         "Whether users can request admin consent, and who reviews requests.",
+        read=("Policy.Read.All", "Policy.ReadWrite.ConsentRequest", *DIRECTORY_READ),
         write=("Policy.ReadWrite.ConsentRequest",),
         singleton=True,
         entity_type="adminConsentRequestPolicy",
@@ -148,6 +182,7 @@ CONFIG_KINDS: tuple[KindSpec, ...] = (
             title,
             f"/policies/{segment}",
             describes,
+            read=APP_CONFIG_READ,
             write=("Policy.ReadWrite.ApplicationConfiguration",),
             entity_type=entity,
         )
@@ -194,19 +229,24 @@ CONFIG_KINDS: tuple[KindSpec, ...] = (
         "Permission grant policies",
         "/policies/permissionGrantPolicies",
         "Which permissions users may consent to, with includes and excludes.",
+        read=("Policy.Read.PermissionGrant", "Policy.ReadWrite.PermissionGrant"),
         write=("Policy.ReadWrite.PermissionGrant",),
         entity_type="permissionGrantPolicy",
+        contained=("includes", "excludes"),
     ),
     config_kind(
         "groupLifecyclePolicy",
         "Group expiration policy",
         "/groupLifecyclePolicies",
         "Microsoft 365 group expiration (lifetime, notification address, scope).",
-        read=("Directory.Read.All", "Directory.ReadWrite.All"),
+        read=DIRECTORY_READ,
         write=("Directory.ReadWrite.All",),
         entity_type="groupLifecyclePolicy",
         label="id",
     ),
+)
+
+CONFIG_KINDS: tuple[KindSpec, ...] = (
     config_kind(
         "roleDefinition",
         "Directory role definitions",

@@ -55,6 +55,10 @@ class KindSpec:
     key: str = "id"
     label: str = "displayName"
     select: tuple[str, ...] = ()
+    # Contained navigation properties Graph returns inside each object (e.g. a policy's
+    # method configurations); an object answered without one is completed by reading
+    # ``{object}/{name}`` so the backup never silently lacks them.
+    contained: tuple[str, ...] = ()
     # Properties dropped before storing: they change without any configuration change.
     volatile: tuple[str, ...] = ()
     restore: tuple[str, ...] = ()  # restore strategies, in order of preference
