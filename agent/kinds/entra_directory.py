@@ -58,6 +58,7 @@ def relation_kind(
     expand: bool = True,
     full_items: bool = False,
     after: tuple[str, ...] = (),
+    notes: str = "",
 ) -> KindSpec:
     how = f"$expand={relation}($select=id)" if expand else f"{{id}}/{relation} in $batch"
     return KindSpec(
@@ -79,6 +80,7 @@ def relation_kind(
         relation_full_items=full_items,
         restore=("relink",),
         after=(parent, *after),
+        notes=notes,
     )
 
 
@@ -289,6 +291,14 @@ DIRECTORY_KINDS: tuple[KindSpec, ...] = (
         expand=False,
         full_items=True,
         after=("user", "group"),
+        notes="Read from the resource side only: an assignment is one object with one "
+        "resource (always a service principal of the tenant, Microsoft's first-party ones "
+        "included) and one principal, and a user's, group's or service principal's "
+        "appRoleAssignments return the same objects as the resources' appRoleAssignedTo. "
+        "Reading every service principal's appRoleAssignedTo therefore stores each "
+        "assignment exactly once — those granted to users, groups and service principals "
+        "(application permissions) alike; a second kind for the principal side would store "
+        "them twice.",
     ),
     relation_kind(
         "administrativeUnitMember",

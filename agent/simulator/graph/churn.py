@@ -52,6 +52,8 @@ class ChurnSummary:
     oauth2_grants_added: list[str] = field(default_factory=list)
     oauth2_grants_changed: list[str] = field(default_factory=list)
     oauth2_grants_deleted: list[str] = field(default_factory=list)
+    # SP policy links, device registered users, app extension properties and credentials.
+    links_changed: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {name: len(value) for name, value in self.__dict__.items()}

@@ -15,6 +15,7 @@ from agent.simulator.graph.gen_apps import (
     _service_principal,
     opaque_id,
 )
+from agent.simulator.graph.gen_links import churn_links
 from agent.simulator.graph.gen_objects import _device
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ def apply_object_churn(
         s.service_principals_changed.append(sp_id)
     _devices(d, rng, fraction, s, fresh)
     _units_roles_grants(d, rng, fraction, s, fresh)
+    s.links_changed.extend(churn_links(d, rng, fraction, fresh))
 
 
 def _devices(

@@ -84,18 +84,28 @@ def parse_top(raw: str | None, default: int = 100, maximum: int = 999) -> int:
 
 @dataclass
 class Expand:
-    name: str  # owners | members | manager
+    name: str  # a link relationship: owners, members, manager, registeredOwners, …
     select: list[str] = field(default_factory=lambda: ["id"])
 
 
 _EXPAND = re.compile(r"^\s*(\w+)\s*(?:\(\s*\$select\s*=\s*([\w,\s]+)\))?\s*$")
+# Link relationships a collection read may $expand (directory-object links in the CSDL).
+EXPANDABLE: dict[str, tuple[str, ...]] = {
+    "group": ("owners", "members"),
+    "user": ("manager",),
+    "application": ("owners",),
+    "servicePrincipal": ("owners",),
+    "device": ("registeredOwners", "registeredUsers"),
+    "administrativeUnit": ("members",),
+    "directoryRole": ("members",),
+}
 
 
 def parse_expand(kind: str, raw: str | None) -> Expand | None:
     if not raw:
         return None
     match = _EXPAND.match(raw)
-    allowed = {"group": ("owners", "members"), "user": ("manager",)}[kind]
+    allowed = EXPANDABLE.get(kind, ())
     if not match or match.group(1) not in allowed:
         raise bad_request(
             f"Parsing OData Select and Expand failed: Could not find a property named '{raw}' on type '{TYPE_NAMES[kind]}'."

@@ -25,8 +25,14 @@ from agent.simulator.graph.permissions import (
 )
 from agent.simulator.graph.pipeline import READ_GROUPS, READ_USERS, Context, GraphApi
 from agent.simulator.graph.props import ODATA_TYPE, SCALARS, is_property
-from agent.simulator.graph.query import parse_filter, parse_select, parse_top, project
-from agent.simulator.graph.routes import _check_count, _options, _page
+from agent.simulator.graph.query import (
+    parse_expand,
+    parse_filter,
+    parse_select,
+    parse_top,
+    project,
+)
+from agent.simulator.graph.routes import EXPAND_ITEMS, EXPAND_PAGE, _check_count, _options, _page
 from agent.simulator.httpserver import Response
 
 Handler = Callable[[Context], Response]
@@ -81,6 +87,9 @@ def list_kind(kind: str, *, paged: bool = True) -> Handler:
         select = parse_select(kind, opts.get("$select"))
         # Facts file §2: directoryRoles does not page.
         top = parse_top(opts.get("$top")) if paged else None
+        expand = parse_expand(kind, opts.get("$expand"))
+        if expand and top is not None:
+            top = min(top, EXPAND_PAGE)  # facts file §1: $expand pages by 100 …
         match = parse_filter(kind, opts.get("$filter"))
         want_count = _check_count(ctx, opts)
         d = ctx.directory
@@ -93,7 +102,12 @@ def list_kind(kind: str, *, paged: bool = True) -> Handler:
                 if len(items) == top:
                     next_cursor = pos
                     break
-                items.append(project(kind, row, select))
+                item = project(kind, row, select)
+                if expand:  # … with at most 20 related objects each and no nextLink for them
+                    targets = d.objects.targets(f"{kind}.{expand.name}", row["id"])
+                    live = (_typed(d, t, expand.select) for t in targets)
+                    item[expand.name] = [t for t in live if t][:EXPAND_ITEMS]
+                items.append(item)
             count = None
             if want_count and cursor is None:
                 count = sum(1 for _, r in d.scan(kind, 0) if match is None or match(r))
@@ -192,15 +206,26 @@ def linked(kind: str, relation: str) -> Handler:
 
 
 def sp_policies(relation: str) -> Handler:
-    """Policies linked to a service principal: ids only (the policies module owns them)."""
+    """Policies linked to a service principal, typed (the policies are their own entities)."""
 
     def handler(ctx: Context) -> Response:
         d = ctx.directory
+        opts, _ = _options(ctx)
+        select = [n.strip() for n in opts["$select"].split(",")] if "$select" in opts else None
         with d.lock:
             _live(d, "servicePrincipal", ctx.params["id"])
             ids = d.objects.targets(f"servicePrincipal.{relation}", ctx.params["id"])
-        items = [{"@odata.type": POLICY_TYPES[relation], "id": i} for i in ids]
-        return Response.json({"@odata.context": f"{GRAPH}policies", "value": items})
+            rows = d.objects.sp_policies.get(relation, {})
+            items = [
+                {
+                    "@odata.type": POLICY_TYPES[relation],
+                    **{
+                        k: v for k, v in rows.get(i, {"id": i}).items() if not select or k in select
+                    },
+                }
+                for i in ids
+            ]
+        return Response.json({"@odata.context": f"{GRAPH}{relation}", "value": items})
 
     return handler
 

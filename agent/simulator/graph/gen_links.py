@@ -1,0 +1,148 @@
+"""Service principal policy links (claims mapping, token issuance, token lifetime, home realm
+discovery) and churn of the relationships the agent reads per parent: those policy links,
+device registered users, application extension properties and federated credentials.
+
+Generated from their own random stream after everything else, so a seed keeps giving the
+same users, groups, apps and devices it gave before.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+from agent.simulator.graph.directory import Directory
+from agent.simulator.graph.generator import new_id
+
+# servicePrincipal navigation property -> (policy type, display names of the tenant's ones)
+SP_POLICIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "claimsMappingPolicies": (
+        "claimsMappingPolicy",
+        ("SAML claims: employeeId as NameID", "Include department claim"),
+    ),
+    "tokenIssuancePolicies": ("tokenIssuancePolicy", ("Sign SAML response and assertion",)),
+    "tokenLifetimePolicies": ("tokenLifetimePolicy", ("Access tokens: 2 hours",)),
+    "homeRealmDiscoveryPolicies": (
+        "homeRealmDiscoveryPolicy",
+        ("Auto-accelerate to on-premises ADFS",),
+    ),
+}
+# How often an enterprise app of this tenant carries each kind of policy.
+SHARE = {
+    "claimsMappingPolicies": 0.25,
+    "tokenIssuancePolicies": 0.1,
+    "tokenLifetimePolicies": 0.1,
+    "homeRealmDiscoveryPolicies": 0.05,
+}
+
+
+def _definition(policy_type: str, name: str) -> list[str]:
+    """A policy's ``definition``: one JSON string, as Graph stores it."""
+    body: dict[str, Any]
+    if policy_type == "claimsMappingPolicy":
+        body = {"ClaimsMappingPolicy": {"Version": 1, "IncludeBasicClaimSet": "true"}}
+    elif policy_type == "tokenIssuancePolicy":
+        body = {"TokenIssuancePolicy": {"Version": 1, "SigningAlgorithm": "rsa-sha256",
+                                        "SamlTokenVersion": "2.0",
+                                        "TokenResponseSigningPolicy": "ResponseAndToken"}}  # fmt: skip
+    elif policy_type == "tokenLifetimePolicy":
+        body = {"TokenLifetimePolicy": {"Version": 1, "AccessTokenLifetime": "02:00:00"}}
+    else:
+        body = {"HomeRealmDiscoveryPolicy": {"AccelerateToFederatedDomain": True}}
+    return [json.dumps(body, separators=(",", ":"))]
+
+
+def _own_sps(d: Directory) -> list[str]:
+    return sorted(
+        r["id"]
+        for _, r in d.scan("servicePrincipal", 0)
+        if r.get("appOwnerOrganizationId") == d.tenant_id
+    )
+
+
+def generate_sp_policies(d: Directory, rng: random.Random) -> None:
+    store = d.objects
+    sps = _own_sps(d)
+    for relation, (policy_type, names) in SP_POLICIES.items():
+        policies = store.sp_policies.setdefault(relation, {})
+        for name in names:
+            policy_id = new_id(rng)
+            row = {
+                "id": policy_id,
+                "displayName": name,
+                "definition": _definition(policy_type, name),
+                "isOrganizationDefault": False,
+            }
+            policies[policy_id] = row
+        ids = sorted(policies)
+        for sp in sps:
+            if rng.random() < SHARE[relation]:
+                store.link(f"servicePrincipal.{relation}", sp, rng.choice(ids))
+
+
+def churn_links(d: Directory, rng: random.Random, fraction: float, fresh: Any) -> list[str]:
+    """Change about ``fraction`` of these relationships; the caller holds the lock.
+    Returns one line per change (relation, source, what happened)."""
+    store = d.objects
+    changes: list[str] = []
+    sps = _own_sps(d)
+    for relation in SP_POLICIES:
+        ids = sorted(store.sp_policies.get(relation, {}))
+        for sp in rng.sample(sps, min(len(sps), max(1, round(len(sps) * fraction / 4)))):
+            if not ids:
+                break
+            linked = store.targets(f"servicePrincipal.{relation}", sp)
+            if linked:
+                store.unlink(f"servicePrincipal.{relation}", sp, linked[0])
+                changes.append(f"{relation} {sp} unlinked")
+            else:
+                store.link(f"servicePrincipal.{relation}", sp, rng.choice(ids))
+                changes.append(f"{relation} {sp} linked")
+    devices = sorted(r["id"] for _, r in d.scan("device", 0))
+    users = sorted(r["id"] for _, r in d.scan("user", 0))
+    for device in rng.sample(devices, min(len(devices), max(1, round(len(devices) * fraction)))):
+        registered = store.targets("device.registeredUsers", device)
+        if len(registered) > 1:
+            store.unlink("device.registeredUsers", device, registered[-1])
+            changes.append(f"registeredUsers {device} removed")
+        elif users:  # another person signs in on the device and registers it
+            store.link("device.registeredUsers", device, rng.choice(users))
+            changes.append(f"registeredUsers {device} added")
+    apps = sorted(r["id"] for _, r in d.scan("application", 0))
+    for app in rng.sample(apps, min(len(apps), max(1, round(len(apps) * fraction)))):
+        row = d.row("application", app) or {}
+        if rng.random() < 0.5:
+            store.add_child(
+                "application.federatedIdentityCredentials",
+                app,
+                {
+                    "id": fresh(),
+                    "name": f"deploy-{rng.randrange(10**6)}",
+                    "issuer": "https://token.actions.githubusercontent.com",
+                    "subject": f"repo:{d.domain.split('.')[0]}/app:environment:prod",
+                    "audiences": ["api://AzureADTokenExchange"],
+                    "description": None,
+                },
+            )
+            changes.append(f"federatedIdentityCredentials {app} added")
+        elif store.of("application.extensionProperties", app):
+            store.children["application.extensionProperties"][app].pop(0)
+            changes.append(f"extensionProperties {app} removed")
+        else:
+            attr = f"attr{rng.randrange(10**4)}"
+            store.add_child(
+                "application.extensionProperties",
+                app,
+                {
+                    "id": fresh(),
+                    "appDisplayName": row.get("displayName"),
+                    "dataType": "String",
+                    "isMultiValued": False,
+                    "isSyncedFromOnPremises": False,
+                    "name": f"extension_{str(row.get('appId', '')).replace('-', '')}_{attr}",
+                    "targetObjects": ["User"],
+                },
+            )
+            changes.append(f"extensionProperties {app} added")
+    return changes
