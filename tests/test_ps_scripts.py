@@ -222,3 +222,20 @@ def test_contract_reads_the_parse_tree_not_text(tmp_path: Path) -> None:
     assert not function.params["Count"].mandatory and function.params["Count"].type == "int"
     assert function.commands == ("Invoke-EbCmdlet", "Write-EbEnvelope")
     assert function.wrapped_cmdlets == ("Get-OrganizationConfig",)
+
+
+def test_contract_reads_binding_attributes_defaults_and_tables(module: ModuleContract) -> None:
+    contract = load_contract(PS_DIR)
+    connect = contract["Connect-EbExchange"]
+    assert connect.default_parameter_set == "Thumbprint"
+    assert connect.params["CertificateThumbprint"].validate_pattern == "^[0-9a-fA-F]{40}$"
+    policy = contract["New-EbPolicyWithRule"].params
+    assert policy["Priority"].validate_range == (0, 1000)
+    assert policy["PolicyProperties"].has_default and policy["PolicyProperties"].default == {}
+    assert policy["Name"].not_null_or_empty and policy["PolicyProperties"].not_null
+    assert contract["Sync-EbDistributionGroupMember"].params["Members"].allow_empty_collection
+    assert contract["New-EbRoleGroupSetup"].params["Mode"].default == "ReadWrite"
+    tables = module.tables
+    assert tables["EbSettableByCmdlet"]["Set-ArcConfig"] == ["ArcTrustedSealers"]
+    assert tables["EbPolicyRuleFamilies"]["SafeLinks"]["RulePolicyParameter"] == "SafeLinksPolicy"
+    assert "ManagedBy" in tables["EbDlSettable"] and "WhenChangedUTC" in tables["EbDlProperties"]

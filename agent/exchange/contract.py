@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import tree_sitter
 import tree_sitter_powershell
@@ -114,6 +115,15 @@ class ParamContract:
     mandatory: bool
     validate_set: tuple[str, ...] | None
     parameter_sets: tuple[str, ...] = ()
+    # The other binding attributes PowerShell enforces (the simulator binds calls with them).
+    validate_pattern: str | None = None
+    validate_range: tuple[int, int] | None = None
+    not_null: bool = False  # [ValidateNotNull()]
+    not_null_or_empty: bool = False  # [ValidateNotNullOrEmpty()]
+    allow_empty_collection: bool = False
+    allow_empty_string: bool = False
+    has_default: bool = False
+    default: Any = None  # a literal default ('x', 3, @{}, @()), else None
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,7 @@ class FunctionContract:
     commands: tuple[str, ...]
     wrapped_cmdlets: tuple[str, ...]
     validate_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    default_parameter_set: str | None = None
 
 
 class PowerShellSyntaxError(ValueError):
@@ -195,9 +206,13 @@ def _param_contract(parameter: tree_sitter.Node) -> tuple[str, ParamContract]:
     mandatory = False
     validate_set: tuple[str, ...] | None = None
     sets: list[str] = []
+    flags: dict[str, Any] = {}
     for child in parameter.children:
         if child.type == "variable":
             name = _text(child).lstrip("$")
+        if child.type == "script_parameter_default":
+            flags["has_default"] = True
+            flags["default"] = literal_value(child.children[-1])
         if child.type != "attribute_list":
             continue
         for attribute in (c for c in child.children if c.type == "attribute"):
@@ -221,7 +236,52 @@ def _param_contract(parameter: tree_sitter.Node) -> tuple[str, ParamContract]:
                             sets.append(value)
             elif attr == "validateset":
                 validate_set = tuple(v for a in arguments for v in _strings_under(a))
-    return name, ParamContract(ptype, mandatory, validate_set, tuple(sets))
+            elif attr == "validatepattern" and arguments:
+                flags["validate_pattern"] = _single_string(arguments[0])
+            elif attr == "validaterange" and len(arguments) == 2:
+                low, high = (literal_value(a) for a in arguments)
+                if isinstance(low, int) and isinstance(high, int):
+                    flags["validate_range"] = (low, high)
+            elif attr in _FLAG_ATTRIBUTES:
+                flags[_FLAG_ATTRIBUTES[attr]] = True
+    return name, ParamContract(ptype, mandatory, validate_set, tuple(sets), **flags)
+
+
+_FLAG_ATTRIBUTES = {
+    "validatenotnull": "not_null",
+    "validatenotnullorempty": "not_null_or_empty",
+    "allowemptycollection": "allow_empty_collection",
+    "allowemptystring": "allow_empty_string",
+}
+
+
+def literal_value(node: tree_sitter.Node) -> Any:
+    """A constant expression as Python: string, integer, @(...) list, @{...} dict; else None.
+
+    Reads module tables ($script:EbSettableByCmdlet, …) and parameter defaults."""
+    current = node
+    while True:
+        if current.type == "string_literal":
+            return _string_value(current)
+        if current.type == "integer_literal":
+            return int(_text(current))
+        if current.type == "hash_literal_expression":
+            body = next((c for c in current.children if c.type == "hash_literal_body"), None)
+            table: dict[str, Any] = {}
+            for entry in body.children if body is not None else []:
+                if entry.type != "hash_entry":
+                    continue
+                key_node = next(c for c in entry.children if c.type == "key_expression")
+                key = _single_string(key_node) or _text(key_node)
+                value = [c for c in entry.children if c.is_named and c.type != "key_expression"]
+                table[key] = literal_value(value[0]) if value else None
+            return table
+        if current.type == "array_expression":
+            return _strings_under(current)
+        named = [c for c in current.children if c.is_named and c.type != "comment"]
+        if len(named) != 1:
+            return None
+        current = named[0]
 
 
 def _command_name(command: tree_sitter.Node) -> str | None:
@@ -257,6 +317,7 @@ def _single_string(node: tree_sitter.Node) -> str | None:
 def _function_contract(function: tree_sitter.Node, file: str) -> FunctionContract:
     name = next(_text(c) for c in function.children if c.type == "function_name")
     cmdlet_binding = False
+    default_set: str | None = None
     params: dict[str, ParamContract] = {}
     block = next((c for c in function.children if c.type == "script_block"), None)
     param_block = None
@@ -271,6 +332,13 @@ def _function_contract(function: tree_sitter.Node, file: str) -> FunctionContrac
                     if a.type == "attribute"
                 ]
                 cmdlet_binding = cmdlet_binding or "cmdletbinding" in names
+                for attribute in (a for a in child.children if a.type == "attribute"):
+                    if (_attribute_name(attribute) or "").lower() != "cmdletbinding":
+                        continue
+                    for arg in _attribute_arguments(attribute):
+                        parts = [c for c in arg.children if c.is_named]
+                        if len(parts) == 2 and _text(parts[0]).lower() == "defaultparametersetname":
+                            default_set = _single_string(parts[1])
             if child.type == "parameter_list":
                 for parameter in (c for c in child.children if c.type == "script_parameter"):
                     pname, contract = _param_contract(parameter)
@@ -298,6 +366,7 @@ def _function_contract(function: tree_sitter.Node, file: str) -> FunctionContrac
         commands=tuple(commands),
         wrapped_cmdlets=tuple(wrapped),
         validate_sets={p: c.validate_set for p, c in params.items() if c.validate_set is not None},
+        default_parameter_set=default_set,
     )
 
 
@@ -310,6 +379,9 @@ class ModuleContract:
     module_commands: tuple[str, ...]
     # String literals of module-scope hashtables/arrays that name cmdlets (Verb-Noun with a known verb).
     module_cmdlet_literals: frozenset[str]
+    # Module-scope `$script:Name = @{…}` / `@(…)` constants as Python values, by variable name
+    # without the scope ("EbSettableByCmdlet"): the tables the module enforces at run time.
+    tables: dict[str, Any] = field(default_factory=dict)
 
 
 _VERBS = (
@@ -334,6 +406,7 @@ def parse_module(ps_dir: Path) -> ModuleContract:
     allowlist: set[str] = set()
     module_commands: list[str] = []
     literals: set[str] = set()
+    tables: dict[str, Any] = {}
     for path in sorted([*ps_dir.glob("*.ps1"), *ps_dir.glob("*.psm1")]):
         source = path.read_bytes()
         errors = syntax_errors(source)
@@ -360,6 +433,10 @@ def parse_module(ps_dir: Path) -> ModuleContract:
                     values = _strings_under(node)
                     if target.lower() == ALLOWLIST_VARIABLE.lower():
                         allowlist.update(values)
+                    elif target.lower().startswith("$script:"):
+                        value = literal_value(node.children[-1])
+                        if value is not None:
+                            tables[target.split(":", 1)[1]] = value
                     literals.update(v for v in values if v.startswith(_VERBS) and " " not in v)
     return ModuleContract(
         functions=functions,
@@ -367,6 +444,7 @@ def parse_module(ps_dir: Path) -> ModuleContract:
         allowlist=frozenset(allowlist),
         module_commands=tuple(module_commands),
         module_cmdlet_literals=frozenset(literals),
+        tables=tables,
     )
 
 
