@@ -74,6 +74,29 @@ class GraphError(AgentError):
         self.request_id = request_id
 
 
+class WriteRejected(GraphError):
+    """Graph refused a write for a reason retries cannot fix: ``reason`` says which
+    (read_only, unknown_property, invalid_value, required, conflict, exists, missing,
+    synced, password, not_supported), ``target`` names the property or object."""
+
+    code = "E320"
+
+    def __init__(
+        self,
+        message: str,
+        fix: str = "",
+        *,
+        reason: str = "",
+        target: str = "",
+        status: int = 0,
+        graph_code: str = "",
+        request_id: str = "",
+    ) -> None:
+        super().__init__(message, fix, status=status, graph_code=graph_code, request_id=request_id)
+        self.reason = reason
+        self.target = target
+
+
 class RepositoryError(AgentError):
     code = "E400"
     exit_code = 5

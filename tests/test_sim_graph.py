@@ -15,6 +15,7 @@ from agent.schema.csdl import load_schema
 from agent.simulator.graph import Directory, generate
 from agent.simulator.graph.persist import load, save
 from agent.simulator.service import Simulator, TenantSpec
+from agent.simulator.world import ROLE_TEMPLATE_IDS
 from tests.test_sim_support import Graph, logged, token
 
 
@@ -377,6 +378,10 @@ def test_deleted_items_list_and_restore(small: tuple[Simulator, Graph]) -> None:
     assert r.status_code == 403  # restore is a write: the read-only app may not
     handle = sim.tenants["contoso"]
     handle.app.graph_permissions.append("User.ReadWrite.All")
+    g = Graph(sim, handle)
+    r = g.post(f"/directory/deletedItems/{user['id']}/restore")
+    assert r.status_code == 403  # facts file §3: restoring a user needs Global Administrator
+    handle.app.directory_roles.append(ROLE_TEMPLATE_IDS["Global Administrator"])
     g = Graph(sim, handle)
     r = g.post(f"/directory/deletedItems/{user['id']}/restore")
     assert r.status_code == 200 and r.json()["id"] == user["id"]

@@ -1,6 +1,6 @@
 """Microsoft Graph access: the client, its resource-unit budget and request costs."""
 
-from agent.graph.budget import ResourceBudget
+from agent.graph.budget import ResourceBudget, WriteBudget
 from agent.graph.client import (
     BatchRequest,
     BatchResult,
@@ -19,5 +19,6 @@ __all__ = [
     "GraphStats",
     "Page",
     "ResourceBudget",
+    "WriteBudget",
     "estimate_cost",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 TENANT_SIZE_RU = {"S": 3_500, "M": 5_000, "L": 8_000}
@@ -123,3 +124,73 @@ class ResourceBudget:
         self._updated = now
         self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
         return now
+
+
+# Facts file §1: directory writes are limited apart from resource units — 3,000 write
+# requests per 2 min 30 s per app and tenant.
+WRITES_PER_WINDOW = 3_000
+WRITE_WINDOW_S = 150.0
+
+
+class WriteBudget:
+    """The write quota of one app in one tenant, shared by every worker writing to it.
+
+    Graph counts writes in a window (no refill rate to lean on), so this keeps the send times of
+    the last window and lets a write go only while fewer than ``target`` times the quota were sent in
+    it; a 429 for the write quota pauses every writer for its Retry-After.
+    """
+
+    def __init__(
+        self,
+        writes: int = WRITES_PER_WINDOW,
+        window_s: float = WRITE_WINDOW_S,
+        target: float = 0.95,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if writes <= 0 or window_s <= 0 or not 0 < target <= 1:
+            raise ValueError("writes and window_s must be positive, target in (0, 1]")
+        self.limit = max(int(writes * target), 1)
+        self.window_s = window_s
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._sent: deque[float] = deque()
+        self._paused_until = 0.0
+        self.writes = 0  # writes let through (retries of throttled writes included)
+        self.waits = 0  # times a writer had to wait for the window or a pause
+        self.throttles = 0
+
+    def acquire(self, count: int = 1) -> None:
+        """Block until ``count`` more writes fit in the window, then record them."""
+        count = min(max(int(count), 0), self.limit)
+        if count == 0:
+            return
+        waited = False
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._sent and self._sent[0] <= now - self.window_s:
+                    self._sent.popleft()
+                if now < self._paused_until:
+                    wait = self._paused_until - now
+                elif len(self._sent) + count <= self.limit:
+                    self._sent.extend([now] * count)
+                    self.writes += count
+                    self.waits += int(waited)
+                    return
+                else:  # until enough of the oldest sends leave the window
+                    wait = (
+                        self._sent[len(self._sent) + count - self.limit - 1] + self.window_s - now
+                    )
+            waited = True
+            self._sleep(max(wait, 0.001))
+
+    def pause(self, seconds: float) -> None:
+        """After a 429 for the write quota: every writer waits ``seconds``."""
+        with self._lock:
+            now = self._clock()
+            if now >= self._paused_until:
+                self.throttles += 1
+            self._paused_until = max(self._paused_until, now + max(seconds, 0.0))

@@ -1,8 +1,11 @@
-"""GraphClient: Microsoft Graph reads with paging, delta rounds, $batch, retries and pacing.
+"""GraphClient: Microsoft Graph reads and writes with paging, delta rounds, $batch, retries and
+pacing.
 
-Every request goes through ``_send``: it spends resource units from the shared budget, adds the
-bearer token and a ``client-request-id``, and absorbs throttling (429), 503/504 and dropped
-connections. What it cannot absorb becomes an ``AgentError`` naming the request, never the token.
+Every request goes through ``_send``: it spends resource units from the shared budget (and, for
+writes, a slot of the write quota), adds the bearer token and a ``client-request-id``, and
+absorbs throttling (429), 503/504 and dropped connections. What it cannot absorb becomes an
+``AgentError`` naming the request, never the token; refused writes name the read-only property,
+the missing object or the missing permission (write_errors.py).
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import requests
 
 from agent.errors import AuthError, ConnectionFailed, GraphError, PermissionMissing
-from agent.graph.budget import ResourceBudget
+from agent.graph.budget import ResourceBudget, WriteBudget
 from agent.graph.costs import estimate_cost
+from agent.graph.write_errors import write_error
 
 BATCH_LIMIT = 20  # Graph rejects a $batch with more requests (facts file §1)
 RETRYABLE = frozenset({429, 503, 504})
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 # A stored delta link Graph no longer accepts: start a full round instead (facts file §2).
 RESYNC_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
 DENIED_CODES = frozenset({"authorization_requestdenied", "accessdenied", "forbidden"})
@@ -121,12 +126,14 @@ class GraphClient:
         timeout: tuple[float, float] = (10, 120),
         max_backoff_s: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        write_budget: WriteBudget | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.root = f"{self.base_url}/{api_version}"
         self.session = session
         self.token = token
         self.budget = budget
+        self.write_budget = write_budget
         self.max_retries = max_retries
         self.timeout = timeout
         self.max_backoff_s = max_backoff_s
@@ -202,6 +209,46 @@ class GraphClient:
                 future.cancel()
             executor.shutdown(wait=True, cancel_futures=True)
 
+    # -- writes -------------------------------------------------------------------------
+
+    def post(self, path: str, body: Any = None) -> dict[str, Any]:
+        """POST a create, a $ref or an action; the created object (or {} for 204)."""
+        return self._write("POST", path, body)
+
+    def patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._write("PATCH", path, body)
+
+    def put(self, path: str, body: Any) -> dict[str, Any]:
+        return self._write("PUT", path, body)
+
+    def delete(self, path: str) -> None:
+        self._write("DELETE", path, None)
+
+    def write_batch(self, requests: Sequence[BatchRequest]) -> list[BatchResult]:
+        """Writes in $batch (20 a POST, each paced by the write quota); a refused item is a
+        result with its status — ``batch_error`` turns it into the AgentError."""
+        return self.batch(requests)
+
+    @staticmethod
+    def batch_error(request: BatchRequest, result: BatchResult) -> Exception | None:
+        """The AgentError for a failed $batch item, None when it succeeded."""
+        if result.status < 400:
+            return None
+        return write_error(request.method, request.url, result.status, result.body)
+
+    def _write(self, method: str, path: str, body: Any) -> dict[str, Any]:
+        url = self._url(path)
+        response = self._send(method, url, json_body=body)
+        if response.status_code >= 400:
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = None
+            raise write_error(
+                method, url, response.status_code, payload, response.headers.get("request-id", "")
+            )
+        return self._json(response)
+
     # -- internals ----------------------------------------------------------------------
 
     def _url(self, path_or_url: str) -> str:
@@ -225,9 +272,13 @@ class GraphClient:
         json_body: Any = None,
         cost: int | None = None,
         item_units: Callable[[requests.Response], int | None] | None = None,
+        writes: int | None = None,
     ) -> requests.Response:
-        """One request with retries; returns the final response, whatever its status."""
+        """One request with retries; returns the final response, whatever its status.
+        ``writes``: write-quota slots it takes (default: 1 for POST/PATCH/PUT/DELETE)."""
         what = f"{method} {_display(url)}"
+        if writes is None:
+            writes = int(method.upper() in WRITE_METHODS)
         if cost is None:
             full = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}" if params else url
             cost = estimate_cost(method, full)
@@ -237,6 +288,8 @@ class GraphClient:
         while True:
             if self.budget is not None:
                 self.budget.acquire(cost)
+            if writes and self.write_budget is not None:
+                self.write_budget.acquire(writes)
             send_headers = {
                 **(headers or {}),
                 "Authorization": f"Bearer {self.token()}",
@@ -303,9 +356,19 @@ class GraphClient:
             delay = _retry_after(response.headers.get("Retry-After"))
             if delay is None:
                 delay = self._backoff(attempts)
-            if status == 429 and self.budget is not None:
-                self.budget.pause(delay)  # every thread on this tenant waits, not just us
+            if status == 429:
+                self._pause(response.headers, delay)  # every thread on this tenant waits
             self.sleep(delay)
+
+    def _pause(self, headers: Any, delay: float) -> None:
+        """A 429 pauses the quota it names: the write quota (WriteLimitExceeded or a
+        …/Write/… scope) or the resource-unit budget."""
+        info = f"{_header(dict(headers), 'x-ms-throttle-information') or ''}"
+        scope = _header(dict(headers), "x-ms-throttle-scope") or ""
+        if self.write_budget is not None and ("Write" in info or "/Write/" in scope):
+            self.write_budget.pause(delay)
+        elif self.budget is not None:
+            self.budget.pause(delay)
 
     def _json(self, response: requests.Response) -> dict[str, Any]:
         what = f"{response.request.method} {_display(response.url)}"
@@ -355,10 +418,13 @@ class GraphClient:
         while pending:
             body = {"requests": [_batch_item(wid, req) for wid, req in pending.items()]}
             cost = sum(estimate_cost(r.method, r.url) for r in pending.values())
-            response = self._send("POST", url, json_body=body, cost=cost, item_units=_batch_units)
+            writes = sum(r.method.upper() in WRITE_METHODS for r in pending.values())
+            response = self._send(
+                "POST", url, json_body=body, cost=cost, item_units=_batch_units, writes=writes
+            )
             data = self._json(response)
             delays: list[float] = []
-            throttled = False
+            throttled: dict[str, str] | None = None  # headers of a throttled item
             answered: set[str] = set()
             for item in data.get("responses") or []:
                 wid = str(item.get("id"))
@@ -369,7 +435,7 @@ class GraphClient:
                 headers = {str(k): str(v) for k, v in (item.get("headers") or {}).items()}
                 if status in RETRYABLE and attempts[wid] < self.max_retries:
                     attempts[wid] += 1
-                    throttled |= status == 429
+                    throttled = headers if status == 429 else throttled
                     self.stats.add(
                         retries=1, throttled=int(status == 429), server_errors=int(status != 429)
                     )
@@ -393,8 +459,8 @@ class GraphClient:
                     )
             if pending and delays:
                 delay = max(delays)
-                if throttled and self.budget is not None:
-                    self.budget.pause(delay)
+                if throttled is not None:
+                    self._pause(throttled, delay)
                 self.sleep(delay)
         return [results[str(i)] for i in range(len(chunk))]
 

@@ -29,7 +29,13 @@ from agent.simulator.graph import Directory, Faults, GraphApi, generate, persist
 from agent.simulator.httpserver import HttpsServer, RequestLog, Router
 from agent.simulator.login import register_login_routes
 from agent.simulator.tokens import TokenIssuer
-from agent.simulator.world import AppRegistration, ClientSecret, SimTenant, World
+from agent.simulator.world import (
+    ROLE_TEMPLATE_IDS,
+    AppRegistration,
+    ClientSecret,
+    SimTenant,
+    World,
+)
 
 READ_PERMISSIONS = [
     "User.Read.All",
@@ -57,6 +63,9 @@ class TenantSpec:
     tenant_id: str | None = None  # None: a stable GUID from name and seed
     domain: str | None = None  # None: {name}.onmicrosoft.com
     graph_permissions: list[str] = field(default_factory=lambda: list(READ_PERMISSIONS))
+    # Directory roles of the service app by name (world.ROLE_TEMPLATE_IDS), e.g. "Global
+    # Administrator", which restoring deleted users and groups needs (facts file §3).
+    directory_roles: list[str] = field(default_factory=list)
     # None: proportional to users — applications users // 20 (each with its service
     # principal), devices users // 2, administrative units max(2, users // 500).
     applications: int | None = None
@@ -214,6 +223,7 @@ class Simulator:
             secrets=[ClientSecret.create(secret, dt.datetime.now(dt.UTC) + dt.timedelta(days=365))],
             certificates_pem=[cert_pem],
             graph_permissions=list(spec.graph_permissions),
+            directory_roles=[ROLE_TEMPLATE_IDS[name] for name in spec.directory_roles],
         )
         return app, secret, cert_path
 

@@ -19,6 +19,7 @@ class GraphError(Exception):
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.details: list[dict[str, str]] = []  # error.details: [{target, code}] on conflicts
 
 
 def now_iso() -> str:
@@ -39,6 +40,12 @@ def error_body(
     return {"error": {"code": code, "message": message, "innerError": inner}}
 
 
+def _with_details(body: dict[str, Any], details: list[dict[str, str]]) -> dict[str, Any]:
+    if details:
+        body["error"]["details"] = details
+    return body
+
+
 def error_response(request: Request, request_id: str, err: GraphError) -> Response:
     extra: dict[str, Any] = {}
     if err.status == 429:  # facts file §1: the 429 body carries code and status inside
@@ -46,6 +53,7 @@ def error_response(request: Request, request_id: str, err: GraphError) -> Respon
     body = error_body(
         err.code, err.message, request_id, request.headers.get("client-request-id"), extra
     )
+    _with_details(body, err.details)
     return Response.json(body, err.status, dict(err.headers))
 
 

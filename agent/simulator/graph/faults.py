@@ -20,6 +20,10 @@ class Faults:
     expire_delta_tokens: bool = False  # every deltaLink answers 410 Gone (forced resync)
     disable_throttling: bool = False
     throttle_scale: float = 1.0  # multiplies RU budgets (e.g. 0.01 to throttle quickly)
+    # The write quota per app + tenant (facts file §1: 3,000 writes per 150 s); lower both to
+    # see write throttling in seconds instead of minutes.
+    write_limit: int = 3000
+    write_window_s: float = 150.0
     fail_paths: dict[str, int] = field(default_factory=dict)  # regex on /v1.0 path -> status
     seed: int = 0
     _rng: random.Random = field(init=False, repr=False)
@@ -53,4 +57,5 @@ class Faults:
         self.throttle_probability = self.error_rate = self.reset_rate = 0.0
         self.expire_delta_tokens = self.disable_throttling = False
         self.throttle_scale = 1.0
+        self.write_limit, self.write_window_s = 3000, 150.0
         self.fail_paths = {}

@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -16,6 +16,7 @@ from agent.simulator.graph.directory import Directory
 from agent.simulator.graph.errors import GraphError, error_response
 from agent.simulator.graph.faults import Faults
 from agent.simulator.graph.throttle import Throttler, request_cost, retry_after_header
+from agent.simulator.graph.write_throttle import WriteLimiter, is_write
 from agent.simulator.httpserver import DropConnection, Request, Response
 from agent.simulator.tokens import GRAPH_APP_ID, GRAPH_RESOURCE, TokenIssuer
 from agent.simulator.world import World
@@ -47,6 +48,7 @@ class Context:
     path: str  # relative to /v1.0
     faults: Faults
     api: GraphApi
+    claims: dict[str, Any] = field(default_factory=dict)  # the caller's token (roles, wids)
 
 
 Handler = Callable[[Context], Response]
@@ -60,6 +62,7 @@ class GraphApi:
         self.issuer = issuer
         self.faults = faults
         self.throttler = Throttler()
+        self.write_limiter = WriteLimiter()
         self._routes: list[
             tuple[str, re.Pattern[str], Handler, Callable[[Context], frozenset[str]]]
         ] = []
@@ -128,7 +131,7 @@ class GraphApi:
             segment = path.strip("/").split("/")[-1] if path.strip("/") else ""
             raise GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
         handler, params, needs = route
-        ctx = Context(request, directory, params, path, faults, self)
+        ctx = Context(request, directory, params, path, faults, self, claims)
         required = needs(ctx)
         if required and not set(claims.get("roles") or ()) & required:
             raise GraphError(
@@ -155,6 +158,8 @@ class GraphApi:
         cost = request_cost(request.method, path, request.query)
         note["cost"] = cost
         self._throttle(note, claims, directory, cost)
+        if is_write(request.method, path):
+            self._throttle_writes(note, claims, cost)
         note["ru"] = cost
         response = handler(ctx)
         return response
@@ -189,6 +194,28 @@ class GraphApi:
                     "x-ms-resource-unit": str(cost),
                 },
             )
+
+    def _throttle_writes(self, note: dict[str, Any], claims: dict[str, Any], cost: int) -> None:
+        """The write quota (facts file §1): WriteLimitExceeded, scope …/Write/app/tenant."""
+        faults = self.faults
+        if faults.disable_throttling:
+            return
+        app_id, tenant_id = str(claims.get("appid", "")), str(claims.get("tid", ""))
+        wait = self.write_limiter.take(app_id, tenant_id, faults.write_limit, faults.write_window_s)
+        if wait is None:
+            return
+        note["throttled"] = True
+        raise GraphError(
+            429,
+            "TooManyRequests",
+            "Please retry again later.",
+            {
+                "Retry-After": retry_after_header(wait),
+                "x-ms-throttle-scope": f"Tenant_Application/Write/{app_id}/{tenant_id}",
+                "x-ms-throttle-information": "WriteLimitExceeded",
+                "x-ms-resource-unit": str(cost),
+            },
+        )
 
     def _match(
         self, method: str, path: str

@@ -29,6 +29,7 @@ from agent.simulator.graph.query import (
     seal,
     unseal,
 )
+from agent.simulator.graph.writes import check_restore
 from agent.simulator.httpserver import Response
 
 EXPAND_PAGE = 100  # facts file §1: $expand drops the page size to 100 …
@@ -331,6 +332,7 @@ def deleted_restore(ctx: Context) -> Response:
         gone = d.deleted.get(oid)
         if gone is None:
             raise not_found(oid)
+        check_restore(d, ctx.claims, oid)  # role and UPN conflict (writes.py)
         row = d.restore_deleted(oid)
         kind = gone.kind
     body = {
@@ -385,6 +387,9 @@ def register_routes(api: GraphApi) -> None:
     from agent.simulator.graph.routes_objects import register_object_routes
 
     register_object_routes(api)  # applications, service principals, devices, AUs, roles, …
+    from agent.simulator.graph.routes_writes import register_write_routes
+
+    register_write_routes(api)  # creates, updates, deletes, $ref links, assignments
 
 
 __all__ = ["GraphError", "register_routes"]

@@ -1,0 +1,440 @@
+"""Writes through the agent's GraphClient against the simulated Graph over real HTTPS with msal
+tokens: every write kind changes the tenant and shows in delta, and Graph's refusals (read-only
+and unknown properties, missing objects, duplicate links, missing permissions and roles, the
+write quota) reach the caller as clear AgentErrors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agent.errors import PermissionMissing, WriteRejected
+from agent.graph import BatchRequest, GraphClient, ResourceBudget, WriteBudget
+from agent.simulator.graph import Directory
+from agent.simulator.service import READ_PERMISSIONS, Simulator, TenantHandle, TenantSpec
+from tests.test_sim_support import session, token
+
+WRITE_PERMISSIONS = [
+    "User.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "GroupMember.ReadWrite.All",
+    "Application.ReadWrite.All",
+    "AppRoleAssignment.ReadWrite.All",
+    "DelegatedPermissionGrant.ReadWrite.All",
+    "AdministrativeUnit.ReadWrite.All",
+]
+PASSWORD = {"password": "Tmp-9fQ2-xL7w!", "forceChangePasswordNextSignIn": True}
+
+
+def client_for(sim: Simulator, handle: TenantHandle, **kwargs: Any) -> GraphClient:
+    bearer = token(sim, handle)
+    return GraphClient(sim.base_url, session(sim), lambda: bearer, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def tenant() -> Iterator[tuple[Simulator, GraphClient, Directory]]:
+    sim = Simulator()
+    spec = TenantSpec(
+        name="fabrikam",
+        seed=11,
+        users=80,
+        groups=25,
+        applications=6,
+        devices=10,
+        graph_permissions=[*READ_PERMISSIONS, *WRITE_PERMISSIONS],
+        directory_roles=["Global Administrator"],
+    )
+    handle = sim.add_tenant(spec)
+    sim.faults.disable_throttling = True
+    sim.start()
+    try:
+        yield sim, client_for(sim, handle, write_budget=WriteBudget()), handle.directory
+        assert sim.errors == []
+    finally:
+        sim.stop()
+
+
+def new_user(g: GraphClient, d: Directory, nick: str, **extra: Any) -> dict[str, Any]:
+    body = {
+        "accountEnabled": True,
+        "displayName": nick.title(),
+        "mailNickname": nick,
+        "userPrincipalName": f"{nick}@{d.domain}",
+        "passwordProfile": PASSWORD,
+        **extra,
+    }
+    return g.post("/users", body)
+
+
+def delta_round(
+    g: GraphClient, path: str, link: str | None, **params: Any
+) -> tuple[list[Any], str]:
+    rnd = g.delta(path, params or None, link)
+    items = [item for page in rnd.pages() for item in page.items]
+    assert rnd.delta_link is not None
+    return items, rnd.delta_link
+
+
+def ref(oid: str) -> dict[str, str]:
+    return {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{oid}"}
+
+
+def cloud_users(d: Directory, n: int) -> list[dict[str, Any]]:
+    return [u for u in d.users() if not u.get("onPremisesSyncEnabled") and u["userType"] == "Member"][:n]  # fmt: skip
+
+
+def security_group(d: Directory) -> dict[str, Any]:
+    return next(
+        x for x in d.groups()
+        if x["securityEnabled"] and not x["mailEnabled"] and not x.get("onPremisesSyncEnabled")
+        and not x.get("membershipRule")
+    )  # fmt: skip
+
+
+# -- users ------------------------------------------------------------------------------------
+
+
+def test_user_create_update_delete_restore_show_in_delta(
+    tenant: tuple[Simulator, GraphClient, Directory],
+) -> None:
+    _, g, d = tenant
+    select = "displayName,jobTitle,userPrincipalName"
+    _, link = delta_round(g, "/users/delta", None, **{"$select": select})
+    created = new_user(g, d, "ines.delta", jobTitle="Buyer")
+    assert created["@odata.type"] == "#microsoft.graph.user" and created["id"]
+    stored = d.get(created["id"]) or {}
+    assert stored["passwordProfile"] == {"forceChangePasswordNextSignIn": True, "forceChangePasswordNextSignInWithMfa": False, "password": None}  # fmt: skip
+    edited, gone = cloud_users(d, 2)
+    g.patch(f"/users/{edited['id']}", {"jobTitle": "Head of Delta"})
+    g.delete(f"/users/{gone['id']}")
+    items, link = delta_round(g, "/users/delta", link)
+    by_id = {i["id"]: i for i in items}
+    assert by_id[created["id"]]["jobTitle"] == "Buyer"
+    assert by_id[edited["id"]]["jobTitle"] == "Head of Delta"
+    assert by_id[gone["id"]]["@removed"] == {"reason": "changed"}  # soft-deleted: restorable
+    deleted = [i["id"] for page in g.pages("/directory/deletedItems/microsoft.graph.user") for i in page.items]  # fmt: skip
+    assert gone["id"] in deleted
+    restored = g.post(f"/directory/deletedItems/{gone['id']}/restore")
+    assert restored["id"] == gone["id"] and d.get(gone["id"]) is not None
+    items, _ = delta_round(g, "/users/delta", link)
+    assert gone["id"] in {i["id"] for i in items if "@removed" not in i}
+
+
+def test_user_writes_refused_like_graph(tenant: tuple[Simulator, GraphClient, Directory]) -> None:
+    _, g, d = tenant
+    user = cloud_users(d, 3)[2]
+    with pytest.raises(WriteRejected) as err:
+        g.patch(f"/users/{user['id']}", {"createdDateTime": "2020-01-01T00:00:00Z"})
+    assert err.value.status == 400 and err.value.graph_code == "Request_BadRequest"
+    assert err.value.reason == "read_only" and err.value.target == "createdDateTime"
+    assert "createdDateTime" in err.value.message and "read-only" in err.value.message
+    with pytest.raises(WriteRejected) as err:
+        g.patch(f"/users/{user['id']}", {"favouriteColour": "teal"})
+    assert (err.value.reason, err.value.target) == ("unknown_property", "favouriteColour")
+    with pytest.raises(WriteRejected) as err:
+        g.post("/users", {"accountEnabled": True, "displayName": "No Nick", "passwordProfile": PASSWORD, "userPrincipalName": f"nonick@{d.domain}"})  # fmt: skip
+    assert (err.value.reason, err.value.target) == ("required", "mailNickname")
+    with pytest.raises(WriteRejected) as err:
+        new_user(g, d, "twin", userPrincipalName=user["userPrincipalName"])
+    assert (err.value.reason, err.value.target) == ("conflict", "userPrincipalName")
+    with pytest.raises(WriteRejected) as err:
+        new_user(g, d, "weak", passwordProfile={"password": "abc"})
+    assert err.value.reason == "password"
+    missing = "5b1e7a52-0000-4000-8000-000000000001"
+    with pytest.raises(WriteRejected) as err:
+        g.patch(f"/users/{missing}", {"jobTitle": "x"})
+    assert err.value.status == 404 and (err.value.reason, err.value.target) == ("missing", missing)
+    synced = next(u for u in d.users() if u.get("onPremisesSyncEnabled"))
+    with pytest.raises(WriteRejected) as err:
+        g.patch(f"/users/{synced['id']}", {"displayName": "Renamed"})
+    assert err.value.reason == "synced"
+    assert d.get(user["id"]) == user  # nothing refused was applied
+
+
+def test_manager_put_and_delete_show_in_delta(
+    tenant: tuple[Simulator, GraphClient, Directory],
+) -> None:
+    _, g, d = tenant
+    user, boss = cloud_users(d, 6)[4:6]
+    _, link = delta_round(g, "/users/delta", None, **{"$select": "displayName,manager"})
+    g.put(f"/users/{user['id']}/manager/$ref", ref(boss["id"]))
+    items, link = delta_round(g, "/users/delta", link)
+    changed = next(i for i in items if i["id"] == user["id"])
+    assert [m["id"] for m in changed["manager@delta"]] == [boss["id"]]
+    g.delete(f"/users/{user['id']}/manager/$ref")
+    assert d.manager_of(user["id"]) is None
+    with pytest.raises(WriteRejected) as err:
+        g.delete(f"/users/{user['id']}/manager/$ref")
+    assert err.value.status == 404
+
+
+# -- groups, members, owners ---------------------------------------------------------------------
+
+
+def test_group_create_members_owners_and_members_delta(
+    tenant: tuple[Simulator, GraphClient, Directory],
+) -> None:
+    _, g, d = tenant
+    a, b, c = cloud_users(d, 10)[7:10]
+    _, link = delta_round(g, "/groups/delta", None, **{"$select": "displayName,members"})
+    group = g.post("/groups", {
+        "displayName": "Restore drill", "mailEnabled": False, "mailNickname": "drill",
+        "securityEnabled": True,
+        "members@odata.bind": [f"https://graph.microsoft.com/v1.0/users/{a['id']}"],
+    })  # fmt: skip
+    gid = group["id"]
+    g.post(f"/groups/{gid}/members/$ref", ref(b["id"]))
+    g.post(f"/groups/{gid}/owners/$ref", ref(c["id"]))
+    assert d.members(gid) == {a["id"], b["id"]} and d.owners(gid) == {c["id"]}
+    items, link = delta_round(g, "/groups/delta", link)
+    entry = [i for i in items if i["id"] == gid]
+    assert entry and {m["id"] for i in entry for m in i.get("members@delta", [])} == {
+        a["id"],
+        b["id"],
+    }
+    with pytest.raises(WriteRejected) as err:
+        g.post(f"/groups/{gid}/members/$ref", ref(b["id"]))
+    assert err.value.status == 400 and (err.value.reason, err.value.target) == ("exists", "members")
+    missing = "5b1e7a52-0000-4000-8000-000000000002"
+    with pytest.raises(WriteRejected) as err:
+        g.post(f"/groups/{gid}/members/$ref", ref(missing))
+    assert err.value.status == 404 and err.value.target == missing
+    g.delete(f"/groups/{gid}/members/{a['id']}/$ref")
+    items, _ = delta_round(g, "/groups/delta", link)
+    removed = [m for i in items if i["id"] == gid for m in i.get("members@delta", [])]
+    assert removed == [{"@odata.type": "#microsoft.graph.user", "id": a["id"], "@removed": {"reason": "deleted"}}]  # fmt: skip
+    g.patch(f"/groups/{gid}", {"description": "Rehearsal"})
+    assert d.get(gid)["description"] == "Rehearsal"
+    with pytest.raises(WriteRejected) as err:
+        g.patch(f"/groups/{gid}", {"isAssignableToRole": True})  # create-only
+    assert err.value.reason == "read_only"
+    dl = next(x for x in d.groups() if x["mailEnabled"] and "Unified" not in x["groupTypes"])
+    with pytest.raises(WriteRejected) as err:
+        g.post(f"/groups/{dl['id']}/members/$ref", ref(a["id"]))
+    assert err.value.reason == "not_supported"  # DLs and mail-enabled SGs: Exchange only
+
+
+def test_microsoft_365_group_soft_deleted_and_restorable(
+    tenant: tuple[Simulator, GraphClient, Directory],
+) -> None:
+    _, g, d = tenant
+    group = g.post("/groups", {"displayName": "Team Orca", "mailEnabled": True, "mailNickname": "orca", "securityEnabled": False, "groupTypes": ["Unified"]})  # fmt: skip
+    assert group["mail"] == f"orca@{d.domain}"
+    with pytest.raises(WriteRejected) as err:
+        g.post("/groups", {"displayName": "Orca 2", "mailEnabled": True, "mailNickname": "orca", "securityEnabled": False, "groupTypes": ["Unified"]})  # fmt: skip
+    assert err.value.reason == "conflict"
+    g.delete(f"/groups/{group['id']}")
+    deleted = [i["id"] for p in g.pages("/directory/deletedItems/microsoft.graph.group") for i in p.items]  # fmt: skip
+    assert group["id"] in deleted
+    g.post(f"/directory/deletedItems/{group['id']}/restore")
+    assert d.get(group["id"]) is not None
+
+
+# -- applications, service principals, assignments, grants, AUs -------------------------------
+
+
+def test_application_service_principal_owners_assignments_grants(
+    tenant: tuple[Simulator, GraphClient, Directory],
+) -> None:
+    _, g, d = tenant
+    owner, member = cloud_users(d, 12)[10:12]
+    role_id = "3c1b8f56-7a4e-4c0b-9a43-0d7b6a1e2f10"
+    app = g.post("/applications", {"displayName": "Payroll", "appRoles": [{
+        "id": role_id, "allowedMemberTypes": ["User"], "description": "Payroll users",
+        "displayName": "User", "isEnabled": True, "value": "Payroll.User",
+    }]})  # fmt: skip
+    assert app["appId"] and app["publisherDomain"] == d.domain
+    with pytest.raises(WriteRejected) as err:
+        g.patch(f"/applications/{app['id']}", {"appId": "11111111-2222-3333-4444-555555555555"})
+    assert (err.value.reason, err.value.target) == ("read_only", "appId")
+    sp = g.post("/servicePrincipals", {"appId": app["appId"]})
+    assert sp["appDisplayName"] == "Payroll" and sp["servicePrincipalType"] == "Application"
+    with pytest.raises(WriteRejected) as err:
+        g.post("/servicePrincipals", {"appId": app["appId"]})
+    assert err.value.status == 409 and err.value.reason == "conflict"
+    g.post(f"/applications/{app['id']}/owners/$ref", ref(owner["id"]))
+    with pytest.raises(WriteRejected) as err:
+        g.post(f"/applications/{app['id']}/owners/$ref", ref(owner["id"]))
+    assert err.value.reason == "exists"
+    owners = [o["id"] for p in g.pages(f"/applications/{app['id']}/owners") for o in p.items]
+    assert owners == [owner["id"]]
+    assignment = g.post(f"/servicePrincipals/{sp['id']}/appRoleAssignedTo", {
+        "principalId": member["id"], "resourceId": sp["id"], "appRoleId": role_id,
+    })  # fmt: skip
+    assert assignment["principalType"] == "User" and assignment["resourceDisplayName"] == "Payroll"
+    listed = [a["id"] for p in g.pages(f"/users/{member['id']}/appRoleAssignments") for a in p.items]  # fmt: skip
+    assert assignment["id"] in listed
+    with pytest.raises(WriteRejected) as err:
+        g.post(f"/servicePrincipals/{sp['id']}/appRoleAssignedTo", {"principalId": member["id"], "resourceId": sp["id"], "appRoleId": role_id})  # fmt: skip
+    assert err.value.reason == "exists"
+    g.delete(f"/servicePrincipals/{sp['id']}/appRoleAssignedTo/{assignment['id']}")
+    assert not [p for p in g.pages(f"/users/{member['id']}/appRoleAssignments") if any(a["id"] == assignment["id"] for a in p.items)]  # fmt: skip
+    graph_sp = next(r for _, r in d.scan("servicePrincipal", 0) if r.get("appDisplayName") == "Microsoft Graph")  # fmt: skip
+    grant = g.post("/oauth2PermissionGrants", {"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph_sp["id"], "scope": "User.Read"})  # fmt: skip
+    g.patch(f"/oauth2PermissionGrants/{grant['id']}", {"scope": "User.Read Mail.Read"})
+    assert d.get(grant["id"])["scope"] == "User.Read Mail.Read"
+    with pytest.raises(WriteRejected) as err:
+        g.patch(f"/oauth2PermissionGrants/{grant['id']}", {"clientId": graph_sp["id"]})
+    assert err.value.reason == "read_only"
+    g.delete(f"/oauth2PermissionGrants/{grant['id']}")
+    assert d.get(grant["id"]) is None and grant["id"] not in d.deleted  # grants go for good
+    g.delete(f"/applications/{app['id']}")  # its service principal goes with it
+    apps = [i["id"] for p in g.pages("/directory/deletedItems/microsoft.graph.application") for i in p.items]  # fmt: skip
+    sps = [i["id"] for p in g.pages("/directory/deletedItems/microsoft.graph.servicePrincipal") for i in p.items]  # fmt: skip
+    assert app["id"] in apps and sp["id"] in sps
+
+
+def test_administrative_unit_create_members_and_delta(
+    tenant: tuple[Simulator, GraphClient, Directory],
+) -> None:
+    _, g, d = tenant
+    user = cloud_users(d, 13)[12]
+    _, link = delta_round(g, "/directory/administrativeUnits/delta", None)
+    au = g.post("/directory/administrativeUnits", {"displayName": "Lisbon office"})
+    g.post(f"/directory/administrativeUnits/{au['id']}/members/$ref", ref(user["id"]))
+    members = [m["id"] for p in g.pages(f"/directory/administrativeUnits/{au['id']}/members") for m in p.items]  # fmt: skip
+    assert members == [user["id"]]
+    with pytest.raises(WriteRejected) as err:
+        g.post(f"/directory/administrativeUnits/{au['id']}/members/$ref", ref(user["id"]))
+    assert err.value.reason == "exists"
+    g.delete(f"/directory/administrativeUnits/{au['id']}/members/{user['id']}/$ref")
+    g.patch(f"/directory/administrativeUnits/{au['id']}", {"description": "Office staff"})
+    items, _ = delta_round(g, "/directory/administrativeUnits/delta", link)
+    assert any(i["id"] == au["id"] and i.get("description") == "Office staff" for i in items)
+    g.delete(f"/directory/administrativeUnits/{au['id']}")
+    assert au["id"] in d.deleted  # AUs are soft-deleted (facts file §3)
+
+
+# -- $batch -------------------------------------------------------------------------------------
+
+
+def test_batch_of_writes_applies_each_and_reports_each_refusal(
+    tenant: tuple[Simulator, GraphClient, Directory],
+) -> None:
+    _, g, d = tenant
+    users = cloud_users(d, 40)[14:40]
+    requests = [
+        BatchRequest(str(i), "PATCH", f"/users/{u['id']}", {"officeLocation": f"Desk {i}"})
+        for i, u in enumerate(users)
+    ]
+    requests.append(BatchRequest("bad", "PATCH", f"/users/{users[0]['id']}", {"mail": None, "id": "x"}))  # fmt: skip
+    results = g.write_batch(requests)
+    assert [r.status for r in results[:-1]] == [204] * len(users)
+    assert all(d.get(u["id"])["officeLocation"] == f"Desk {i}" for i, u in enumerate(users))
+    error = g.batch_error(requests[-1], results[-1])
+    assert isinstance(error, WriteRejected) and error.reason == "read_only" and error.target == "id"
+
+
+# -- permissions and roles ----------------------------------------------------------------------
+
+
+def test_missing_permission_or_role_is_a_clear_error() -> None:
+    with Simulator() as sim:
+        handle = sim.add_tenant(TenantSpec(name="litware", seed=3, users=30, groups=8, applications=2, devices=2))  # fmt: skip
+        sim.faults.disable_throttling = True
+        d = handle.directory
+        g = client_for(sim, handle)
+        user = d.users()[3]
+        with pytest.raises(PermissionMissing) as denied:
+            g.patch(f"/users/{user['id']}", {"jobTitle": "x"})
+        assert "User.ReadWrite.All" in denied.value.message and "403" in denied.value.message
+        with pytest.raises(PermissionMissing) as denied:
+            g.post(f"/groups/{d.groups()[0]['id']}/members/$ref", ref(user["id"]))
+        assert "GroupMember.ReadWrite.All" in denied.value.message
+        handle.app.graph_permissions.append("User.ReadWrite.All")
+        g = client_for(sim, handle)
+        g.delete(f"/users/{user['id']}")
+        with pytest.raises(PermissionMissing) as denied:
+            g.post(f"/directory/deletedItems/{user['id']}/restore")
+        assert "Global Administrator" in denied.value.message  # facts file §3
+        assert user["id"] in d.deleted
+        assert sim.errors == []
+
+
+# -- the write quota (facts file §1: 3,000 writes per 150 s per app and tenant) -------------------
+
+USER_PROPS = ("jobTitle", "department", "officeLocation", "city", "state", "country", "postalCode",
+              "streetAddress", "companyName", "employeeId", "employeeType", "mobilePhone",
+              "faxNumber", "givenName", "surname", "displayName", "preferredName", "mySite",
+              "aboutMe", "preferredLanguage")  # fmt: skip
+
+
+@pytest.fixture
+def writer() -> Iterator[tuple[Simulator, TenantHandle]]:
+    """A tenant with throttling on and an app allowed to write users."""
+    with Simulator() as sim:
+        spec = TenantSpec(
+            name="wingtip", seed=4, users=400, groups=10, applications=2, devices=2,
+            graph_permissions=[*READ_PERMISSIONS, "User.ReadWrite.All"],
+        )  # fmt: skip
+        yield sim, sim.add_tenant(spec)
+        assert sim.errors == []
+
+
+def patches(d: Directory, count: int, tag: str) -> list[BatchRequest]:
+    users = [u for u in d.users() if not u.get("onPremisesSyncEnabled")][: count // len(USER_PROPS)]
+    return [
+        BatchRequest(f"{u['id']}/{p}", "PATCH", f"/users/{u['id']}", {p: f"{tag}-{p}"})
+        for p in USER_PROPS
+        for u in users
+    ]
+
+
+def applied(d: Directory, requests: list[BatchRequest]) -> int:
+    return sum(
+        all((d.get(r.url.rsplit("/", 1)[1]) or {}).get(k) == v for k, v in (r.body or {}).items())
+        for r in requests
+    )
+
+
+def test_write_burst_over_the_quota_gets_429_with_retry_after(
+    writer: tuple[Simulator, TenantHandle],
+) -> None:
+    sim, handle = writer
+    sim.faults.write_limit, sim.faults.write_window_s = 40, 60.0  # scaled-down quota
+    g = client_for(sim, handle, max_retries=0)  # no retries: see Graph's answers as they are
+    requests = patches(handle.directory, 60, "burst")
+    results = g.write_batch(requests)
+    statuses = [r.status for r in results]
+    assert statuses.count(204) == 40 and statuses.count(429) == 20
+    throttled = next(r for r in results if r.status == 429)
+    assert 1 <= float(throttled.headers["Retry-After"]) <= 60
+    assert throttled.headers["x-ms-throttle-information"] == "WriteLimitExceeded"
+    assert throttled.headers["x-ms-throttle-scope"] == (
+        f"Tenant_Application/Write/{handle.client_id}/{handle.tenant_id}"
+    )
+    assert applied(handle.directory, requests) == 40
+    assert len(list(g.pages("/users", {"$top": "5"}))) >= 1  # reads have their own budget
+
+
+def test_client_honours_retry_after_until_every_write_is_applied(
+    writer: tuple[Simulator, TenantHandle],
+) -> None:
+    sim, handle = writer
+    sim.faults.write_limit, sim.faults.write_window_s = 50, 1.0
+    budget = WriteBudget()  # the documented quota: this app does not know it is shared
+    g = client_for(sim, handle, write_budget=budget)
+    requests = patches(handle.directory, 140, "retry")
+    results = g.write_batch(requests)
+    assert [r.status for r in results] == [204] * len(requests)
+    assert applied(handle.directory, requests) == len(requests)
+    assert g.stats.throttled >= 1 and budget.throttles >= 1  # 140 > 50: Graph said wait
+
+
+def test_a_4000_write_run_paces_itself_and_applies_every_write(
+    writer: tuple[Simulator, TenantHandle],
+) -> None:
+    sim, handle = writer
+    # The simulator's write window scaled from 150 s to 2 s (same 3,000 writes); the client's
+    # budget is declared with the same window.
+    sim.faults.write_window_s = 2.0
+    budget = WriteBudget(window_s=2.0)
+    g = client_for(sim, handle, write_budget=budget, budget=ResourceBudget.for_tenant_size("M"))
+    requests = patches(handle.directory, 4000, "run")
+    assert len(requests) == 4000
+    results = list(g.run_batches(requests, workers=2))
+    assert [r.status for r in results] == [204] * 4000
+    assert applied(handle.directory, requests) == 4000
+    assert budget.writes >= 4000
