@@ -79,3 +79,19 @@ def counts(rt: Runtime, snapshot_id: int) -> dict[str, int]:
     for kind, _ in state_of(rt, snapshot_id):
         result[kind] = result.get(kind, 0) + 1
     return result
+
+
+READS = frozenset({"GET", "HEAD"})
+
+
+def write_requests(sim: Simulator, since: int = 0) -> list[Any]:
+    """Requests the simulator served after the first ``since`` that could change a tenant:
+    everything but reads, sign-ins and $batch requests whose items are all reads."""
+    writes = []
+    for item in sim.log.items()[since:]:
+        if item.method in READS or item.path.endswith("/oauth2/v2.0/token"):
+            continue
+        if item.path.endswith("/$batch") and set(item.note.get("batch_methods", ["?"])) <= READS:
+            continue
+        writes.append(item)
+    return writes

@@ -43,10 +43,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
+from agent.db import comparison
 from agent.db import models as m
 from agent.errors import AgentError, ConnectionFailed, JobConflict, NotFound
 
-JOB_TYPES = ("backup", "restore")
+JOB_TYPES = ("backup", "restore", "compare")
 MODES = ("full", "incremental")
 JOB_STATUSES = ("running", "succeeded", "partial", "failed", "interrupted")
 KIND_STATUSES = ("succeeded", "partial", "failed", "skipped")
@@ -168,6 +169,16 @@ class VersionView:
     blob_id: str
     valid_from_seq: int
     valid_to_seq: int | None
+
+
+@dataclass(frozen=True)
+class VersionPair:
+    """One object that differs between two points in time; None = absent on that side."""
+
+    kind: str
+    object_id: str
+    old_blob: str | None
+    new_blob: str | None
 
 
 # -- engine -----------------------------------------------------------------------------------
@@ -982,6 +993,70 @@ class Catalog:
                     .order_by(v.c.valid_from_seq)
                 )
             ]
+
+    # -- comparison ---------------------------------------------------------------------------
+
+    def differences(
+        self, tenant: str, from_seq: int, to_seq: int, kinds: Sequence[str] | None = None
+    ) -> Iterator[VersionPair]:
+        """Objects that differ between two snapshots of a tenant (seq 0 = before the first),
+        streamed in (kind, object_id) order; "old" is always ``from_seq``'s side."""
+        lo, hi = sorted((from_seq, to_seq))
+        query = comparison.snapshot_differences(VERSION, tenant, lo, hi, kinds)
+        with self._engine.connect() as conn:
+            for kind, object_id, a, b in conn.execution_options(yield_per=2000).execute(query):
+                old, new = (a, b) if from_seq <= to_seq else (b, a)
+                yield VersionPair(kind, object_id, old, new)
+
+    def staging_differences(
+        self, job_id: int, tenant: str, seq: int, kinds: Sequence[str]
+    ) -> Iterator[VersionPair]:
+        """Objects that differ between snapshot ``seq`` and the full listings job ``job_id``
+        staged for ``kinds`` (a live read that is never committed)."""
+        if not kinds:
+            return
+        with self._write() as conn:
+            self._drop_superseded(conn, job_id)
+        query = comparison.staging_differences(VERSION, STAGED, tenant, seq, job_id, kinds)
+        with self._engine.connect() as conn:
+            for kind, object_id, a, b in conn.execution_options(yield_per=2000).execute(query):
+                yield VersionPair(kind, object_id, a, b)
+
+    def blob_at(self, tenant: str, kind: str, object_id: str, seq: int) -> str | None:
+        v = VERSION
+        with self._read() as conn:
+            return conn.execute(
+                select(v.c.blob_id).where(
+                    comparison.valid_at(v, tenant, seq),
+                    v.c.kind == kind,
+                    v.c.object_id == object_id,
+                )
+            ).scalar()
+
+    def staged_blob(self, job_id: int, kind: str, object_id: str) -> str | None:
+        """The blob of the last put staged by a job for an object (None: not staged)."""
+        s = STAGED
+        with self._read() as conn:
+            row = conn.execute(
+                select(s.c.action, s.c.blob_id)
+                .where(s.c.job_id == job_id, s.c.kind == kind, s.c.object_id == object_id)
+                .order_by(s.c.id.desc())
+                .limit(1)
+            ).first()
+        return row.blob_id if row is not None and row.action == "put" else None
+
+    def snapshots_at(self, tenant: str, seqs: Iterable[int]) -> dict[int, SnapshotView]:
+        """A tenant's snapshots by sequence number (unknown numbers are left out)."""
+        wanted = sorted(set(seqs))
+        with self._read() as conn:
+            ids: list[int] = []
+            for chunk in _chunks(wanted):
+                ids += conn.execute(
+                    select(SNAPSHOT.c.id).where(
+                        SNAPSHOT.c.tenant == tenant, SNAPSHOT.c.seq.in_(chunk)
+                    )
+                ).scalars()
+            return {view.seq: view for view in self._snapshot_views(conn, ids)}
 
     def blob_references(self) -> Iterator[tuple[str, str, str, str, int]]:
         v = VERSION

@@ -34,6 +34,7 @@ from agent.graph.client import GraphClient
 from agent.kinds import KindSpec, resolve
 from agent.portal import PortalClient
 from agent.runtime import Runtime, TenantConnection
+from agent.store.repository import Repository
 
 log = logging.getLogger("entra_backup.backup")
 
@@ -154,58 +155,22 @@ def run_backup(
         f"{mode.capitalize()} backup of tenant '{tenant_name}' started "
         f"({len(kinds)} kinds, scope {scope_name}).",
     )
-    results: list[KindResult] = []
     conn: TenantConnection | None = None
     try:
-        conn = _connect(rt, tenant_name, tenant)
-        roles = set(conn.tokens.claims().get("roles") or [])
-
-        graph = conn.graph
-        portal = _portal(conn)
-        # Set when one collector fails hard, so the others stop; never the caller's event
-        # (in the service that one stops the whole agent).
-        abort = threading.Event()
-
-        def context() -> CollectContext:
-            return CollectContext(
-                tenant=tenant_name,
-                job_id=job_id,
-                graph=graph,
-                catalog=catalog,
-                repo=repo,
-                force_full=mode == "full",
-                kinds=[],
-                log=job_log,
-                cancel=abort,
-                stop=cancel,
-                progress=progress,
-                heartbeat=heartbeat,
-                scratch_dir=str(rt.scratch_dir),
-                portal=portal,
-            )
-
-        # Collectors read independent sources: run them side by side. Each delta stream is
-        # sequential (every page names the next), so parallel sources are what fills the
-        # tenant's resource-unit budget; the shared budget keeps them under it together.
-        groups = [
-            task
-            for collector, same in groupby(kinds, key=lambda k: k.collector)
-            for task in _split_independent(collector, list(same))
-        ]
-        with ThreadPoolExecutor(
-            max_workers=min(PARALLEL_COLLECTORS, len(groups) or 1),
-            thread_name_prefix=f"collect-{tenant_name}",
-        ) as pool:
-            futures = [
-                pool.submit(_run_collector, name, group_kinds, roles, context())
-                for name, group_kinds in groups
-            ]
-            try:
-                for future in futures:
-                    results += future.result()
-            except BaseException:
-                abort.set()  # stop the other collectors at their next checkpoint
-                raise
+        conn = connect_tenant(rt, tenant_name, tenant)
+        results = collect_kinds(
+            rt,
+            conn,
+            tenant_name,
+            job_id,
+            kinds,
+            repo=repo,
+            force_full=mode == "full",
+            job_log=job_log,
+            stop=cancel,
+            progress=progress,
+            heartbeat=heartbeat,
+        )
         for result in results:
             catalog.record_kind(job_id, result)
         if not any(r.status in ("succeeded", "partial") for r in results):
@@ -248,7 +213,75 @@ def run_backup(
         raise
 
 
-def _connect(rt: Runtime, tenant_name: str, tenant: TenantConfig) -> TenantConnection:
+def collect_kinds(
+    rt: Runtime,
+    conn: TenantConnection,
+    tenant_name: str,
+    job_id: int,
+    kinds: list[KindSpec],
+    *,
+    repo: Repository,
+    force_full: bool,
+    job_log: Callable[..., None],
+    stop: threading.Event,
+    progress: Progress | None = None,
+    heartbeat: Callable[[], None] = lambda: None,
+) -> list[KindResult]:
+    """Run the collectors of ``kinds``, staging what they read under ``job_id`` and storing
+    objects in ``repo``; per-kind results. Backup and the live compare reader share this."""
+    roles = set(conn.tokens.claims().get("roles") or [])
+    graph = conn.graph
+    portal = _portal(conn)
+    # Set when one collector fails hard, so the others stop; never the caller's event
+    # (in the service that one stops the whole agent).
+    abort = threading.Event()
+
+    def context() -> CollectContext:
+        return CollectContext(
+            tenant=tenant_name,
+            job_id=job_id,
+            graph=graph,
+            catalog=rt.catalog,
+            repo=repo,
+            force_full=force_full,
+            kinds=[],
+            log=job_log,
+            cancel=abort,
+            stop=stop,
+            progress=progress,
+            heartbeat=heartbeat,
+            scratch_dir=str(rt.scratch_dir),
+            portal=portal,
+        )
+
+    # Collectors read independent sources: run them side by side. Each delta stream is
+    # sequential (every page names the next), so parallel sources are what fills the
+    # tenant's resource-unit budget; the shared budget keeps them under it together.
+    groups = [
+        task
+        for collector, same in groupby(kinds, key=lambda k: k.collector)
+        for task in _split_independent(collector, list(same))
+    ]
+    results: list[KindResult] = []
+    with ThreadPoolExecutor(
+        max_workers=min(PARALLEL_COLLECTORS, len(groups) or 1),
+        thread_name_prefix=f"collect-{tenant_name}",
+    ) as pool:
+        futures = [
+            pool.submit(_run_collector, name, group_kinds, roles, context())
+            for name, group_kinds in groups
+        ]
+        try:
+            for future in futures:
+                results += future.result()
+        except BaseException:
+            abort.set()  # stop the other collectors at their next checkpoint
+            raise
+    return results
+
+
+def connect_tenant(rt: Runtime, tenant_name: str, tenant: TenantConfig) -> TenantConnection:
+    """A connection whose RU budget fits the tenant's size; authenticates before returning."""
     size: str = tenant.tenant_size
     if size == "auto":
         size = _last_known_size(rt, tenant_name) or "M"

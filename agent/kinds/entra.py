@@ -99,6 +99,7 @@ USER = KindSpec(
     delta_path="/users/delta",
     label="userPrincipalName",
     select=USER_SELECT,
+    unordered=("businessPhones", "imAddresses", "otherMails", "proxyAddresses", "identities"),
     restore=("patch", "undelete", "recreate"),
 )
 
@@ -117,6 +118,7 @@ GROUP = KindSpec(
     path="/groups",
     delta_path="/groups/delta",
     select=GROUP_SELECT,
+    unordered=("groupTypes", "proxyAddresses"),
     restore=("patch", "undelete", "recreate"),
     after=("user",),
 )
@@ -142,6 +144,7 @@ GROUP_MEMBER = KindSpec(
     key="groupId",
     label="groupId",
     parent="group",
+    unordered=("members",),
     restore=("relink",),
     after=("group", "user"),
     notes="Dynamic-membership groups are backed up too; restore re-applies the rule, not "
@@ -163,6 +166,7 @@ GROUP_OWNER = KindSpec(
     parent="group",
     path="/groups",
     relation="owners",
+    unordered=("owners",),
     restore=("relink",),
     after=("group", "user"),
     notes="Graph's groups delta does not track owners, so owners are read in full each run "

@@ -22,6 +22,7 @@ def delta_kind(
     restore: tuple[str, ...] = ("patch", "undelete", "recreate"),
     after: tuple[str, ...] = (),
     volatile: tuple[str, ...] = (),
+    unordered: tuple[str, ...] = (),
     notes: str = "",
 ) -> KindSpec:
     return KindSpec(
@@ -41,6 +42,7 @@ def delta_kind(
         restore=restore,
         after=after,
         volatile=volatile,
+        unordered=unordered,
         notes=notes,
     )
 
@@ -78,6 +80,7 @@ def relation_kind(
         relation=relation,
         relation_expand=expand,
         relation_full_items=full_items,
+        unordered=(relation,),  # one object per parent: the related set, order meaningless
         restore=("relink",),
         after=(parent, *after),
         notes=notes,
@@ -120,6 +123,21 @@ APPLICATION = delta_kind(
     read=APP_READ,
     write=("Application.ReadWrite.All",),
     entity_type="application",
+    unordered=(
+        "identifierUris",
+        "tags",
+        "appRoles",
+        "appRoles.allowedMemberTypes",
+        "api.oauth2PermissionScopes",
+        "api.preAuthorizedApplications[appId]",
+        "keyCredentials[keyId]",
+        "passwordCredentials[keyId]",
+        "requiredResourceAccess[resourceAppId]",
+        "requiredResourceAccess.resourceAccess",
+        "web.redirectUris",
+        "spa.redirectUris",
+        "publicClient.redirectUris",
+    ),
 )
 
 SERVICE_PRINCIPAL = delta_kind(
@@ -163,6 +181,17 @@ SERVICE_PRINCIPAL = delta_kind(
     write=("Application.ReadWrite.All",),
     entity_type="servicePrincipal",
     after=("application",),
+    unordered=(
+        "servicePrincipalNames",
+        "replyUrls",
+        "tags",
+        "notificationEmailAddresses",
+        "alternativeNames",
+        "appRoles",
+        "appRoles.allowedMemberTypes",
+        "oauth2PermissionScopes",
+        "keyCredentials[keyId]",
+    ),
     notes="The seed's SSO fields map to Graph as: currentSingleSignOnMode → "
     "preferredSingleSignOnMode; Identifier (Entity ID) → servicePrincipalNames / the app's "
     "identifierUris; Attributes and Claims → claimsMappingPolicy assignments + the app's "
@@ -234,6 +263,7 @@ DEVICE = delta_kind(
     write=("Device.ReadWrite.All",),
     entity_type="device",
     restore=("patch",),
+    unordered=("physicalIds", "systemLabels"),
     volatile=("approximateLastSignInDateTime",),
 )
 

@@ -61,11 +61,28 @@ class KindSpec:
     contained: tuple[str, ...] = ()
     # Properties dropped before storing: they change without any configuration change.
     volatile: tuple[str, ...] = ()
+    # List properties whose order carries no meaning, compared as sets by diff and restore:
+    # dotted paths from the object root ("proxyAddresses", "api.oauth2PermissionScopes").
+    # Items that are objects are matched by their "id", or by the key named in brackets
+    # ("requiredResourceAccess[resourceAppId]"); other items by their value.
+    unordered: tuple[str, ...] = ()
+    # The objects hold secret values (e.g. BitLocker recovery keys): diff and history say
+    # which properties changed, never their values.
+    secret: bool = False
     restore: tuple[str, ...] = ()  # restore strategies, in order of preference
     after: tuple[str, ...] = ()  # kinds that must be restored first
     parent: str | None = None  # for relationship kinds: the kind whose objects they belong to
     notes: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+
+    def unordered_key(self, path: str) -> str | None:
+        """For a list at ``path`` (dotted, no indices) compared as a set: the key its object
+        items are matched by ("" = by value); None when the list is ordered."""
+        for entry in self.unordered:
+            name, _, key = entry.partition("[")
+            if name == path:
+                return key.rstrip("]") or "id"
+        return None
 
     def can_read_with(self, roles: set[str]) -> bool:
         """True if the token's ``roles`` claim grants reading this kind (kinds read through

@@ -116,7 +116,15 @@ def batch(ctx: Context) -> Response:
     random.Random(",".join(str(i["id"]) for i in items)).shuffle(answers)
     result = Response.json({"responses": answers})
     result.headers["x-ms-resource-unit"] = str(total_ru)
-    result.note.update({"ru": total_ru, "throttled": throttled, "batch_items": len(items)})
+    result.note.update(
+        {
+            "ru": total_ru,
+            "throttled": throttled,
+            "batch_items": len(items),
+            # what the items did: a batch of GETs reads, anything else writes
+            "batch_methods": sorted({str(i["method"]).upper() for i in items}),
+        }
+    )
     return result
 
 

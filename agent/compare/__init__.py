@@ -1,0 +1,1 @@
+"""Compare two points in time: snapshots and the live tenant (diff, history, restore plans)."""

@@ -1,0 +1,164 @@
+"""Read the live tenant into a temporary area that is never a snapshot.
+
+The same collectors as a backup read every chosen kind in full. They stage rows under a job
+(a read-only "compare" job of its own, or the caller's restore job) and store objects in a
+scratch repository under the agent's tmp folder, keyed like the real one so equal content has
+the same blob id. Nothing is committed: on leaving ``read_live`` the staging rows are dropped
+and the scratch repository deleted. Memory stays flat: rows go to the catalog in batches,
+objects to disk, and comparison (``Catalog.staging_differences``) runs in the database.
+
+``diff --live`` uses it today; restore planning reads the tenant through it too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from agent.collect.base import Cancelled, Progress
+from agent.db.catalog import KindResult, VersionPair
+from agent.errors import AgentError
+from agent.jobs.backup import HEARTBEAT_EVERY_S, STALE_AFTER_S, collect_kinds, connect_tenant
+from agent.kinds import KindSpec
+from agent.runtime import Runtime
+from agent.store.repository import Repository
+
+log = logging.getLogger("entra_backup.compare")
+
+READ = ("succeeded", "partial")
+
+
+@dataclass
+class LiveRead:
+    """The live tenant, as read by one job; valid only inside ``read_live``."""
+
+    rt: Runtime
+    tenant: str
+    job_id: int
+    repo: Repository  # the scratch repository holding the live objects
+    results: list[KindResult]
+    read_at: dt.datetime
+
+    @property
+    def kinds_read(self) -> list[str]:
+        """Kinds read in full: these, and only these, can be compared."""
+        return [r.kind for r in self.results if r.status in READ]
+
+    def differences(self, seq: int, kinds: list[str] | None = None) -> Iterator[VersionPair]:
+        """Objects that differ between snapshot ``seq`` and the live tenant."""
+        wanted = [k for k in self.kinds_read if kinds is None or k in kinds]
+        return self.rt.catalog.staging_differences(self.job_id, self.tenant, seq, wanted)
+
+    def load(self, blob_id: str) -> dict[str, Any]:
+        return dict(self.repo.get(blob_id))
+
+    def find(self, kind: str, object_id: str) -> dict[str, Any] | None:
+        blob = self.rt.catalog.staged_blob(self.job_id, kind, object_id)
+        return self.load(blob) if blob else None
+
+
+@contextmanager
+def read_live(
+    rt: Runtime,
+    tenant_name: str,
+    kinds: list[KindSpec],
+    *,
+    job_id: int | None = None,
+    stop: threading.Event | None = None,
+    progress: Progress | None = None,
+    on_event: Callable[[str, str], None] | None = None,
+) -> Iterator[LiveRead]:
+    """Read ``kinds`` from the live tenant; yields the staged read, then removes it.
+
+    Without ``job_id`` a "compare" job is recorded (one running job per tenant, like any
+    other: a backup and a live read never share the tenant's budget).
+    """
+    tenant = rt.config.tenant(tenant_name)
+    catalog = rt.catalog
+    key = rt.repository_key()
+    rt.repository  # noqa: B018  a wrong key fails before anything starts
+    catalog.ensure_tenant(tenant_name, tenant.tenant_id)
+    catalog.interrupt_stale_jobs(
+        host=rt.host, is_alive=psutil.pid_exists, stale_after_s=STALE_AFTER_S
+    )
+    own_job = job_id is None
+    if job_id is None:
+        job_id = catalog.start_job(
+            tenant_name,
+            job_type="compare",
+            mode="full",
+            scope=",".join(k.name for k in kinds),
+            host=rt.host,
+            pid=os.getpid(),
+        )
+    the_job = job_id
+
+    def job_log(
+        level: str, message: str, *, kind: str | None = None, object_id: str | None = None
+    ) -> None:
+        catalog.log(the_job, level, message, kind=kind, object_id=object_id)
+        log.log(logging.getLevelName(level.upper()), message, extra={"tenant": tenant_name})
+        if on_event:
+            on_event(level, message)
+
+    last_beat = [time.monotonic()]
+
+    def heartbeat() -> None:
+        if time.monotonic() - last_beat[0] >= HEARTBEAT_EVERY_S:
+            catalog.heartbeat(the_job)
+            last_beat[0] = time.monotonic()
+
+    scratch = Path(tempfile.mkdtemp(prefix=f"live-{job_id}-", dir=rt.scratch_dir))
+    status, error = "failed", None
+    stats: dict[str, Any] | None = None
+    try:
+        repo = Repository.init(scratch / "repo", key)
+        job_log("info", f"Reading {len(kinds)} kinds of tenant '{tenant_name}' live to compare.")
+        conn = connect_tenant(rt, tenant_name, tenant)
+        results = collect_kinds(
+            rt,
+            conn,
+            tenant_name,
+            job_id,
+            kinds,
+            repo=repo,
+            force_full=True,
+            job_log=job_log,
+            stop=stop or threading.Event(),
+            progress=progress,
+            heartbeat=heartbeat,
+        )
+        stats = conn.graph.stats.as_dict()
+        for result in results:
+            catalog.record_kind(job_id, result)
+        failed = [r for r in results if r.status == "failed"]
+        status = "partial" if failed else "succeeded"
+        yield LiveRead(rt, tenant_name, job_id, repo, results, dt.datetime.now(dt.UTC))
+        job_log("info", "Live read compared; nothing was stored.")
+    except (Cancelled, KeyboardInterrupt):
+        status, error = "interrupted", "Stopped before it finished; nothing was stored."
+        raise
+    except AgentError as exc:
+        status, error = "failed", str(exc)
+        raise
+    except BaseException as exc:
+        status, error = "failed", f"Unexpected {type(exc).__name__}: {exc}"
+        log.exception("Unexpected failure in compare job %s", job_id)
+        raise
+    finally:
+        catalog.discard_staging(job_id)
+        shutil.rmtree(scratch, ignore_errors=True)
+        if own_job:
+            catalog.finish_job(job_id, status, error=error, stats=stats)
