@@ -199,6 +199,123 @@ class ScopeConfig(_Model):
         return value
 
 
+BRIDGE_AUTHS = ("basic", "ntlm", "negotiate", "kerberos", "certificate", "credssp")
+EXCHANGE_CONNECTS = ("certificate_thumbprint", "certificate_file", "service_account")
+
+
+class ExchangeConfig(_Model):
+    """How the agent reaches Exchange Online: PSRP to a bridge host that runs the
+    ExchangeOnlineManagement module (facts file §6), and how that host connects."""
+
+    bridge_url: str
+    auth: Literal["basic", "ntlm", "negotiate", "kerberos", "certificate", "credssp"] = "negotiate"
+    # The bridge host account (WinRM). Password by reference; kerberos may use the ticket cache.
+    username: str = ""
+    password: str = ""
+    # auth = "certificate": PEM file with the client certificate and its private key.
+    client_certificate: str = ""
+    # CA(s) for the bridge host's TLS certificate; empty = the tenant's ca_bundle, else the
+    # default trust store.
+    ca_bundle: str = ""
+    # Lab only: plain-HTTP WinRM (credentials and data cross the network unencrypted).
+    allow_http: bool = False
+    organization: str
+    connect: Literal["certificate_thumbprint", "certificate_file", "service_account"] = (
+        "certificate_thumbprint"
+    )
+    certificate_thumbprint: str = ""
+    certificate_file: str = ""  # path on the bridge host
+    certificate_password: str = ""
+    # Settings kinds to back up: kind names, "exchange", "defender" or "*".
+    settings: list[str] = Field(default_factory=lambda: ["*"])
+    operation_timeout_s: int = Field(default=20, ge=5, le=600)
+    call_timeout_s: int = Field(default=900, ge=1, le=7200)
+    connect_timeout_s: int = Field(default=30, ge=1, le=600)
+
+    @field_validator("bridge_url")
+    @classmethod
+    def _bridge_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s:]+(:\d+)?(/[^\s]*)?$", value):
+            raise _problem(
+                f"must be an https:// URL of the bridge host's WinRM listener (got '{value}')",
+                'Write e.g. "https://bridge01.contoso.local:5986/wsman".',
+            )
+        return value.rstrip("/")
+
+    @field_validator("password", "certificate_password")
+    @classmethod
+    def _refs(cls, value: str) -> str:
+        return _secret_ref(value) if value else value
+
+    @field_validator("client_certificate")
+    @classmethod
+    def _client_cert(cls, value: str) -> str:
+        if value and not value.startswith("file:"):
+            raise _problem(
+                "must be a file: reference (the WinRM client reads the PEM from a file)",
+                'Write client_certificate = "file:/etc/entra-backup/bridge-client.pem" (PEM: '
+                "certificate and private key, readable only by the agent).",
+            )
+        return _secret_ref(value) if value else value
+
+    @field_validator("organization")
+    @classmethod
+    def _organization(cls, value: str) -> str:
+        if not DOMAIN.match(value) or not value.lower().endswith(".onmicrosoft.com"):
+            raise _problem(
+                f"must be the tenant's initial domain ending in .onmicrosoft.com (got '{value}')",
+                'App-only Exchange sign-in needs it, e.g. organization = "contoso.onmicrosoft.com".',
+            )
+        return value
+
+    @field_validator("certificate_thumbprint")
+    @classmethod
+    def _thumbprint(cls, value: str) -> str:
+        if value and not re.match(r"^[0-9A-Fa-f]{40}$", value):
+            raise _problem(
+                "is not a 40-hex-digit certificate thumbprint",
+                "Copy the thumbprint of the app's certificate in the bridge host's store "
+                "(Cert:\\LocalMachine\\My), without spaces.",
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExchangeConfig:
+        if self.bridge_url.startswith("http://") and not self.allow_http:
+            raise _problem(
+                "uses plain http://, which sends the bridge credentials and tenant data "
+                "unencrypted",
+                "Use the bridge host's HTTPS listener (port 5986), or for a lab only set "
+                "allow_http = true.",
+            )
+        needs_password = self.auth in ("basic", "ntlm", "negotiate", "credssp")
+        if needs_password and not (self.username and self.password):
+            raise _problem(
+                f'auth = "{self.auth}" needs username and password',
+                'Add username = "BRIDGE\\\\svc-backup" and password = "env:NAME" (or file:/keyring:).',
+            )
+        if self.auth == "certificate" and not self.client_certificate:
+            raise _problem(
+                'auth = "certificate" needs client_certificate',
+                'Add client_certificate = "file:/path/client.pem" (certificate + private key).',
+            )
+        if self.connect == "certificate_thumbprint" and not self.certificate_thumbprint:
+            raise _problem(
+                'connect = "certificate_thumbprint" needs certificate_thumbprint',
+                "Add the thumbprint of the app's certificate installed on the bridge host, or "
+                'choose connect = "certificate_file" or "service_account".',
+            )
+        if self.connect == "certificate_file" and not (
+            self.certificate_file and self.certificate_password
+        ):
+            raise _problem(
+                'connect = "certificate_file" needs certificate_file and certificate_password',
+                'Add certificate_file = "C:\\\\EntraBackup\\\\app.pfx" (a path on the bridge '
+                'host) and certificate_password = "env:NAME".',
+            )
+        return self
+
+
 class TenantConfig(_Model):
     tenant_id: str
     authority_host: str = "https://login.microsoftonline.com"
@@ -209,6 +326,7 @@ class TenantConfig(_Model):
     tenant_size: Literal["auto", "S", "M", "L"] = "auto"
     app: AppConfig
     service_account: ServiceAccountConfig | None = None
+    exchange: ExchangeConfig | None = None
     scopes: list[ScopeConfig] = Field(default_factory=list)
 
     _name: str = PrivateAttr(default="")
@@ -278,9 +396,17 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "tenant": TenantConfig,
     "app": AppConfig,
     "service_account": ServiceAccountConfig,
+    "exchange": ExchangeConfig,
     "scope": ScopeConfig,
 }
-_SECRET_KEYS = {"client_secret", "certificate", "password", "repository_key"}
+_SECRET_KEYS = {
+    "client_secret",
+    "certificate",
+    "password",
+    "repository_key",
+    "certificate_password",
+    "client_certificate",
+}
 
 
 def _section_of(loc: tuple[str | int, ...]) -> type[BaseModel]:
@@ -399,6 +525,8 @@ def _finish(cfg: AgentConfig, path: Path, known_kinds: set[str] | None) -> None:
         )
         if tenant.service_account:
             tenant.service_account.password = _resolve_ref(base, tenant.service_account.password)
+        if tenant.exchange:
+            _finish_exchange(path, base, name, tenant)
         if known_kinds is None:
             continue
         for i, scope in enumerate(tenant.scopes):
@@ -412,6 +540,47 @@ def _finish(cfg: AgentConfig, path: Path, known_kinds: set[str] | None) -> None:
                         + "Run 'entra-backup kinds' for the list; areas (entra, exchange, "
                         "defender) and '*' are allowed too.",
                     )
+
+
+def _finish_exchange(path: Path, base: Path, name: str, tenant: TenantConfig) -> None:
+    ex = tenant.exchange
+    assert ex is not None
+    where = f"tenants.{name}.exchange"
+    ex.password = _resolve_ref(base, ex.password) if ex.password else ""
+    ex.certificate_password = (
+        _resolve_ref(base, ex.certificate_password) if ex.certificate_password else ""
+    )
+    ex.client_certificate = (
+        _resolve_ref(base, ex.client_certificate) if ex.client_certificate else ""
+    )
+    if ex.ca_bundle:
+        ex.ca_bundle = _resolve(base, ex.ca_bundle)
+        if not Path(ex.ca_bundle).is_file():
+            raise ConfigError(
+                f"{path}: '{where}.ca_bundle' names {ex.ca_bundle}, which does not exist.",
+                "Point it at a PEM file of the CA that issued the bridge host's WinRM "
+                "certificate, or leave it empty to use the tenant's ca_bundle.",
+            )
+    else:
+        ex.ca_bundle = tenant.ca_bundle
+    if ex.connect == "service_account" and tenant.service_account is None:
+        raise ConfigError(
+            f"{path}: '{where}.connect' is \"service_account\" but [tenants.{name}] has no "
+            "service_account.",
+            f"Add [tenants.{name}.service_account], or connect with the app's certificate "
+            '(connect = "certificate_thumbprint").',
+        )
+    from agent.kinds.exchange import SETTINGS_SELECTORS
+
+    for selector in ex.settings:
+        if selector not in SETTINGS_SELECTORS:
+            close = difflib.get_close_matches(selector, sorted(SETTINGS_SELECTORS), n=1)
+            raise ConfigError(
+                f"{path}: '{where}.settings' lists unknown setting family '{selector}'.",
+                (f"Did you mean '{close[0]}'? " if close else "")
+                + "Use settings kind names from 'entra-backup kinds', \"exchange\", "
+                '"defender" or "*".',
+            )
 
 
 def load_config(path: Path, known_kinds: set[str] | None = None) -> AgentConfig:
@@ -500,6 +669,40 @@ client_secret = "env:CONTOSO_CLIENT_SECRET"
 # username = "svc-backup@contoso.onmicrosoft.com"
 # password = "keyring:entra-backup/contoso-svc"
 # client_id = "00000000-0000-0000-0000-000000000000"
+
+# Optional: Exchange Online and Defender settings, distribution lists and mail-enabled
+# security groups, read through a bridge host (Windows or PowerShell 7) that has the
+# ExchangeOnlineManagement module, over WinRM/PSRP. The app above also needs Office 365
+# Exchange Online > Exchange.ManageAsApp and the Exchange Administrator role (or a custom
+# role group: see 'entra-backup permissions --scope exchange').
+# [tenants.contoso.exchange]
+# The bridge host's WinRM HTTPS listener.
+# bridge_url = "https://bridge01.contoso.local:5986/wsman"
+# WinRM authentication: basic, ntlm, negotiate, kerberos, certificate or credssp.
+# auth = "negotiate"
+# username = "CONTOSO\\\\svc-exo-bridge"
+# password = "keyring:entra-backup/contoso-bridge"
+# With auth = "certificate" instead of a password: PEM with certificate and private key.
+# client_certificate = "file:/etc/entra-backup/bridge-client.pem"
+# CA of the bridge host's certificate; empty = the tenant's ca_bundle / system trust.
+# ca_bundle = ""
+# Plain http:// is refused unless this is true (lab only: everything crosses unencrypted).
+# allow_http = false
+# The tenant's initial domain (app-only Exchange sign-in needs it).
+# organization = "contoso.onmicrosoft.com"
+# How the bridge host signs in to Exchange Online as the app: certificate_thumbprint (the
+# app's certificate in the host's store), certificate_file (a .pfx on the host) or
+# service_account (the [service_account] above; must not require MFA).
+# connect = "certificate_thumbprint"
+# certificate_thumbprint = "0000000000000000000000000000000000000000"
+# certificate_file = 'C:\\EntraBackup\\contoso-app.pfx'
+# certificate_password = "env:CONTOSO_PFX_PASSWORD"
+# Which settings kinds to read: kind names, "exchange", "defender" or "*".
+# settings = ["*"]
+# WinRM operation timeout, the longest one cmdlet call may take, and connect timeout.
+# operation_timeout_s = 20
+# call_timeout_s = 900
+# connect_timeout_s = 30
 
 # Backup scopes: what to back up and when. Repeat the table for more scopes.
 [[tenants.contoso.scopes]]

@@ -114,3 +114,69 @@ class JobConflict(AgentError):
 class NotFound(AgentError):
     code = "E600"
     exit_code = 7
+
+
+# --- Exchange Online through the bridge host (agent/exchange) ------------------------------
+
+
+class ExchangeError(AgentError):
+    """Exchange Online / the bridge host failed in a way retries could not absorb."""
+
+    code = "E700"
+    exit_code = 4
+
+
+class BridgeUnreachable(ExchangeError):
+    """No WinRM answer from the bridge host (DNS, closed port, TLS)."""
+
+    code = "E710"
+
+
+class BridgeAuthFailed(ExchangeError):
+    """The bridge host refused the WinRM credentials."""
+
+    code = "E711"
+    exit_code = 3
+
+
+class BridgeModuleMissing(ExchangeError):
+    """The bridge host lacks the ExchangeOnlineManagement module (or cannot load ours)."""
+
+    code = "E712"
+
+
+class BridgeTimeout(ExchangeError):
+    """A call on the bridge host did not finish in time."""
+
+    code = "E713"
+
+
+class BridgeProtocolError(ExchangeError):
+    """The bridge answered without a valid envelope: never read as "no data"."""
+
+    code = "E714"
+
+
+class ExchangeThrottled(ExchangeError):
+    code = "E720"
+
+
+class ExchangeNotLicensed(ExchangeError):
+    """The tenant has no licence for the feature (e.g. Defender for Office 365)."""
+
+    code = "E730"
+    exit_code = 3
+
+
+class ExchangeRoleMissing(ExchangeError):
+    """The app (or service account) lacks the Exchange role the cmdlet needs."""
+
+    code = "E731"
+    exit_code = 3
+
+
+class ExchangeMfaRequired(ExchangeError):
+    """The service account must do MFA: not supported for unattended Exchange sign-in."""
+
+    code = "E732"
+    exit_code = 3

@@ -17,6 +17,7 @@ from agent import __version__
 from agent.auth import AppTokenProvider
 from agent.config import AgentConfig, TenantConfig
 from agent.db.catalog import Catalog
+from agent.exchange.bridge import ExchangeBridge
 from agent.graph.budget import ResourceBudget
 from agent.graph.client import GraphClient
 from agent.http import make_session
@@ -79,6 +80,14 @@ class Runtime:
         tokens = AppTokenProvider(tenant, session)
         graph = GraphClient(tenant.graph_url, session, tokens.token, budget)
         return TenantConnection(tenant, session, tokens, graph)
+
+    def exchange_bridge(
+        self, tenant: TenantConfig, *, include_security_compliance: bool = False
+    ) -> ExchangeBridge:
+        """A bridge session for one job of one tenant (opened at its first call)."""
+        from agent.exchange.psrp_bridge import PsrpExchangeBridge
+
+        return PsrpExchangeBridge(tenant, include_security_compliance=include_security_compliance)
 
     def close(self) -> None:
         if self._catalog is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from agent.collect.base import CollectContext, Collector
+from agent.collect.exchange_groups import collect_exchange_groups
+from agent.collect.exchange_settings import collect_exchange_settings
 from agent.collect.graph_generic import collect_delta, collect_list, collect_relation
 from agent.collect.groups import collect_groups
 from agent.collect.portal import collect_groups_general_settings
@@ -13,6 +15,8 @@ COLLECTORS: dict[str, Collector] = {
     "graph.relation": collect_relation,
     "graph.groups": collect_groups,
     "portal.groupsGeneralSettings": collect_groups_general_settings,
+    "bridge.groups": collect_exchange_groups,
+    "bridge.settings": collect_exchange_settings,
 }
 
 __all__ = ["COLLECTORS", "CollectContext", "Collector"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent.db.catalog import Catalog, KindResult, StagedObject
+from agent.exchange.bridge import ExchangeBridge
 from agent.graph.client import GraphClient
 from agent.kinds.spec import KindSpec
 from agent.portal import PortalClient
@@ -110,6 +111,7 @@ class CollectContext:
     heartbeat: Callable[[], None] = lambda: None
     scratch_dir: str | None = None
     portal: PortalClient | None = None  # only when the tenant has a service account
+    bridge: ExchangeBridge | None = None  # only when the tenant has an [exchange] section
 
     def wants(self, name: str) -> bool:
         return any(k.name == name for k in self.kinds)

@@ -21,7 +21,7 @@ from agent.config import load_config, render_example_config
 from agent.db.catalog import Catalog
 from agent.errors import SecretError
 from agent.kinds import ALL_KINDS, known_names, resolve
-from agent.kinds.support import minimal_permissions, render_support_list
+from agent.kinds.support import exchange_requirements, minimal_permissions, render_support_list
 from agent.store.keys import RepositoryKey
 from agent.store.repository import Repository
 
@@ -124,17 +124,41 @@ def permissions(
     kinds = resolve(scope or ["*"])
     read = minimal_permissions(kinds)
     writes = minimal_permissions(kinds, write=True) if write else []
-    roles = sorted({r for k in kinds for r in (*k.read_roles, *(k.write_roles if write else ()))})
+    graph_kinds = [k for k in kinds if k.channel != "bridge"]
+    roles = sorted(
+        {r for k in graph_kinds for r in (*k.read_roles, *(k.write_roles if write else ()))}
+    )
+    exchange = exchange_requirements(kinds, write=write)
     if json_out:
         print_json(
-            {"kinds": [k.name for k in kinds], "read": read, "write": writes, "roles": roles}
+            {
+                "kinds": [k.name for k in kinds],
+                "read": read,
+                "write": writes,
+                "roles": roles,
+                "exchange": exchange,
+            }
         )
         return
-    console.print("Microsoft Graph application permissions (grant admin consent):")
-    for p in read + [w for w in writes if w not in read]:
-        console.print(f"  {p}")
+    if read or writes:
+        console.print("Microsoft Graph application permissions (grant admin consent):")
+        for p in read + [w for w in writes if w not in read]:
+            console.print(f"  {p}")
     if roles:
         console.print("Directory roles: " + ", ".join(roles))
+    if exchange:
+        console.print(
+            f"Exchange (through the bridge host): {exchange['permission']} (admin consent) and "
+            f"the Entra role {exchange['entra_role']} — or, least privilege, a custom Exchange "
+            f"role group with: {', '.join(exchange['role_group_roles'])} "
+            "(ps_scripts New-EbRoleGroupSetup creates it)."
+        )
+        if exchange["licence"]:
+            console.print(
+                "Some Defender kinds exist only with "
+                + ", ".join(exchange["licence"])
+                + "; without it they are skipped (not licensed)."
+            )
     console.print(
         table(
             "Per kind",

@@ -29,9 +29,12 @@ from agent.collect.base import Cancelled, Progress
 from agent.config import ScopeConfig, TenantConfig
 from agent.db.catalog import KindResult, SnapshotView
 from agent.errors import AgentError, ConnectionFailed, GraphError
+from agent.exchange.bridge import ExchangeBridge
+from agent.exchange.outcomes import skip_reason
 from agent.graph.budget import ResourceBudget
 from agent.graph.client import GraphClient
 from agent.kinds import KindSpec, resolve
+from agent.kinds.exchange import selected_settings
 from agent.portal import PortalClient
 from agent.runtime import Runtime, TenantConnection
 from agent.store.repository import Repository
@@ -156,6 +159,8 @@ def run_backup(
         f"({len(kinds)} kinds, scope {scope_name}).",
     )
     conn: TenantConnection | None = None
+    errors: list[AgentError] = []  # what failed kinds failed with (one cause → that error)
+    bridge = open_bridge(rt, tenant, kinds)
     try:
         conn = connect_tenant(rt, tenant_name, tenant)
         results = collect_kinds(
@@ -170,17 +175,19 @@ def run_backup(
             stop=cancel,
             progress=progress,
             heartbeat=heartbeat,
+            bridge=bridge,
+            errors=errors,
         )
         for result in results:
             catalog.record_kind(job_id, result)
         if not any(r.status in ("succeeded", "partial") for r in results):
-            raise _nothing_read(results)
+            raise _nothing_read(results, errors)
         repo.sync()  # every blob the snapshot refers to is on disk before it becomes visible
         snapshot = catalog.commit_snapshot(job_id)
         status = (
             "succeeded" if all(r.status in ("succeeded", "skipped") for r in results) else "partial"
         )
-        stats = conn.graph.stats.as_dict()
+        stats = _stats(conn, bridge)
         catalog.finish_job(job_id, status, stats=stats)
         job_log(
             "info",
@@ -202,7 +209,7 @@ def run_backup(
     except AgentError as exc:
         catalog.discard_staging(job_id)
         catalog.finish_job(
-            job_id, "failed", error=str(exc), stats=conn.graph.stats.as_dict() if conn else None
+            job_id, "failed", error=str(exc), stats=_stats(conn, bridge) if conn else None
         )
         job_log("error", f"Backup failed: {exc}")
         raise
@@ -211,6 +218,9 @@ def run_backup(
         catalog.finish_job(job_id, "failed", error=f"Unexpected {type(exc).__name__}: {exc}")
         log.exception("Unexpected failure in backup job %s", job_id)
         raise
+    finally:
+        if bridge is not None:
+            bridge.close()
 
 
 def collect_kinds(
@@ -226,9 +236,51 @@ def collect_kinds(
     stop: threading.Event,
     progress: Progress | None = None,
     heartbeat: Callable[[], None] = lambda: None,
+    bridge: ExchangeBridge | None = None,
+    errors: list[AgentError] | None = None,
 ) -> list[KindResult]:
     """Run the collectors of ``kinds``, staging what they read under ``job_id`` and storing
-    objects in ``repo``; per-kind results. Backup and the live compare reader share this."""
+    objects in ``repo``; per-kind results. Backup and the live compare reader share this.
+    Without ``bridge``, bridge kinds get a session of their own for this call."""
+    own_bridge = bridge is None
+    if bridge is None:
+        bridge = open_bridge(rt, conn.config, kinds)
+    try:
+        return _collect(
+            rt,
+            conn,
+            tenant_name,
+            job_id,
+            kinds,
+            repo,
+            force_full,
+            job_log,
+            stop,
+            progress,
+            heartbeat,
+            bridge,
+            errors if errors is not None else [],
+        )
+    finally:
+        if own_bridge and bridge is not None:
+            bridge.close()
+
+
+def _collect(
+    rt: Runtime,
+    conn: TenantConnection,
+    tenant_name: str,
+    job_id: int,
+    kinds: list[KindSpec],
+    repo: Repository,
+    force_full: bool,
+    job_log: Callable[..., None],
+    stop: threading.Event,
+    progress: Progress | None,
+    heartbeat: Callable[[], None],
+    bridge: ExchangeBridge | None,
+    errors: list[AgentError],
+) -> list[KindResult]:
     roles = set(conn.tokens.claims().get("roles") or [])
     graph = conn.graph
     portal = _portal(conn)
@@ -252,6 +304,7 @@ def collect_kinds(
             heartbeat=heartbeat,
             scratch_dir=str(rt.scratch_dir),
             portal=portal,
+            bridge=bridge,
         )
 
     # Collectors read independent sources: run them side by side. Each delta stream is
@@ -268,7 +321,7 @@ def collect_kinds(
         thread_name_prefix=f"collect-{tenant_name}",
     ) as pool:
         futures = [
-            pool.submit(_run_collector, name, group_kinds, roles, context())
+            pool.submit(_run_collector, name, group_kinds, roles, context(), conn.config, errors)
             for name, group_kinds in groups
         ]
         try:
@@ -300,8 +353,25 @@ def connect_tenant(rt: Runtime, tenant_name: str, tenant: TenantConfig) -> Tenan
 
 
 # Collectors whose kinds come from one shared read (a groups delta round yields groups and
-# their members); every other kind is read on its own and can run in parallel.
-SHARED_READ = frozenset({"graph.groups"})
+# their members; the bridge batches settings cmdlets into one call and has one runspace);
+# every other kind is read on its own and can run in parallel.
+SHARED_READ = frozenset({"graph.groups", "bridge.groups", "bridge.settings"})
+
+
+def open_bridge(rt: Runtime, tenant: TenantConfig, kinds: list[KindSpec]) -> ExchangeBridge | None:
+    """One bridge session per tenant per job when bridge kinds are in scope (it connects at
+    its first call, so an unreachable bridge host fails only the bridge kinds)."""
+    if tenant.exchange is None or not any(k.channel == "bridge" for k in kinds):
+        return None
+    alerts = any(k.extra.get("session") == "SecurityCompliance" for k in kinds)
+    return rt.exchange_bridge(tenant, include_security_compliance=alerts)
+
+
+def _stats(conn: TenantConnection | None, bridge: ExchangeBridge | None) -> dict[str, Any]:
+    stats: dict[str, Any] = conn.graph.stats.as_dict() if conn else {}
+    if bridge is not None:
+        stats["bridge"] = bridge.stats.as_dict()
+    return stats
 
 
 def _split_independent(collector: str, kinds: list[KindSpec]) -> list[tuple[str, list[KindSpec]]]:
@@ -337,11 +407,23 @@ def _count_users(conn: TenantConnection) -> int | None:
 
 
 def _run_collector(
-    name: str, kinds: list[KindSpec], roles: set[str], ctx: CollectContext
+    name: str,
+    kinds: list[KindSpec],
+    roles: set[str],
+    ctx: CollectContext,
+    tenant: TenantConfig,
+    errors: list[AgentError],
 ) -> list[KindResult]:
     def why_not(kind: KindSpec) -> str | None:
         if kind.channel == "portal" and ctx.portal is None:
             return "needs a service account profile"
+        if kind.channel == "bridge":
+            if tenant.exchange is None or ctx.bridge is None:
+                return "needs an [exchange] section (bridge host)"
+            if kind.extra.get("cmdlet") and kind.name not in selected_settings(
+                tenant.exchange.settings
+            ):
+                return "not in exchange.settings"
         missing = kind.missing_read_permission(roles)
         return f"missing {missing}" if missing else None
 
@@ -352,12 +434,13 @@ def _run_collector(
         for k in kinds
         if (reason := reasons[k.name]) is not None
     ]
+    fixes = {
+        "needs a service account profile": "add [tenants.NAME.service_account] to the config",
+        "needs an [exchange] section (bridge host)": "add [tenants.NAME.exchange] to the config",
+        "not in exchange.settings": "list it in [tenants.NAME.exchange] settings",
+    }
     for skipped in results:
-        fix = (
-            "add [tenants.NAME.service_account] to the config"
-            if skipped.reason.startswith("needs")
-            else "grant it to the app and give admin consent"
-        )
+        fix = fixes.get(skipped.reason, "grant it to the app and give admin consent")
         ctx.log("warning", f"Skipped {skipped.kind}: {skipped.reason} ({fix}).", kind=skipped.kind)
     if not permitted:
         return results
@@ -368,6 +451,14 @@ def _run_collector(
     except (Cancelled, KeyboardInterrupt):
         raise
     except AgentError as exc:
+        errors.append(exc)
+        reason = skip_reason(exc)
+        if reason is not None:  # a fact about the tenant (licence, role), not a failure
+            ctx.log("warning", f"Skipped {', '.join(k.name for k in permitted)}: {exc}")
+            return results + [
+                KindResult(kind=k.name, status="skipped", mode=ctx.mode_for(k), reason=reason)
+                for k in permitted
+            ]
         return results + _failed(ctx, permitted, str(exc), started)
     except Exception as exc:  # a bug or malformed data: the other kinds still run
         log.exception("Collector %s failed", name)
@@ -392,7 +483,9 @@ def _failed(
     ]
 
 
-def _nothing_read(results: list[KindResult]) -> AgentError:
+def _nothing_read(results: list[KindResult], errors: list[AgentError]) -> AgentError:
+    if errors and len({(type(e), e.message) for e in errors}) == 1:
+        return errors[0]  # one cause (e.g. the bridge host is unreachable): say exactly that
     reasons = "; ".join(f"{r.kind}: {r.reason}" for r in results if r.reason)
     first_failure = next((r for r in results if r.status == "failed"), None)
     if first_failure is not None and "connect" in first_failure.reason.lower():

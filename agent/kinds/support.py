@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from agent.kinds import ALL_KINDS, KindSpec
 
@@ -14,6 +15,7 @@ def minimal_permissions(kinds: Iterable[KindSpec], *, write: bool = False) -> li
     permission chosen for another kind adds nothing.
     """
     chosen: list[str] = []
+    kinds = [k for k in kinds if k.channel == "graph"]  # others sign in to another API
     for kind in sorted(
         kinds, key=lambda k: len(k.write_permissions if write else k.read_permissions)
     ):
@@ -21,6 +23,23 @@ def minimal_permissions(kinds: Iterable[KindSpec], *, write: bool = False) -> li
         if options and not any(p in chosen for p in options):
             chosen.append(options[0])
     return sorted(chosen)
+
+
+def exchange_requirements(kinds: Iterable[KindSpec], *, write: bool = False) -> dict[str, Any]:
+    """What the app needs for the bridge kinds: the Exchange API permission, the Entra role,
+    or instead of the role a custom role group with these Exchange management roles."""
+    bridge = [k for k in kinds if k.channel == "bridge"]
+    if not bridge:
+        return {}
+    roles = {k.extra["exchange_read_role"] for k in bridge}
+    if write:
+        roles |= {k.extra["exchange_write_role"] for k in bridge if k.restore}
+    return {
+        "permission": "Office 365 Exchange Online > Exchange.ManageAsApp",
+        "entra_role": "Exchange Administrator",
+        "role_group_roles": sorted(roles),
+        "licence": sorted({k.extra["licence"] for k in bridge if k.extra.get("licence")}),
+    }
 
 
 def render_support_list(kinds: Iterable[KindSpec] = ALL_KINDS) -> str:

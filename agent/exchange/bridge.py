@@ -1,0 +1,240 @@
+"""Exchange Online operations through the bridge host (``ExchangeBridge``).
+
+``PsrpExchangeBridge`` follows agent/exchange/protocol.py: one pypsrp ``RunspacePool`` (one
+runspace) per tenant session, the ps_scripts module loaded once by the constant loader script,
+one ``Connect-EbExchange``, then one pipeline per call with every value a typed parameter.
+Transport and envelope problems become the ``ExchangeError`` subclasses of agent/errors.py
+(outcomes.py says which is which); a missing or malformed envelope is an error, never "no data".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.errors import ExchangeError
+from agent.exchange.outcomes import error_for
+from agent.exchange.protocol import Envelope, EnvelopeError, iso_utc, retry_after_seconds
+
+log = logging.getLogger("entra_backup.exchange")
+
+# Throttled cmdlets of a read are retried this many times, waiting what the host asks (capped).
+THROTTLE_RETRIES = 3
+THROTTLE_WAIT_CAP_S = 60.0
+GROUP_TYPES = ("MailUniversalDistributionGroup", "MailUniversalSecurityGroup")
+
+
+@dataclass
+class SettingsExport:
+    """Objects per Get- cmdlet; cmdlets that failed map to the error an operator sees."""
+
+    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    failures: dict[str, ExchangeError] = field(default_factory=dict)
+
+
+@dataclass
+class GroupsExport:
+    """Groups with their Exchange properties; ``Members`` is None where it could not be read."""
+
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    member_failures: dict[str, ExchangeError] = field(default_factory=dict)  # by group Guid
+
+
+@dataclass
+class BridgeStats:
+    calls: int = 0
+    retries: int = 0
+    reconnects: int = 0
+    seconds: float = 0.0
+    by_function: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "retries": self.retries,
+            "reconnects": self.reconnects,
+            "seconds": round(self.seconds, 3),
+            "by_function": dict(self.by_function),
+        }
+
+
+class ExchangeBridge(ABC):
+    """The operations backup and restore need from Exchange Online."""
+
+    host: str = "bridge"
+
+    def __init__(self) -> None:
+        self.stats = BridgeStats()
+
+    # -- the one primitive an implementation provides -------------------------------------
+
+    @abstractmethod
+    def call(self, function: str, parameters: dict[str, Any], *, idempotent: bool) -> Envelope:
+        """Run one module function; the envelope it wrote (op already checked)."""
+
+    def close(self) -> None:  # noqa: B027 - optional for implementations without a session
+        """End the session (nothing to do by default)."""
+
+    def __enter__(self) -> ExchangeBridge:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def export_groups(
+        self,
+        recipient_type: str,
+        *,
+        changed_since: dt.datetime | None = None,
+        include_members: bool = True,
+    ) -> GroupsExport:
+        """Every DL (or mail-enabled security group), or those changed since a UTC time."""
+        if recipient_type not in GROUP_TYPES:
+            raise ValueError(f"unknown recipient type {recipient_type}")
+        params: dict[str, Any] = {"RecipientTypeDetails": recipient_type}
+        if changed_since is not None:
+            # pypsrp cannot serialize DateTime: PowerShell binds the ISO string to [datetime].
+            params["ChangedSinceUtc"] = iso_utc(changed_since)
+        if include_members:
+            params["IncludeMembers"] = True
+        envelope = self._read("Export-EbDistributionGroups", params)
+        result = GroupsExport()
+        for error in envelope.errors:
+            name, _, group = error.cmdlet.partition(":")
+            if name == "Get-DistributionGroupMember" and group:
+                result.member_failures[group] = error_for(error, self.host)
+            else:  # the listing itself failed: nothing here can be trusted as complete
+                raise error_for(error, self.host)
+        for item in envelope.items:
+            if not isinstance(item, dict) or not item.get("ExternalDirectoryObjectId"):
+                raise self._malformed("Export-EbDistributionGroups", "a group without an id")
+            if include_members and not isinstance(item.get("Members"), list | type(None)):
+                raise self._malformed("Export-EbDistributionGroups", "Members is not a list")
+            result.groups.append(item)
+        return result
+
+    def export_settings(self, cmdlets: Sequence[str]) -> SettingsExport:
+        """Objects of each Get- cmdlet; throttled cmdlets are retried on their own."""
+        result = SettingsExport()
+        pending = list(dict.fromkeys(cmdlets))
+        for attempt in range(THROTTLE_RETRIES + 1):
+            if not pending:
+                break
+            envelope = self._read("Export-EbSettings", {"Cmdlet": pending})
+            throttled: list[str] = []
+            waits: list[float] = []
+            failed: dict[str, EnvelopeError] = {}
+            for error in envelope.errors:
+                failed[error.cmdlet.partition(":")[0]] = error
+            for item in envelope.items:
+                cmdlet = item.get("cmdlet") if isinstance(item, dict) else None
+                objects = item.get("objects") if isinstance(item, dict) else None
+                if cmdlet not in pending or not isinstance(objects, list):
+                    raise self._malformed("Export-EbSettings", "an item without cmdlet/objects")
+                if cmdlet in failed:
+                    continue  # one list type of several failed: the cmdlet is incomplete
+                bucket = result.objects.setdefault(cmdlet, [])
+                for obj in objects:
+                    if not isinstance(obj, dict):
+                        raise self._malformed("Export-EbSettings", f"{cmdlet} gave a non-object")
+                    if item.get("listType") and "ListType" not in obj:
+                        obj = {**obj, "ListType": item["listType"]}
+                    bucket.append(obj)
+            for cmdlet, error in failed.items():
+                result.objects.pop(cmdlet, None)
+                if error.category == "Throttled" and attempt < THROTTLE_RETRIES:
+                    throttled.append(cmdlet)
+                    waits.append(retry_after_seconds(error.message) or 2.0 * (attempt + 1))
+                else:
+                    result.failures[cmdlet] = error_for(error, self.host)
+            for cmdlet in pending:
+                if cmdlet not in failed and cmdlet not in result.objects:
+                    result.objects[cmdlet] = []  # ran and returned nothing: truly empty
+            pending = throttled
+            if pending:
+                self.stats.retries += 1
+                time.sleep(min(max(waits), THROTTLE_WAIT_CAP_S))
+        return result
+
+    # -- writes (restore) ----------------------------------------------------------------------
+
+    def new_group(
+        self, name: str, group_type: str, properties: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """New-DistributionGroup (-Type Distribution|Security); the created ids."""
+        params: dict[str, Any] = {"Name": name, "Type": group_type, **(properties or {})}
+        envelope = self._write("New-EbDistributionGroup", params)
+        if len(envelope.items) != 1 or not isinstance(envelope.items[0], dict):
+            raise self._malformed("New-EbDistributionGroup", "no created group")
+        return dict(envelope.items[0])
+
+    def set_group(self, identity: str, properties: dict[str, Any]) -> None:
+        self._write("Set-EbDistributionGroup", {"Identity": identity, "Properties": properties})
+
+    def sync_members(self, identity: str, members: Sequence[str]) -> None:
+        """Replace the whole member list (Update-DistributionGroupMember)."""
+        self._write(
+            "Sync-EbDistributionGroupMember", {"Identity": identity, "Members": list(members)}
+        )
+
+    def remove_group(self, identity: str) -> None:
+        self._write("Remove-EbDistributionGroup", {"Identity": identity})
+
+    def apply_setting(
+        self, cmdlet: str, properties: dict[str, Any], identity: str | None = None
+    ) -> None:
+        """Set-<noun> with the allowed properties (identity omitted for singletons)."""
+        params: dict[str, Any] = {"Cmdlet": cmdlet, "Properties": properties}
+        if identity is not None:
+            params["Identity"] = identity
+        self._write("Set-EbSetting", params)
+
+    def new_policy_with_rule(
+        self,
+        family: str,
+        name: str,
+        priority: int,
+        policy_properties: dict[str, Any] | None = None,
+        rule_properties: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        envelope = self._write(
+            "New-EbPolicyWithRule",
+            {
+                "Family": family,
+                "Name": name,
+                "Priority": priority,
+                "PolicyProperties": policy_properties or {},
+                "RuleProperties": rule_properties or {},
+            },
+        )
+        return dict(envelope.items[0]) if envelope.items else {}
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _read(self, function: str, params: dict[str, Any]) -> Envelope:
+        return self.call(function, params, idempotent=True)
+
+    def _write(self, function: str, params: dict[str, Any]) -> Envelope:
+        envelope = self.call(function, params, idempotent=False)
+        if envelope.errors:
+            raise error_for(envelope.errors[0], self.host)
+        if not envelope.ok:
+            raise self._malformed(function, "ok is false without an error")
+        return envelope
+
+    def _malformed(self, function: str, what: str) -> ExchangeError:
+        from agent.errors import BridgeProtocolError
+
+        return BridgeProtocolError(
+            f"The bridge host {self.host} answered {function} with a malformed envelope "
+            f"({what}); nothing from this call was used.",
+            "Make sure the agent and its ps_scripts module are the same version; if they "
+            "are, report this with the log file.",
+        )

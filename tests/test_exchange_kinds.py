@@ -1,0 +1,72 @@
+"""The Exchange kinds agree with the ps_scripts module they are read and restored through."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from agent.exchange.contract import load_contract
+from agent.kinds import ALL_KINDS, resolve
+from agent.kinds.exchange import GROUP_KINDS, SETTING_BY_KIND, SETTINGS_KINDS
+from tests.agent_helpers import cli
+
+PS_DIR = Path(__file__).resolve().parent.parent / "ps_scripts"
+MODULE = (PS_DIR / "EntraBackup.Exchange.psm1").read_text(encoding="utf-8")
+
+
+def _module_list(variable: str) -> set[str]:
+    block = re.search(rf"\$script:{variable} = @\((.*?)\n\)", MODULE, re.S)
+    assert block, variable
+    return set(re.findall(r"'([A-Za-z0-9-]+)'", block.group(1)))
+
+
+def test_one_kind_per_settings_cmdlet_the_module_exports() -> None:
+    contract = load_contract(PS_DIR)
+    exported = set(contract["Export-EbSettings"].params["Cmdlet"].validate_set or ())
+    assert {k.extra["cmdlet"] for k in SETTINGS_KINDS} == exported
+
+
+def test_restore_strategies_match_the_write_functions() -> None:
+    contract = load_contract(PS_DIR)
+    settable = set(contract["Set-EbSetting"].params["Cmdlet"].validate_set or ())
+    families = set(contract["New-EbPolicyWithRule"].params["Family"].validate_set or ())
+    for kind in SETTINGS_KINDS:
+        noun = kind.extra["cmdlet"].removeprefix("Get-")
+        assert ("set" in kind.restore) == (f"Set-{noun}" in settable), kind.name
+        assert ("recreate" in kind.restore) == bool(kind.extra["policy_family"]), kind.name
+        assert not kind.extra["policy_family"] or kind.extra["policy_family"] in families
+
+
+def test_defender_licence_flags_match_the_modules_list() -> None:
+    mdo = _module_list("EbMdoCmdlets")
+    flagged = {k.extra["cmdlet"] for k in SETTINGS_KINDS if k.extra["licence"]}
+    assert flagged == mdo
+
+
+def test_bridge_kinds_are_registered_with_their_channel_and_areas() -> None:
+    bridge = [k for k in ALL_KINDS if k.channel == "bridge"]
+    assert {k.name for k in bridge} == {k.name for k in (*GROUP_KINDS, *SETTINGS_KINDS)}
+    assert {k.area.value for k in bridge} == {"exchange", "defender"}
+    assert {k.name for k in resolve(["defender"])} == {
+        k.name for k in SETTINGS_KINDS if k.area == "defender"
+    }
+    # The Graph group id: the key Graph's groups delta and restore both use.
+    assert {k.key for k in GROUP_KINDS} == {"ExternalDirectoryObjectId", "groupId"}
+    assert len(SETTING_BY_KIND) == len(SETTINGS_KINDS)
+
+
+def test_permissions_command_names_the_exchange_permission_and_roles() -> None:
+    result = cli("permissions", "--scope", "exchange", "--scope", "defender", "--json")
+    assert result.code == 0, result.err
+    data = result.json()
+    assert data["read"] == []  # no Graph permission for bridge kinds
+    exchange = data["exchange"]
+    assert "Exchange.ManageAsApp" in exchange["permission"]
+    assert exchange["entra_role"] == "Exchange Administrator"
+    assert exchange["role_group_roles"] == [
+        "Security Reader",
+        "View-Only Configuration",
+        "View-Only Recipients",
+    ]
+    write = cli("permissions", "--scope", "exchange", "--write", "--json").json()["exchange"]
+    assert {"Distribution Groups", "Transport Rules"} <= set(write["role_group_roles"])
