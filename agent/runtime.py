@@ -18,7 +18,7 @@ from agent.auth import AppTokenProvider
 from agent.config import AgentConfig, TenantConfig
 from agent.db.catalog import Catalog
 from agent.exchange.bridge import ExchangeBridge
-from agent.graph.budget import ResourceBudget
+from agent.graph.budget import ResourceBudget, WriteBudget
 from agent.graph.client import GraphClient
 from agent.http import make_session
 from agent.secrets import resolve_secret
@@ -74,11 +74,16 @@ class Runtime:
         secret = resolve_secret(self.config.agent.repository_key, "the repository key")
         return RepositoryKey.from_text(secret.reveal())
 
-    def connect(self, tenant: TenantConfig, budget: ResourceBudget) -> TenantConnection:
+    def connect(
+        self, tenant: TenantConfig, budget: ResourceBudget, writes: WriteBudget | None = None
+    ) -> TenantConnection:
+        """``writes``: the tenant's write quota (default: the documented 3,000 per 150 s)."""
         ca = Path(tenant.ca_bundle) if tenant.ca_bundle else None
         session = make_session(ca, user_agent=USER_AGENT)
         tokens = AppTokenProvider(tenant, session)
-        graph = GraphClient(tenant.graph_url, session, tokens.token, budget)
+        graph = GraphClient(
+            tenant.graph_url, session, tokens.token, budget, write_budget=writes or WriteBudget()
+        )
         return TenantConnection(tenant, session, tokens, graph)
 
     def exchange_bridge(

@@ -24,6 +24,7 @@ WRITE_PERMISSIONS = [
     "AppRoleAssignment.ReadWrite.All",
     "DelegatedPermissionGrant.ReadWrite.All",
     "AdministrativeUnit.ReadWrite.All",
+    "Device.ReadWrite.All",
 ]
 PASSWORD = {"password": "Tmp-9fQ2-xL7w!", "forceChangePasswordNextSignIn": True}
 
@@ -120,6 +121,23 @@ def test_user_create_update_delete_restore_show_in_delta(
     assert restored["id"] == gone["id"] and d.get(gone["id"]) is not None
     items, _ = delta_round(g, "/users/delta", link)
     assert gone["id"] in {i["id"] for i in items if "@removed" not in i}
+
+
+def test_restore_of_a_user_whose_name_was_taken_needs_a_new_name(
+    tenant: tuple[Simulator, GraphClient, Directory],
+) -> None:
+    _, g, d = tenant
+    gone = cloud_users(d, 16)[15]
+    g.delete(f"/users/{gone['id']}")
+    upn = gone["userPrincipalName"]
+    taken = new_user(g, d, "successor", userPrincipalName=upn)  # the name is free again
+    with pytest.raises(WriteRejected) as err:
+        g.post(f"/directory/deletedItems/{gone['id']}/restore")
+    assert (err.value.reason, err.value.target) == ("conflict", "userPrincipalName")
+    renamed = f"restored.{upn}"
+    restored = g.post(f"/directory/deletedItems/{gone['id']}/restore", {"newUserPrincipalName": renamed})  # fmt: skip
+    assert restored["userPrincipalName"] == renamed
+    assert d.get(taken["id"])["userPrincipalName"] == upn
 
 
 def test_user_writes_refused_like_graph(tenant: tuple[Simulator, GraphClient, Directory]) -> None:
@@ -305,6 +323,29 @@ def test_administrative_unit_create_members_and_delta(
     assert any(i["id"] == au["id"] and i.get("description") == "Office staff" for i in items)
     g.delete(f"/directory/administrativeUnits/{au['id']}")
     assert au["id"] in d.deleted  # AUs are soft-deleted (facts file §3)
+
+
+def test_device_update_registered_owner_and_hard_delete(
+    tenant: tuple[Simulator, GraphClient, Directory],
+) -> None:
+    _, g, d = tenant
+    device = next(r for _, r in d.scan("device", 0))
+    user = cloud_users(d, 14)[13]
+    g.patch(f"/devices/{device['id']}", {"accountEnabled": False})
+    assert d.get(device["id"])["accountEnabled"] is False
+    with pytest.raises(WriteRejected) as err:
+        g.patch(f"/devices/{device['id']}", {"isCompliant": True})  # only Intune sets it
+    assert (err.value.reason, err.value.target) == ("read_only", "isCompliant")
+    owners = d.objects.targets("device.registeredOwners", device["id"])
+    if user["id"] not in owners:
+        g.post(f"/devices/{device['id']}/registeredOwners/$ref", ref(user["id"]))
+    with pytest.raises(WriteRejected) as err:
+        g.post(f"/devices/{device['id']}/registeredOwners/$ref", ref(user["id"]))
+    assert err.value.reason == "exists"
+    g.delete(f"/devices/{device['id']}/registeredOwners/{user['id']}/$ref")
+    assert user["id"] not in d.objects.targets("device.registeredOwners", device["id"])
+    g.delete(f"/devices/{device['id']}")
+    assert d.get(device["id"]) is None and device["id"] not in d.deleted  # no deletedItems cast
 
 
 # -- $batch -------------------------------------------------------------------------------------

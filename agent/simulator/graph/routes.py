@@ -332,7 +332,11 @@ def deleted_restore(ctx: Context) -> Response:
         gone = d.deleted.get(oid)
         if gone is None:
             raise not_found(oid)
-        check_restore(d, ctx.claims, oid)  # role and UPN conflict (writes.py)
+        try:
+            params = ctx.request.json()
+        except ValueError:
+            params = None
+        check_restore(d, ctx.claims, oid, params)  # role, UPN conflict, new UPN (writes.py)
         row = d.restore_deleted(oid)
         kind = gone.kind
     body = {

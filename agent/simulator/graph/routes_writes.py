@@ -17,6 +17,7 @@ from agent.simulator.graph.write_rules import (
     WRITE_APPS,
     WRITE_ASSIGNMENTS,
     WRITE_AUS,
+    WRITE_DEVICES,
     WRITE_MEMBERS,
     WRITE_USERS,
     WRITES,
@@ -34,6 +35,8 @@ LINKS = (
     ("application", "owners", WRITE_APPS),
     ("servicePrincipal", "owners", WRITE_APPS),
     ("administrativeUnit", "members", WRITE_AUS),
+    ("device", "registeredOwners", WRITE_DEVICES),
+    ("device", "registeredUsers", WRITE_DEVICES),
 )
 
 

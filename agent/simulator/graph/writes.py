@@ -113,6 +113,8 @@ LINK_TARGETS = {
     "application.owners": ("user", "servicePrincipal"),
     "servicePrincipal.owners": ("user", "servicePrincipal"),
     "administrativeUnit.members": ("user", "group", "device"),
+    "device.registeredOwners": ("user",),
+    "device.registeredUsers": ("user",),
 }
 
 
@@ -342,8 +344,9 @@ def delete(d: Directory, kind: str, oid: str) -> None:
             d.delete(kind, oid)  # soft for service principals and AUs, hard otherwise
 
 
-def check_restore(d: Directory, claims: dict[str, Any], oid: str) -> None:
-    """Role and conflicts a restore of a deleted item runs into (facts file §3)."""
+def check_restore(d: Directory, claims: dict[str, Any], oid: str, body: Any = None) -> None:
+    """Role and conflicts a restore of a deleted item runs into (facts file §3), and the
+    optional ``newUserPrincipalName`` of the restore action (v1.0 CSDL), applied here."""
     gone = d.deleted.get(oid)
     if gone is None:
         return
@@ -352,7 +355,16 @@ def check_restore(d: Directory, claims: dict[str, Any], oid: str) -> None:
         raise GraphError(
             403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
         )
-    if gone.kind == "user":
-        upn = str(gone.row.get("userPrincipalName", ""))
-        if upn and _upn_taken(d, upn):
-            raise conflict("userPrincipalName")
+    params = body if isinstance(body, dict) else {}
+    unknown = set(params) - {"newUserPrincipalName", "autoReconcileProxyConflict"}
+    if unknown:
+        raise bad_request(f"Invalid property '{sorted(unknown)[0]}'.")
+    new_upn = params.get("newUserPrincipalName")
+    if gone.kind != "user":
+        return
+    if new_upn:
+        _check_upn(d, str(new_upn))
+        gone.row["userPrincipalName"] = str(new_upn)
+    elif _upn_taken(d, str(gone.row.get("userPrincipalName", ""))):
+        # A new account took the name while this one was deleted (facts file §3).
+        raise conflict("userPrincipalName")
