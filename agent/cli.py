@@ -28,8 +28,9 @@ __all__ = ["app", "main"]
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one clear line per failure, never a traceback."""
     try:
-        app(args=argv, standalone_mode=False)
-        return 0
+        # Without standalone mode click returns a typer.Exit's code instead of raising it.
+        code = app(args=argv, standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except typer.Abort:

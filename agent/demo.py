@@ -57,6 +57,15 @@ def agent_config_text(
         secret_file.write_text(handle.client_secret)
         cred = f'client_secret = "file:{secret_file.as_posix()}"'
     kind_list = ", ".join(f'"{k}"' for k in kinds)
+    account = ""
+    if handle.service_account is not None:  # the tenant's service account profile
+        svc = handle.service_account
+        account = f"""
+[tenants.{tenant}.service_account]
+username = "{svc.username}"
+password = "file:{svc.password_path.as_posix()}"
+client_id = "{svc.client_id}"
+"""
     return f"""# Written by entra-backup for a simulated tenant: an ordinary agent config.
 [agent]
 data_dir = "{data_dir.as_posix()}"
@@ -67,12 +76,13 @@ log_level = "INFO"
 tenant_id = "{handle.tenant_id}"
 authority_host = "{sim.base_url}"
 graph_url = "{sim.base_url}"
+portal_url = "{sim.base_url}"
 ca_bundle = "{sim.ca_path.as_posix()}"
 
 [tenants.{tenant}.app]
 client_id = "{handle.client_id}"
 {cred}
-
+{account}
 [[tenants.{tenant}.scopes]]
 name = "nightly"
 kinds = [{kind_list}]
@@ -126,7 +136,9 @@ def run_demo(
     data_dir = data_dir.resolve()
     prepare_dir(data_dir)
     sim = Simulator(data_dir / "simulator")
-    handle = sim.add_tenant(TenantSpec(name=TENANT, seed=seed, users=users, groups=groups))
+    handle = sim.add_tenant(
+        TenantSpec(name=TENANT, seed=seed, users=users, groups=groups, service_account=True)
+    )
     sim.start()
     try:
         config_path = setup_agent(data_dir, sim)

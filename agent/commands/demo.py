@@ -29,6 +29,13 @@ def simulator_serve(
     users: Annotated[int, typer.Option(help="Users to generate for a new tenant.")] = 2000,
     groups: Annotated[int, typer.Option(help="Groups to generate for a new tenant.")] = 300,
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 1,
+    service_account: Annotated[
+        bool,
+        typer.Option(
+            help="Give the tenant a service account profile (admin portal API); its password "
+            "goes to a file named in tenants.json."
+        ),
+    ] = True,
 ) -> None:
     """Run the tenant simulator on loopback HTTPS until Ctrl-C (state saved on exit)."""
     from agent.simulator.service import TenantSpec, serve
@@ -38,7 +45,18 @@ def simulator_serve(
         "there (tenants.json). Ctrl-C to stop."
     )
     serve(
-        state, "127.0.0.1", port, [TenantSpec(name=tenant, seed=seed, users=users, groups=groups)]
+        state,
+        "127.0.0.1",
+        port,
+        [
+            TenantSpec(
+                name=tenant,
+                seed=seed,
+                users=users,
+                groups=groups,
+                service_account=service_account,
+            )
+        ],
     )
 
 

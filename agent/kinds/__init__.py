@@ -6,12 +6,19 @@ from collections.abc import Iterable
 
 from agent.errors import ConfigError
 from agent.kinds.entra import KINDS as ENTRA_KINDS
+from agent.kinds.entra_config import GROUPS_GENERAL_SETTINGS
 from agent.kinds.entra_directory import DIRECTORY_KINDS
 from agent.kinds.entra_links import LINK_KINDS
 from agent.kinds.exchange import KINDS as EXCHANGE_KINDS
 from agent.kinds.spec import Area, Incremental, KindSpec
 
-ALL_KINDS: tuple[KindSpec, ...] = (*ENTRA_KINDS, *DIRECTORY_KINDS, *LINK_KINDS, *EXCHANGE_KINDS)
+ALL_KINDS: tuple[KindSpec, ...] = (
+    *ENTRA_KINDS,
+    *DIRECTORY_KINDS,
+    *LINK_KINDS,
+    GROUPS_GENERAL_SETTINGS,
+    *EXCHANGE_KINDS,
+)
 BY_NAME: dict[str, KindSpec] = {k.name: k for k in ALL_KINDS}
 AREAS: frozenset[str] = frozenset(a.value for a in Area)
 

@@ -56,10 +56,13 @@ def render_support_list(kinds: Iterable[KindSpec] = ALL_KINDS) -> str:
     ]
     for k in kinds:
         roles = ", ".join(sorted(set(k.read_roles) | set(k.write_roles))) or "-"
+        read = ", ".join(k.read_permissions) or (
+            "service account (delegated)" if k.channel == "portal" else "-"
+        )
         lines.append(
             f"| `{k.name}` ({k.title}) | {k.area.value} | {k.describes} | `{k.source}` | "
             f"{'delta' if k.incremental == 'delta' else 'full read, changes stored'} | "
-            f"{', '.join(k.restore) or '-'} (planned) | {', '.join(k.read_permissions)} | "
+            f"{', '.join(k.restore) or '-'} (planned) | {read} | "
             f"{', '.join(k.write_permissions) or '-'} | {roles} |"
         )
     notes = [k for k in kinds if k.notes]

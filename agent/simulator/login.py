@@ -23,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from agent.simulator.httpserver import Request, Response, Router
-from agent.simulator.tokens import GRAPH_APP_ID, GRAPH_RESOURCE, TokenIssuer
+from agent.simulator.tokens import GRAPH_APP_ID, GRAPH_RESOURCE, PORTAL_RESOURCE, TokenIssuer
 from agent.simulator.world import AppRegistration, SimTenant, World
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -32,7 +32,10 @@ _KNOWN_RESOURCES = {
     GRAPH_RESOURCE: GRAPH_RESOURCE,
     GRAPH_APP_ID: GRAPH_RESOURCE,
     EXCHANGE_RESOURCE: EXCHANGE_RESOURCE,
+    PORTAL_RESOURCE: PORTAL_RESOURCE,
 }
+# Delegated scopes a user token carries per resource (Graph's come from the app's consent).
+_DELEGATED_SCOPES = {PORTAL_RESOURCE: "user_impersonation"}
 _OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
 _NO_CACHE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 
@@ -384,7 +387,7 @@ class _TokenEndpoint:
                 f"'{resource}'.",
             )
         lifetime = 3599
-        granted = " ".join(app.graph_permissions) or "User.Read"
+        granted = _DELEGATED_SCOPES.get(resource) or " ".join(app.graph_permissions) or "User.Read"
         token = self.issuer.issue(
             tenant=tenant,
             audience=resource,

@@ -8,6 +8,7 @@ credential file paths — never secret values on the console).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import secrets
@@ -28,11 +29,13 @@ from agent.simulator import ca
 from agent.simulator.graph import Directory, Faults, GraphApi, generate, persist, register_routes
 from agent.simulator.httpserver import HttpsServer, RequestLog, Router
 from agent.simulator.login import register_login_routes
+from agent.simulator.portal import register_portal_routes, settings_of
 from agent.simulator.tokens import TokenIssuer
 from agent.simulator.world import (
     ROLE_TEMPLATE_IDS,
     AppRegistration,
     ClientSecret,
+    ServiceAccount,
     SimTenant,
     World,
 )
@@ -71,6 +74,19 @@ class TenantSpec:
     applications: int | None = None
     devices: int | None = None
     administrative_units: int | None = None
+    # A service account profile (a user signing in with ROPC through a public client app) for
+    # the admin portal API; its password is written to an owner-only file, never printed.
+    service_account: bool = False
+    service_account_mfa: bool = False  # MFA enforced: sign-in fails with AADSTS50076
+    service_account_roles: list[str] = field(default_factory=list)  # e.g. "Global Administrator"
+
+
+@dataclass
+class ServiceAccountHandle:
+    username: str
+    client_id: str  # the public client app it signs in through
+    password_path: Path  # owner-only file holding the password
+    account: ServiceAccount
 
 
 @dataclass
@@ -83,6 +99,7 @@ class TenantHandle:
     certificate_path: Path  # PEM: private key + self-signed certificate, mode 0600
     app: AppRegistration
     directory: Directory
+    service_account: ServiceAccountHandle | None = None
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -146,6 +163,7 @@ class Simulator:
         register_routes(self.graph)
         self.router = Router()
         register_login_routes(self.router, self.world, self.issuer)
+        register_portal_routes(self.router, self.world, self.issuer)
         for depth in range(0, _MAX_DEPTH + 1):
             pattern = "/v1.0" + "".join(f"/{{s{i}}}" for i in range(depth))
             for method in _METHODS:
@@ -183,14 +201,18 @@ class Simulator:
                 administrative_units=spec.administrative_units,
             )
         app, secret, cert_path = self._app(spec, folder, tenant_id)
-        self.world.add(
+        sim_tenant = self.world.add(
             SimTenant(
                 tenant_id, domain, spec.name.title(), apps={app.client_id: app}, directory=directory
             )
         )
+        with directory.lock:
+            settings_of(directory, sim_tenant.display_name)
         handle = TenantHandle(
             spec.name, tenant_id, domain, app.client_id, secret, cert_path, app, directory
         )
+        if spec.service_account:
+            handle.service_account = self._service_account(spec, folder, sim_tenant)
         self.tenants[spec.name] = handle
         return handle
 
@@ -226,6 +248,34 @@ class Simulator:
             directory_roles=[ROLE_TEMPLATE_IDS[name] for name in spec.directory_roles],
         )
         return app, secret, cert_path
+
+    def _service_account(
+        self, spec: TenantSpec, folder: Path, tenant: SimTenant
+    ) -> ServiceAccountHandle:
+        """A user and the public client app it signs in through; the password is reused from
+        the state dir and only ever written to an owner-only file."""
+        password_path = folder / "service-account-password"
+        if password_path.exists():
+            password = password_path.read_text().strip()
+        else:
+            password = secrets.token_urlsafe(24)
+            _write_private(password_path, password.encode())
+        client_id = str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"entra-backup-simulator/{tenant.tenant_id}/svc-app")
+        )
+        tenant.apps[client_id] = AppRegistration(
+            client_id=client_id, display_name="entra-backup service account", public_client=True
+        )
+        username = f"svc-backup@{tenant.domain}"
+        account = ServiceAccount(
+            username=username,
+            password_sha256=hashlib.sha256(password.encode()).hexdigest(),
+            mfa_required=spec.service_account_mfa,
+            directory_roles=[ROLE_TEMPLATE_IDS[r] for r in spec.service_account_roles],
+            object_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant.tenant_id}/{username}")),
+        )
+        tenant.accounts[username.lower()] = account
+        return ServiceAccountHandle(username, client_id, password_path, account)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -275,6 +325,18 @@ class Simulator:
                     "client_id": h.client_id,
                     "client_secret_file": str(self._tenant_dir(h.name) / "client-secret"),
                     "certificate_file": str(h.certificate_path),
+                    "portal_url": self.base_url,
+                    **(
+                        {
+                            "service_account": {
+                                "username": h.service_account.username,
+                                "client_id": h.service_account.client_id,
+                                "password_file": str(h.service_account.password_path),
+                            }
+                        }
+                        if h.service_account
+                        else {}
+                    ),
                 }
                 for h in self.tenants.values()
             ],

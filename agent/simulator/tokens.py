@@ -22,6 +22,8 @@ from agent.simulator.world import SimTenant
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+# The Azure portal API: the admin portal's own endpoints accept tokens for it (facts file §9).
+PORTAL_RESOURCE = "74658136-14ec-4630-ad9b-26e160ff0fc6"
 
 # Graph accepts its app-id URI and its app id as audience, with or without a trailing slash.
 _ALIASES: dict[str, tuple[str, ...]] = {

@@ -54,6 +54,8 @@ class ChurnSummary:
     oauth2_grants_deleted: list[str] = field(default_factory=list)
     # SP policy links, device registered users, app extension properties and credentials.
     links_changed: list[str] = field(default_factory=list)
+    # Admin portal "Groups > General" toggles flipped (agent/simulator/portal.py).
+    groups_general_settings_changed: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {name: len(value) for name, value in self.__dict__.items()}
@@ -179,4 +181,7 @@ def apply_churn(directory: Directory, rng: random.Random, fraction: float) -> Ch
     from agent.simulator.graph.churn_objects import apply_object_churn
 
     apply_object_churn(directory, rng, fraction, summary, lambda: _fresh_id(directory, rng))
+    from agent.simulator.portal import churn_settings
+
+    summary.groups_general_settings_changed += churn_settings(directory, rng)
     return summary

@@ -84,6 +84,7 @@ class Directory:
         self.manager: dict[str, str] = {}  # user -> manager id (write through load_manager)
         self._reports: dict[str, set[str]] = {}  # manager -> direct reports
         self.deleted: dict[str, Deleted] = {}
+        self.ssgm: dict[str, Any] | None = None  # admin portal Groups settings (portal.py)
         # (seq, time, kind, id, op, detail): detail is property names or a member id.
         self._log: list[tuple[int, float, str, str, str, Any]] = []
         self._log_base = 1  # seq of _log[0]

@@ -43,6 +43,7 @@ def save(directory: Directory, path: Path) -> None:
             "owners": {g: sorted(o) for g, o in directory.owners_of.items()},
             "manager": directory.manager,
             "deleted": {oid: d.__dict__ for oid, d in directory.deleted.items()},
+            "ssgm": directory.ssgm,
             "log_start": directory.log_start,
             "log": directory.log_entries(),
         }
@@ -78,5 +79,6 @@ def load(path: Path) -> Directory:
     for user_id, manager_id in state["manager"].items():
         d.load_manager(user_id, manager_id)
     d.deleted = {oid: Deleted(**item) for oid, item in state["deleted"].items()}
+    d.ssgm = state.get("ssgm")  # absent in states saved before the portal API existed
     d.load_log(int(state["log_start"]), [tuple(e) for e in state["log"]])
     return d
