@@ -56,6 +56,15 @@ class ChurnSummary:
     links_changed: list[str] = field(default_factory=list)
     # Admin portal "Groups > General" toggles flipped (agent/simulator/portal.py).
     groups_general_settings_changed: list[str] = field(default_factory=list)
+    # Tenant configuration (churn_tenant.py).
+    role_definitions_changed: list[str] = field(default_factory=list)
+    role_assignments_added: list[str] = field(default_factory=list)  # custom-role assignments
+    role_assignments_removed: list[str] = field(default_factory=list)
+    eligibility_added: list[str] = field(default_factory=list)
+    eligibility_removed: list[str] = field(default_factory=list)
+    group_settings_changed: list[str] = field(default_factory=list)
+    branding_changed: list[str] = field(default_factory=list)  # localization ids
+    branding_images_changed: list[tuple[str, str]] = field(default_factory=list)  # (id, image)
 
     def counts(self) -> dict[str, int]:
         return {name: len(value) for name, value in self.__dict__.items()}
@@ -184,4 +193,7 @@ def apply_churn(directory: Directory, rng: random.Random, fraction: float) -> Ch
     from agent.simulator.portal import churn_settings
 
     summary.groups_general_settings_changed += churn_settings(directory, rng)
+    from agent.simulator.graph.churn_tenant import apply_tenant_churn
+
+    apply_tenant_churn(directory, random.Random(rng.getrandbits(64)), fraction, summary)
     return summary

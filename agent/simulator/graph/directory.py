@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from agent.simulator.graph.objects import ObjectStore
 from agent.simulator.graph.props import is_property
 from agent.simulator.graph.props_objects import OBJECT_KINDS, RESTORABLE
+from agent.simulator.graph.tenant_store import TenantStore
 
 if TYPE_CHECKING:
     from agent.simulator.graph.churn import ChurnSummary
@@ -76,6 +77,7 @@ class Directory:
         self._rows: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in kinds}
         self._order: dict[str, list[str]] = {k: [] for k in kinds}
         self.objects = ObjectStore()  # apps, SPs, devices, AUs, roles: links (objects.py)
+        self.tenant_config = TenantStore()  # RBAC, settings, organization (tenant_store.py)
         self._pos: dict[str, int] = {}
         self.members_of: dict[str, set[str]] = {}  # group -> member ids
         self.owners_of: dict[str, set[str]] = {}  # group -> owner ids

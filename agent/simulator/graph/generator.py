@@ -366,6 +366,9 @@ def generate(
         users // 2 if devices is None else devices,
         max(2, users // 500) if administrative_units is None else administrative_units,
     )
+    from agent.simulator.graph.tenant_generate import generate_tenant_config
+
+    generate_tenant_config(directory, seed, users)
 
 
 def _users_and_groups(directory: Directory, seed: int, users: int, groups: int) -> None:

@@ -6,7 +6,7 @@ property that is unset is answered as null (or [] for a collection), as Graph do
 
 from __future__ import annotations
 
-from agent.simulator.graph import props_objects
+from agent.simulator.graph import props_objects, props_tenant
 
 USER_SCALARS = frozenset(
     {
@@ -318,6 +318,12 @@ COLLECTIONS.update(props_objects.COLLECTIONS)
 NAVIGATION.update(props_objects.NAVIGATION)
 DEFAULT_SELECT.update(props_objects.DEFAULT_SELECT)
 ODATA_TYPE.update(props_objects.ODATA_TYPE)
+# Roles, group settings, organization, branding, domains (props_tenant.py).
+SCALARS.update(props_tenant.SCALARS)
+COLLECTIONS.update(props_tenant.COLLECTIONS)
+NAVIGATION.update(props_tenant.NAVIGATION)
+DEFAULT_SELECT.update(props_tenant.DEFAULT_SELECT)
+ODATA_TYPE.update(props_tenant.ODATA_TYPE)
 
 
 def is_property(kind: str, name: str) -> bool:

@@ -15,11 +15,13 @@ from typing import Any
 from agent.simulator.graph.errors import GraphError, bad_request
 from agent.simulator.graph.props import COLLECTIONS, DEFAULT_SELECT, NAVIGATION, is_property
 from agent.simulator.graph.props_objects import TYPE_NAMES as OBJECT_TYPE_NAMES
+from agent.simulator.graph.props_tenant import TYPE_NAMES as TENANT_TYPE_NAMES
 
 TYPE_NAMES = {
     "user": "Microsoft.DirectoryServices.User",
     "group": "Microsoft.DirectoryServices.Group",
     **OBJECT_TYPE_NAMES,
+    **TENANT_TYPE_NAMES,
 }
 
 

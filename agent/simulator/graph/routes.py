@@ -391,6 +391,9 @@ def register_routes(api: GraphApi) -> None:
     from agent.simulator.graph.routes_objects import register_object_routes
 
     register_object_routes(api)  # applications, service principals, devices, AUs, roles, …
+    from agent.simulator.graph.routes_tenant import register_tenant_routes
+
+    register_tenant_routes(api)  # role management, group settings, organization, domains
     from agent.simulator.graph.routes_writes import register_write_routes
 
     register_write_routes(api)  # creates, updates, deletes, $ref links, assignments
