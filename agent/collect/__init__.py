@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agent.collect.base import CollectContext, Collector
+from agent.collect.branding import collect_branding
 from agent.collect.exchange_groups import collect_exchange_groups
 from agent.collect.exchange_settings import collect_exchange_settings
 from agent.collect.graph_generic import collect_delta, collect_list, collect_relation
@@ -17,6 +18,7 @@ COLLECTORS: dict[str, Collector] = {
     "portal.groupsGeneralSettings": collect_groups_general_settings,
     "bridge.groups": collect_exchange_groups,
     "bridge.settings": collect_exchange_settings,
+    "graph.branding": collect_branding,
 }
 
 __all__ = ["COLLECTORS", "CollectContext", "Collector"]

@@ -43,10 +43,13 @@ class Stager:
         self.result = KindResult(kind=kind.name, status="succeeded", mode=ctx.mode_for(kind))
         self._started = time.monotonic()
 
-    def put(self, obj: dict[str, Any]) -> str:
+    def put(self, obj: dict[str, Any], children: Sequence[str] = ()) -> str:
+        """Stage ``obj``; ``children`` are blobs it refers to (already in the repository)."""
         stored = clean(obj, self.kind.volatile)
         object_id = str(stored[self.kind.key])
         blob_id = self._ctx.repo.put(stored)
+        if children:
+            self._ctx.catalog.record_blob_children(blob_id, children)
         # No label in the catalog: names and UPNs are directory data and stay in the encrypted
         # blobs; the catalog holds only ids and blob names.
         self._add(StagedObject(self.kind.name, object_id, "", "put", blob_id))

@@ -72,6 +72,7 @@ SNAPSHOT = _table(m.Snapshot)
 SNAPSHOT_KIND = _table(m.SnapshotKind)
 VERSION = _table(m.ObjectVersion)
 DELTA_LINK = _table(m.DeltaLink)
+BLOB_CHILD = _table(m.BlobChild)
 
 
 # -- views: what crosses the boundary ---------------------------------------------------------
@@ -605,6 +606,36 @@ class Catalog:
                 ],
             )
 
+    def record_blob_children(self, parent: str, children: Iterable[str]) -> None:
+        """Remember that blob ``parent`` refers to ``children`` (verify and export follow it).
+
+        Written when the parent is staged; a pair of a job that never commits is harmless
+        (its parent is simply unreferenced)."""
+        wanted = set(children) - {parent}
+        if not wanted:
+            return
+        try:
+            with self._write() as conn:
+                known = set(
+                    conn.execute(
+                        select(BLOB_CHILD.c.child).where(BLOB_CHILD.c.parent == parent)
+                    ).scalars()
+                )
+                if missing := sorted(wanted - known):
+                    conn.execute(
+                        insert(BLOB_CHILD), [{"parent": parent, "child": c} for c in missing]
+                    )
+        except DbIntegrityError:
+            pass  # another job stored the same content at the same moment: already recorded
+
+    def blob_children(self, parent: str) -> list[str]:
+        with self._read() as conn:
+            return sorted(
+                conn.execute(
+                    select(BLOB_CHILD.c.child).where(BLOB_CHILD.c.parent == parent)
+                ).scalars()
+            )
+
     def mark_full_listing(self, job_id: int, kind: str) -> None:
         with self._write() as conn:
             marked = conn.execute(
@@ -1059,8 +1090,14 @@ class Catalog:
             return {view.seq: view for view in self._snapshot_views(conn, ids)}
 
     def blob_references(self) -> Iterator[tuple[str, str, str, str, int]]:
-        v = VERSION
-        query = select(v.c.blob_id, v.c.tenant, v.c.kind, v.c.object_id, v.c.valid_from_seq)
+        """(blob, tenant, kind, object id, from seq) for every blob a version needs: its own
+        and the blobs it refers to (blob_child)."""
+        v, c = VERSION, BLOB_CHILD
+        own = select(v.c.blob_id, v.c.tenant, v.c.kind, v.c.object_id, v.c.valid_from_seq)
+        children = select(
+            c.c.child, v.c.tenant, v.c.kind, v.c.object_id, v.c.valid_from_seq
+        ).select_from(v.join(c, c.c.parent == v.c.blob_id))
+        query = union_all(own, children)
         with self._engine.connect() as conn:
             for row in conn.execution_options(yield_per=5000).execute(query):
                 yield (row[0], row[1], row[2], row[3], row[4])
@@ -1132,6 +1169,7 @@ _TABLES = (
     SNAPSHOT_KIND,
     VERSION,
     DELTA_LINK,
+    BLOB_CHILD,
 )
 
 

@@ -158,6 +158,15 @@ class ObjectVersion(SQLModel, table=True):
     valid_to_seq: int | None = None
 
 
+class BlobChild(SQLModel, table=True):
+    """A blob an object blob refers to (e.g. a branding image). Blobs are content-addressed,
+    so the pair never changes: it is written once, when the object is first stored."""
+
+    __tablename__ = "blob_child"
+    parent: str = Field(primary_key=True)
+    child: str = Field(primary_key=True)
+
+
 class DeltaLink(SQLModel, table=True):
     __tablename__ = "delta_link"
     tenant: str = Field(primary_key=True)

@@ -154,6 +154,20 @@ class GraphClient:
         response = self._send("GET", self._url(path_or_url), params=params, headers=headers)
         return self._json(response)
 
+    def get_media(self, path: str) -> tuple[bytes, str] | None:
+        """A stream property (e.g. a branding image): (bytes, content type), or None when it
+        is not set — Graph answers 404 or, as documented for branding, 200 with ``{}``."""
+        url = self._url(path)
+        response = self._send("GET", url, headers={"Accept": "*/*"})
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise self._error(response, f"GET {_display(url)}")
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if not response.content or content_type == "application/json":
+            return None
+        return response.content, content_type or "application/octet-stream"
+
     def pages(
         self,
         path: str,
@@ -291,10 +305,10 @@ class GraphClient:
             if writes and self.write_budget is not None:
                 self.write_budget.acquire(writes)
             send_headers = {
+                "Accept": "application/json",
                 **(headers or {}),
                 "Authorization": f"Bearer {self.token()}",
                 "client-request-id": request_id,
-                "Accept": "application/json",
             }
             try:
                 response = self.session.request(
@@ -393,7 +407,10 @@ class GraphClient:
     def _error(self, response: requests.Response, what: str) -> Exception:
         code, message, _ = _error_parts(response)
         status = response.status_code
-        if status == 403 and code.lower() in DENIED_CODES:
+        # PIM wraps its own error in the message: {"errorCode":"PermissionScopeNotGranted",…}
+        if status == 403 and (
+            code.lower() in DENIED_CODES or "PermissionScopeNotGranted" in message
+        ):
             return PermissionMissing(
                 f"Graph denied {what} (403 {code}: {message.rstrip('.')}).", PERMISSION_FIX
             )

@@ -6,11 +6,21 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from agent.collect.branding import image_refs
 from agent.db.catalog import Catalog
 from agent.store.repository import Repository
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
+_EXTENSIONS = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/gif": ".gif",
+    "image/x-icon": ".ico",
+    "image/vnd.microsoft.icon": ".ico",
+    "text/css": ".css",
+}
 
 
 def safe_name(text: str) -> str:
@@ -41,14 +51,19 @@ def export_snapshot(
             json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
         )
         counts[version.kind] = counts.get(version.kind, 0) + 1
-        index.append(
-            {
-                "kind": version.kind,
-                "id": version.object_id,
-                "label": version.label,
-                "file": f"{version.kind}/{path.name}",
-            }
-        )
+        entry: dict[str, Any] = {
+            "kind": version.kind,
+            "id": version.object_id,
+            "label": version.label,
+            "file": f"{version.kind}/{path.name}",
+        }
+        # Images (company branding) are blobs of their own: write them next to the JSON.
+        for name, ref in sorted(image_refs(obj).items()):
+            ext = _EXTENSIONS.get(str(ref.get("contentType")), ".bin")
+            image = folder / f"{safe_name(version.object_id)}.{safe_name(name)}{ext}"
+            image.write_bytes(repo.get_bytes(str(ref["blobId"])))
+            entry.setdefault("images", {})[name] = f"{version.kind}/{image.name}"
+        index.append(entry)
     meta = {
         "tenant": snapshot.tenant,
         "snapshot": snapshot.id,

@@ -1,17 +1,15 @@
-"""Entra configuration kinds without delta: policies, roles, settings and tenant objects.
+"""Entra policy kinds without delta (roles, settings, organization, domains and branding are
+in entra_tenant.py).
 
 They are small, so each is read in full every run (``graph.list``); an unchanged object has
 the same blob and costs no new version. Paths and permissions: facts file §4 and Graph's
 permission reference (least-privileged first). POLICY_KINDS are the policy kinds (served by
-the simulator's policy store); CONFIG_KINDS the tenant configuration (roles, settings,
-organization, domains).
+the simulator's policy store).
 """
 
 from __future__ import annotations
 
 from agent.kinds.spec import DIRECTORY_READ, Area, Incremental, KindSpec
-
-ROLE_READ = ("RoleManagement.Read.Directory", "RoleManagement.Read.All", *DIRECTORY_READ)
 
 
 def config_kind(
@@ -246,72 +244,6 @@ POLICY_KINDS: tuple[KindSpec, ...] = (
     ),
 )
 
-CONFIG_KINDS: tuple[KindSpec, ...] = (
-    config_kind(
-        "roleDefinition",
-        "Directory role definitions",
-        "/roleManagement/directory/roleDefinitions",
-        "Built-in and custom directory role definitions with their permissions.",
-        read=ROLE_READ,
-        write=("RoleManagement.ReadWrite.Directory",),
-        entity_type="unifiedRoleDefinition",
-    ),
-    config_kind(
-        "roleAssignment",
-        "Directory role assignments",
-        "/roleManagement/directory/roleAssignments",
-        "Active role assignments: principal, role and scope (tenant or administrative unit).",
-        read=ROLE_READ,
-        write=("RoleManagement.ReadWrite.Directory",),
-        entity_type="unifiedRoleAssignment",
-        label="id",
-        restore=("recreate",),
-        after=("roleDefinition", "user", "group", "administrativeUnit"),
-    ),
-    config_kind(
-        "roleEligibilitySchedule",
-        "PIM role eligibility",
-        "/roleManagement/directory/roleEligibilitySchedules",
-        "Privileged Identity Management eligible role assignments and their schedules.",
-        read=("RoleEligibilitySchedule.Read.Directory", *ROLE_READ),
-        write=("RoleEligibilitySchedule.ReadWrite.Directory",),
-        entity_type="unifiedRoleEligibilitySchedule",
-        label="id",
-        restore=("recreate",),
-        after=("roleDefinition", "user", "group"),
-    ),
-    config_kind(
-        "groupSetting",
-        "Group settings",
-        "/groupSettings",
-        "Directory settings from templates, e.g. Group.Unified (who may create Microsoft 365 "
-        "groups, guest access, naming, classification).",
-        read=DIRECTORY_READ,
-        write=("Directory.ReadWrite.All",),
-        entity_type="groupSetting",
-    ),
-    config_kind(
-        "organization",
-        "Organization",
-        "/organization",
-        "Tenant profile: name, address, technical and privacy contacts, verified domains.",
-        read=("Organization.Read.All", "Organization.ReadWrite.All", *DIRECTORY_READ),
-        write=("Organization.ReadWrite.All",),
-        entity_type="organization",
-        restore=("patch",),
-    ),
-    config_kind(
-        "domain",
-        "Domains",
-        "/domains",
-        "Domains with verification, default/initial flags and supported services.",
-        read=("Domain.Read.All", "Domain.ReadWrite.All", *DIRECTORY_READ),
-        write=("Domain.ReadWrite.All",),
-        entity_type="domain",
-        label="id",
-        restore=("patch",),
-    ),
-)
 
 GROUPS_GENERAL_SETTINGS = KindSpec(
     name="groupsGeneralSettings",
