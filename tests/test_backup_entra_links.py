@@ -117,3 +117,47 @@ def test_policy_links_are_skipped_by_name_without_policy_permission(tmp_path: Pa
         assert by_kind["servicePrincipalClaimsMappingPolicy"].status == "skipped"
         assert by_kind["servicePrincipalClaimsMappingPolicy"].reason == "missing Policy.Read.All"
         rt.close()
+
+
+def _managers(d: Directory) -> dict[str, str]:
+    with d.lock:
+        return {
+            u: m
+            for u, m in d.manager.items()
+            if d.row("user", u) is not None and d.row("user", m) is not None
+        }
+
+
+def _backed_up_managers(rt: Runtime, snapshot_id: int) -> dict[str, str]:
+    got = _objects(rt, snapshot_id, "userManager")
+    assert all(o["manager"]["@odata.type"] == "#microsoft.graph.user" for o in got.values())
+    return {u: o["manager"]["id"] for u, o in got.items()}
+
+
+def test_managers_come_with_the_users_delta_and_stay_incremental(tmp_path: Path) -> None:
+    with simulated_tenant(tmp_path / "sim", users=300, groups=20) as sim:
+        d = sim.tenants["contoso"].directory
+        _, rt = agent_for(tmp_path / "agent", sim)
+        first = run_backup(rt, "contoso", force_full=True)
+        assert _backed_up_managers(rt, first.snapshot.id) == _managers(d) != {}
+        # No request of its own: one users delta round (3 pages of 100) carries manager@delta.
+        paths = [i.path for i in sim.log.items()]
+        assert not any(p.endswith("/manager") for p in paths)
+        assert sum(p.endswith("/users/delta") for p in paths) == 3
+
+        users = sorted(_managers(d))
+        d.set_manager(users[0], None)  # manager removed
+        d.set_manager(users[1], users[2])  # manager changed
+        boss = _managers(d)[users[3]]
+        d.delete_user(boss)  # the manager leaves (soft delete): their reports lose them
+        d.churn(random.Random(5), 0.05)
+        incremental = run_backup(rt, "contoso")
+        by_kind = {k.kind: k for k in incremental.kinds}
+        assert by_kind["userManager"].mode == "incremental"
+        assert _backed_up_managers(rt, incremental.snapshot.id) == _managers(d)
+        changes = {k.kind: k for k in incremental.snapshot.kinds}["userManager"]
+        assert changes.removed >= 2 and changes.changed >= 1
+
+        full = run_backup(rt, "contoso", force_full=True)
+        assert state_of(rt, incremental.snapshot.id) == state_of(rt, full.snapshot.id)
+        rt.close()

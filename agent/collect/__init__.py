@@ -9,12 +9,14 @@ from agent.collect.exchange_settings import collect_exchange_settings
 from agent.collect.graph_generic import collect_delta, collect_list, collect_relation
 from agent.collect.groups import collect_groups
 from agent.collect.portal import collect_groups_general_settings
+from agent.collect.users import collect_users
 
 COLLECTORS: dict[str, Collector] = {
     "graph.delta": collect_delta,
     "graph.list": collect_list,
     "graph.relation": collect_relation,
     "graph.groups": collect_groups,
+    "graph.users": collect_users,
     "portal.groupsGeneralSettings": collect_groups_general_settings,
     "bridge.groups": collect_exchange_groups,
     "bridge.settings": collect_exchange_settings,

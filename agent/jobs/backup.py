@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import groupby
 from typing import Any
 
 import psutil
@@ -310,10 +309,15 @@ def _collect(
     # Collectors read independent sources: run them side by side. Each delta stream is
     # sequential (every page names the next), so parallel sources are what fills the
     # tenant's resource-unit budget; the shared budget keeps them under it together.
+    # Kinds of one collector need not be neighbours in the registry (userManager is
+    # declared apart from user): gather them, in registry order.
+    by_collector: dict[str, list[KindSpec]] = {}
+    for kind in kinds:
+        by_collector.setdefault(kind.collector, []).append(kind)
     groups = [
         task
-        for collector, same in groupby(kinds, key=lambda k: k.collector)
-        for task in _split_independent(collector, list(same))
+        for collector, same in by_collector.items()
+        for task in _split_independent(collector, same)
     ]
     results: list[KindResult] = []
     with ThreadPoolExecutor(
@@ -353,9 +357,10 @@ def connect_tenant(rt: Runtime, tenant_name: str, tenant: TenantConfig) -> Tenan
 
 
 # Collectors whose kinds come from one shared read (a groups delta round yields groups and
-# their members; the bridge batches settings cmdlets into one call and has one runspace);
-# every other kind is read on its own and can run in parallel.
-SHARED_READ = frozenset({"graph.groups", "bridge.groups", "bridge.settings"})
+# their members, a users delta round users and their managers; the bridge batches settings
+# cmdlets into one call and has one runspace); every other kind is read on its own and can
+# run in parallel.
+SHARED_READ = frozenset({"graph.groups", "graph.users", "bridge.groups", "bridge.settings"})
 
 
 def open_bridge(rt: Runtime, tenant: TenantConfig, kinds: list[KindSpec]) -> ExchangeBridge | None:

@@ -87,7 +87,7 @@ USER = KindSpec(
     name="user",
     title="Users",
     area=Area.ENTRA,
-    collector="graph.delta",
+    collector="graph.users",  # one users delta round also yields userManager
     describes="Member and guest users with their profile, contact, organisation and "
     "on-premises sync properties.",
     source="GET /users/delta",

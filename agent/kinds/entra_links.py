@@ -8,8 +8,28 @@ stays flat in tenant size (agent/collect/graph_generic.py).
 
 from __future__ import annotations
 
+from agent.kinds.entra import USER_READ
 from agent.kinds.entra_directory import APP_READ, relation_kind
-from agent.kinds.spec import KindSpec
+from agent.kinds.spec import Area, Incremental, KindSpec
+
+USER_MANAGER = KindSpec(
+    name="userManager",
+    title="User managers",
+    area=Area.ENTRA,
+    collector="graph.users",
+    describes="The manager of each user who has one (organisation chart).",
+    source="GET /users/delta ($select=manager → manager@delta)",
+    incremental=Incremental.DELTA,
+    read_permissions=USER_READ,
+    write_permissions=("User.ReadWrite.All",),
+    key="userId",
+    label="userId",
+    parent="user",
+    restore=("relink",),
+    after=("user",),
+    notes="Read in the same users delta round as the users (no request of its own, "
+    "incremental); one object per user with a manager, removed when the manager is.",
+)
 
 # Microsoft documents the per-service-principal policy reads with Policy.Read.All (or
 # Policy.ReadWrite.ApplicationConfiguration) *and* an Application.ReadWrite permission (a
@@ -65,6 +85,7 @@ SP_POLICY_KINDS: tuple[KindSpec, ...] = tuple(
 )
 
 LINK_KINDS: tuple[KindSpec, ...] = (
+    USER_MANAGER,
     relation_kind(
         "applicationExtensionProperty",
         "App registration extension properties",

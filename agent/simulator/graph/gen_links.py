@@ -1,6 +1,7 @@
 """Service principal policy links (claims mapping, token issuance, token lifetime, home realm
-discovery) and churn of the relationships the agent reads per parent: those policy links,
-device registered users, application extension properties and federated credentials.
+discovery) and churn of the relationships the agent reads per parent or beside their parent:
+managers, those policy links, device registered users, application extension properties and
+federated credentials.
 
 Generated from their own random stream after everything else, so a seed keeps giving the
 same users, groups, apps and devices it gave before.
@@ -101,6 +102,11 @@ def churn_links(d: Directory, rng: random.Random, fraction: float, fresh: Any) -
                 changes.append(f"{relation} {sp} linked")
     devices = sorted(r["id"] for _, r in d.scan("device", 0))
     users = sorted(r["id"] for _, r in d.scan("user", 0))
+    for user in rng.sample(users, min(len(users), max(1, round(len(users) * fraction / 5)))):
+        boss = rng.choice(users) if rng.random() < 0.8 else None  # reorganised, or left
+        if boss != user:
+            d.set_manager(user, boss)
+            changes.append(f"manager {user} {'set' if boss else 'removed'}")
     for device in rng.sample(devices, min(len(devices), max(1, round(len(devices) * fraction)))):
         registered = store.targets("device.registeredUsers", device)
         if len(registered) > 1:
