@@ -324,6 +324,9 @@ class TenantConfig(_Model):
     portal_url: str = "https://main.iam.ad.ext.azure.com"
     ca_bundle: str = ""
     tenant_size: Literal["auto", "S", "M", "L"] = "auto"
+    # Opt-in: BitLocker recovery keys (secrets that unlock devices' disks; kind
+    # bitlockerRecoveryKey). Needs BitLockerKey.Read.All; every key read is audited by Entra.
+    backup_bitlocker_keys: bool = False
     app: AppConfig
     service_account: ServiceAccountConfig | None = None
     exchange: ExchangeConfig | None = None
@@ -655,6 +658,10 @@ portal_url = "https://main.iam.ad.ext.azure.com"
 ca_bundle = ""
 # Graph throttling budget: auto (measured), S (<50 users), M (50-500), L (>500).
 tenant_size = "auto"
+# Opt-in: back up the BitLocker recovery keys of the tenant's devices (they unlock disks,
+# and Entra audits every key read). Needs BitLockerKey.Read.All; stored encrypted like
+# everything else in the repository.
+backup_bitlocker_keys = false
 
 # The app registration the agent signs in as (application permissions, admin-consented).
 [tenants.contoso.app]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agent.collect.base import CollectContext, Collector
+from agent.collect.bitlocker import collect_bitlocker_keys
 from agent.collect.branding import collect_branding
 from agent.collect.exchange_groups import collect_exchange_groups
 from agent.collect.exchange_settings import collect_exchange_settings
@@ -17,6 +18,7 @@ COLLECTORS: dict[str, Collector] = {
     "graph.relation": collect_relation,
     "graph.groups": collect_groups,
     "graph.users": collect_users,
+    "graph.bitlocker": collect_bitlocker_keys,
     "portal.groupsGeneralSettings": collect_groups_general_settings,
     "bridge.groups": collect_exchange_groups,
     "bridge.settings": collect_exchange_settings,

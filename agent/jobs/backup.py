@@ -44,6 +44,8 @@ HEARTBEAT_EVERY_S = 15.0
 PARALLEL_COLLECTORS = 4
 # A running job whose heartbeat is older than this belongs to a dead agent on another host.
 STALE_AFTER_S = 15 * 60
+# Skip reason of an opt-in kind (KindSpec.opt_in) the tenant has not turned on.
+NOT_ENABLED = "not enabled for this tenant"
 # Tenant size classes of Graph's identity throttling budget (facts file §1).
 SIZE_BY_USERS = ((50, "S"), (500, "M"))
 
@@ -420,6 +422,8 @@ def _run_collector(
     errors: list[AgentError],
 ) -> list[KindResult]:
     def why_not(kind: KindSpec) -> str | None:
+        if kind.opt_in and not getattr(tenant, kind.opt_in, False):
+            return NOT_ENABLED
         if kind.channel == "portal" and ctx.portal is None:
             return "needs a service account profile"
         if kind.channel == "bridge":
@@ -445,7 +449,11 @@ def _run_collector(
         "not in exchange.settings": "list it in [tenants.NAME.exchange] settings",
     }
     for skipped in results:
-        fix = fixes.get(skipped.reason, "grant it to the app and give admin consent")
+        if skipped.reason == NOT_ENABLED:
+            setting = next(k.opt_in for k in kinds if k.name == skipped.kind)
+            fix = f"set {setting} = true under [tenants.{ctx.tenant}] to back it up"
+        else:
+            fix = fixes.get(skipped.reason, "grant it to the app and give admin consent")
         ctx.log("warning", f"Skipped {skipped.kind}: {skipped.reason} ({fix}).", kind=skipped.kind)
     if not permitted:
         return results

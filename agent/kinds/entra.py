@@ -58,6 +58,7 @@ USER_SELECT = (
 
 GROUP_SELECT = (
     "id",
+    "assignedLicenses",  # group-based licensing
     "classification",
     "createdDateTime",
     "description",
@@ -109,7 +110,8 @@ GROUP = KindSpec(
     area=Area.ENTRA,
     collector="graph.groups",
     describes="Groups of every type: Microsoft 365, security, mail-enabled security, "
-    "distribution and dynamic-membership groups, with their settings.",
+    "distribution and dynamic-membership groups, with their settings and group-based "
+    "licence assignments (assignedLicenses).",
     source="GET /groups/delta",
     incremental=Incremental.DELTA,
     read_permissions=GROUP_READ,

@@ -8,9 +8,11 @@ stays flat in tenant size (agent/collect/graph_generic.py).
 
 from __future__ import annotations
 
-from agent.kinds.entra import USER_READ
+from agent.kinds.entra import GROUP_READ, USER_READ
 from agent.kinds.entra_directory import APP_READ, relation_kind
-from agent.kinds.spec import Area, Incremental, KindSpec
+from agent.kinds.spec import DIRECTORY_READ, Area, Incremental, KindSpec
+
+AU_READ = ("AdministrativeUnit.Read.All", "AdministrativeUnit.ReadWrite.All", *DIRECTORY_READ)
 
 USER_MANAGER = KindSpec(
     name="userManager",
@@ -84,6 +86,93 @@ SP_POLICY_KINDS: tuple[KindSpec, ...] = tuple(
     )
 )
 
+
+def deleted_kind(
+    name: str, title: str, cast: str, read: tuple[str, ...], extra: tuple[str, ...] = ()
+) -> KindSpec:
+    """What the directory's recycle bin holds of one type at backup time (facts file §3)."""
+    return KindSpec(
+        name=name,
+        title=title,
+        area=Area.ENTRA,
+        collector="graph.list",
+        describes=f"Soft-deleted {title.split(' ', 1)[1]} that can still be restored, with "
+        "their deletion time (deletedDateTime; restorable for 30 days after it).",
+        source=f"GET /directory/deletedItems/microsoft.graph.{cast}",
+        incremental=Incremental.FULL,
+        read_permissions=read,
+        entity_type=cast,
+        path=f"/directory/deletedItems/microsoft.graph.{cast}",
+        # Enough to say what can be undeleted and until when; the object's properties are
+        # in its live kind's last version (closed when it was deleted).
+        select=("id", "displayName", "deletedDateTime", *extra),
+        parent=cast,
+        notes="Restore reads this to choose between undelete (still in the recycle bin at "
+        "the snapshot, within 30 days of deletedDateTime) and recreate.",
+    )
+
+
+DELETED_KINDS: tuple[KindSpec, ...] = (
+    deleted_kind("deletedUser", "Deleted users", "user", USER_READ, ("userPrincipalName",)),
+    deleted_kind("deletedGroup", "Deleted groups", "group", GROUP_READ, ("mailNickname",)),
+    deleted_kind(
+        "deletedApplication", "Deleted app registrations", "application", APP_READ, ("appId",)
+    ),
+    deleted_kind(
+        "deletedServicePrincipal",
+        "Deleted enterprise applications",
+        "servicePrincipal",
+        APP_READ,
+        ("appId",),
+    ),
+    deleted_kind(
+        "deletedAdministrativeUnit", "Deleted administrative units", "administrativeUnit", AU_READ
+    ),
+)
+
+SUBSCRIBED_SKU = KindSpec(
+    name="subscribedSku",
+    title="Licences (subscriptions)",
+    area=Area.ENTRA,
+    collector="graph.list",
+    describes="The tenant's licence subscriptions: SKU, service plans, purchased units and status.",
+    source="GET /subscribedSkus",
+    incremental=Incremental.FULL,
+    read_permissions=("LicenseAssignment.Read.All", "Organization.Read.All", *DIRECTORY_READ),
+    entity_type="subscribedSku",
+    path="/subscribedSkus",
+    label="skuPartNumber",
+    # Units in use move with every licensed user: state, not configuration.
+    volatile=("consumedUnits",),
+    notes="Bought, not configured: kept to show which licences existed (restore does not buy "
+    "any). Group-based licence assignments are stored with each group (the group kind "
+    "selects assignedLicenses).",
+)
+
+BITLOCKER_KEY = KindSpec(
+    name="bitlockerRecoveryKey",
+    title="BitLocker recovery keys",
+    area=Area.ENTRA,
+    collector="graph.bitlocker",
+    describes="BitLocker recovery keys of the tenant's devices: device, volume type, "
+    "creation time and the recovery key itself (stored encrypted).",
+    source="GET /informationProtection/bitlocker/recoveryKeys, then "
+    "GET …/recoveryKeys/{id}?$select=key in $batch (new keys only)",
+    incremental=Incremental.FULL,
+    # ReadBasic.All lists the keys but not their values: only Read.All is enough here.
+    read_permissions=("BitLockerKey.Read.All",),
+    entity_type="bitlockerRecoveryKey",
+    path="/informationProtection/bitlocker/recoveryKeys",
+    select=("id", "createdDateTime", "deviceId", "volumeType", "key"),
+    label="deviceId",
+    parent="device",
+    opt_in="backup_bitlocker_keys",
+    notes="Entra audits every key read, so each key's value is read once (the first time its "
+    "id is listed) and kept from the stored version afterwards; keys cannot be written back "
+    "(Graph has no write API for them): the backup is for looking a key up after the device "
+    "is gone.",
+)
+
 LINK_KINDS: tuple[KindSpec, ...] = (
     USER_MANAGER,
     relation_kind(
@@ -124,6 +213,10 @@ LINK_KINDS: tuple[KindSpec, ...] = (
         write=("Device.ReadWrite.All",),
         after=("user",),
     ),
+    SUBSCRIBED_SKU,
+    *DELETED_KINDS,
+    BITLOCKER_KEY,
 )
+
 
 __all__ = ["LINK_KINDS"]

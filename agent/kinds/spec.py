@@ -74,6 +74,9 @@ class KindSpec:
     parent: str | None = None  # for relationship kinds: the kind whose objects they belong to
     notes: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    # A tenant setting (TenantConfig attribute, false by default) that must be true for the
+    # kind to be read, e.g. "backup_bitlocker_keys": secrets worth backing up only on request.
+    opt_in: str | None = None
 
     def unordered_key(self, path: str) -> str | None:
         """For a list at ``path`` (dotted, no indices) compared as a set: the key its object

@@ -19,6 +19,8 @@ def minimal_permissions(kinds: Iterable[KindSpec], *, write: bool = False) -> li
     for kind in sorted(
         kinds, key=lambda k: len(k.write_permissions if write else k.read_permissions)
     ):
+        if kind.opt_in:  # asked for only by tenants that turn the kind on
+            continue
         options = kind.write_permissions if write else kind.read_permissions
         if options and not any(p in chosen for p in options):
             chosen.append(options[0])
@@ -65,8 +67,13 @@ def render_support_list(kinds: Iterable[KindSpec] = ALL_KINDS) -> str:
             f"{', '.join(k.restore) or '-'} (planned) | {read} | "
             f"{', '.join(k.write_permissions) or '-'} | {roles} |"
         )
-    notes = [k for k in kinds if k.notes]
+    notes = [k for k in kinds if k.notes or k.opt_in]
     if notes:
         lines += ["", "## Notes", ""]
-        lines += [f"- `{k.name}`: {k.notes}" for k in notes]
+        lines += [
+            f"- `{k.name}`: "
+            + (f"opt-in per tenant (`{k.opt_in} = true`). " if k.opt_in else "")
+            + k.notes
+            for k in notes
+        ]
     return "\n".join(lines) + "\n"

@@ -80,6 +80,7 @@ def batch(ctx: Context) -> Response:
     answers: list[dict[str, Any]] = []
     total_ru = 0
     throttled = False
+    audits: list[str] = []  # audited reads (BitLocker keys) stay audited inside a batch
     for item in items:
         rid = str(item["id"])
         depends = item.get("dependsOn") or []
@@ -102,6 +103,8 @@ def batch(ctx: Context) -> Response:
         statuses[rid] = response.status
         total_ru += int(response.note.get("ru", 0))
         throttled = throttled or bool(response.note.get("throttled"))
+        if "audit" in response.note:
+            audits.append(str(response.note["audit"]))
         headers = {
             k: v
             for k, v in response.headers.items()
@@ -125,6 +128,8 @@ def batch(ctx: Context) -> Response:
             "batch_methods": sorted({str(i["method"]).upper() for i in items}),
         }
     )
+    if audits:
+        result.note["audit"] = audits
     return result
 
 
