@@ -167,6 +167,7 @@ BITLOCKER_KEY = KindSpec(
     label="deviceId",
     parent="device",
     opt_in="backup_bitlocker_keys",
+    secret=True,  # diff and history name a changed key, never show it
     notes="Entra audits every key read, so each key's value is read once (the first time its "
     "id is listed) and kept from the stored version afterwards; keys cannot be written back "
     "(Graph has no write API for them): the backup is for looking a key up after the device "
