@@ -48,7 +48,10 @@ $script:EbResultSizeCmdlets = @('Get-DistributionGroup', 'Get-DistributionGroupM
 $script:EbMdoCmdlets = @(
     'Get-SafeLinksPolicy', 'Get-SafeLinksRule', 'Get-SafeAttachmentPolicy', 'Get-SafeAttachmentRule',
     'Get-AtpPolicyForO365', 'Get-ATPBuiltInProtectionRule', 'Get-ATPProtectionPolicyRule',
-    'Get-TeamsProtectionPolicy', 'Get-TeamsProtectionPolicyRule'
+    'Get-TeamsProtectionPolicy', 'Get-TeamsProtectionPolicyRule',
+    'Set-SafeLinksPolicy', 'Set-SafeLinksRule', 'Set-SafeAttachmentPolicy', 'Set-SafeAttachmentRule',
+    'Set-AtpPolicyForO365', 'New-SafeLinksPolicy', 'New-SafeLinksRule', 'New-SafeAttachmentPolicy',
+    'New-SafeAttachmentRule'
 )
 
 # PowerShell/remoting noise dropped from exported objects: it changes per session, not per setting.

@@ -400,6 +400,12 @@ _VERBS = (
 
 def parse_module(ps_dir: Path) -> ModuleContract:
     """Parse every .ps1/.psm1 under ps_dir; raises PowerShellSyntaxError on any syntax error."""
+    paths = sorted([*ps_dir.glob("*.ps1"), *ps_dir.glob("*.psm1")])
+    return parse_sources([(path.name, path.read_bytes()) for path in paths])
+
+
+def parse_sources(sources: list[tuple[str, bytes]]) -> ModuleContract:
+    """The contract of PowerShell source texts given as (file name, bytes)."""
     parser = _parser()
     functions: dict[str, FunctionContract] = {}
     exported: list[str] = []
@@ -407,16 +413,15 @@ def parse_module(ps_dir: Path) -> ModuleContract:
     module_commands: list[str] = []
     literals: set[str] = set()
     tables: dict[str, Any] = {}
-    for path in sorted([*ps_dir.glob("*.ps1"), *ps_dir.glob("*.psm1")]):
-        source = path.read_bytes()
+    for file_name, source in sources:
         errors = syntax_errors(source)
         if errors:
             line, snippet = errors[0]
-            raise PowerShellSyntaxError(f"{path.name}:{line}: syntax error near {snippet!r}")
+            raise PowerShellSyntaxError(f"{file_name}:{line}: syntax error near {snippet!r}")
         root = parser.parse(source).root_node
         for node in _walk(root):
             if node.type == "function_statement":
-                contract = _function_contract(node, path.name)
+                contract = _function_contract(node, file_name)
                 functions[contract.name] = contract
         statements = next((c for c in root.children if c.type == "statement_list"), None)
         for statement in statements.children if statements is not None else []:

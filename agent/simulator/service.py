@@ -26,11 +26,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from agent.simulator import ca
+from agent.simulator.exchange import BridgeHost, ExchangeOrg, build_org, certificate_thumbprint
 from agent.simulator.graph import Directory, Faults, GraphApi, generate, persist, register_routes
 from agent.simulator.httpserver import HttpsServer, RequestLog, Router
 from agent.simulator.login import register_login_routes
 from agent.simulator.portal import register_portal_routes, settings_of
 from agent.simulator.tokens import TokenIssuer
+from agent.simulator.winrm import register_winrm_routes
 from agent.simulator.world import (
     ROLE_TEMPLATE_IDS,
     AppRegistration,
@@ -54,6 +56,7 @@ READ_PERMISSIONS = [
     "Device.Read.All",
 ]
 _METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
+BRIDGE_USER = "svc-entra-backup"  # the bridge host's local account for WinRM
 _MAX_DEPTH = 7  # path segments under /v1.0 routed to the Graph pipeline
 
 
@@ -79,6 +82,14 @@ class TenantSpec:
     service_account: bool = False
     service_account_mfa: bool = False  # MFA enforced: sign-in fails with AADSTS50076
     service_account_roles: list[str] = field(default_factory=list)  # e.g. "Global Administrator"
+    # Exchange (agent/simulator/exchange). None: the mail-enabled groups the Graph generator
+    # made among ``groups`` (about 10% distribution lists, 10% mail-enabled security groups);
+    # a number: groups are added until there are at least that many, with ``members_per_dl``
+    # members each (None: a realistic spread).
+    distribution_groups: int | None = None
+    mail_security_groups: int | None = None
+    members_per_dl: int | None = None
+    defender_licensed: bool = True  # Defender for Office 365 (Safe Links/Attachments, …)
 
 
 @dataclass
@@ -99,6 +110,7 @@ class TenantHandle:
     certificate_path: Path  # PEM: private key + self-signed certificate, mode 0600
     app: AppRegistration
     directory: Directory
+    exchange: ExchangeOrg  # the tenant's simulated Exchange Online (behind the bridge host)
     service_account: ServiceAccountHandle | None = None
 
 
@@ -168,6 +180,17 @@ class Simulator:
             pattern = "/v1.0" + "".join(f"/{{s{i}}}" for i in range(depth))
             for method in _METHODS:
                 self.router.add(method, pattern, self.graph.serve)
+        # The bridge host: WinRM/PSRP at /wsman, one local user for every tenant (the tenant is
+        # chosen by Connect-EbExchange, as on a real bridge host).
+        self.bridge = BridgeHost(self.world)
+        self.bridge_password_path = self.files_dir / "bridge-password"
+        if not self.bridge_password_path.exists():
+            _write_private(self.bridge_password_path, secrets.token_urlsafe(24).encode())
+        self.winrm = register_winrm_routes(
+            self.router,
+            users={BRIDGE_USER: self.bridge_password_path.read_text().strip()},
+            handler=self.bridge,
+        )
         self.log = RequestLog(request_log)
         self.server = HttpsServer(self.router, tls, host, port, self.log)
         self.base_url = self.server.base_url
@@ -208,8 +231,18 @@ class Simulator:
         )
         with directory.lock:
             settings_of(directory, sim_tenant.display_name)
+        exchange = build_org(
+            sim_tenant,
+            directory,
+            spec.seed,
+            distribution_groups=spec.distribution_groups,
+            mail_security_groups=spec.mail_security_groups,
+            members_per_dl=spec.members_per_dl,
+            defender_licensed=spec.defender_licensed,
+        )
+        self.bridge.add_org(exchange)
         handle = TenantHandle(
-            spec.name, tenant_id, domain, app.client_id, secret, cert_path, app, directory
+            spec.name, tenant_id, domain, app.client_id, secret, cert_path, app, directory, exchange
         )
         if spec.service_account:
             handle.service_account = self._service_account(spec, folder, sim_tenant)
@@ -325,6 +358,7 @@ class Simulator:
                     "client_id": h.client_id,
                     "client_secret_file": str(self._tenant_dir(h.name) / "client-secret"),
                     "certificate_file": str(h.certificate_path),
+                    "certificate_thumbprint": certificate_thumbprint(h.app.certificates_pem[0]),
                     "portal_url": self.base_url,
                     **(
                         {
@@ -340,6 +374,11 @@ class Simulator:
                 }
                 for h in self.tenants.values()
             ],
+            "bridge": {
+                "url": f"{self.base_url}/wsman",
+                "username": BRIDGE_USER,
+                "password_file": str(self.bridge_password_path),
+            },
             "ca_file": str(self.ca_path),
         }
 

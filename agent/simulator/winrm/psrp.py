@@ -37,6 +37,7 @@ from psrpcore.types import (
     NETException,
     PSInvocationState,
     PSObject,
+    PSSecureString,
 )
 
 from agent.simulator.winrm.wsman import BAD_REQUEST, WSManFault
@@ -56,6 +57,13 @@ class CommandCall:
     end_of_statement: bool = False
 
 
+@dataclass(frozen=True)
+class SecureText:
+    """A SecureString value, decrypted with the session key; its repr hides it."""
+
+    value: str = field(repr=False)
+
+
 @dataclass
 class Invocation:
     shell_id: str
@@ -71,6 +79,11 @@ class InvocationResult:
     errors: list[str] = field(default_factory=list)  # non-terminating error records
     failed: str | None = None  # end the pipeline as Failed with this message
     delay_s: float = 0.0  # simulate a slow cmdlet (stop() cuts it short)
+    # The terminating error record of a Failed pipeline, as PowerShell would fill it in
+    # (e.g. "CommandNotFoundException" / ObjectNotFound for an unknown command).
+    failed_error_id: str = "SimulatedFailure"
+    failed_category: str = "NotSpecified"  # an ErrorCategory member name
+    failed_reason: str = "RuntimeException"  # the exception's type name
 
 
 class CommandHandler(Protocol):
@@ -128,6 +141,8 @@ def plain(value: Any) -> Any:
         return uuid.UUID(int=value.int)
     if isinstance(value, dt.datetime):
         return dt.datetime.fromtimestamp(value.timestamp(), value.tzinfo)
+    if isinstance(value, PSSecureString):
+        return SecureText(str(value.decrypt()))
     if isinstance(value, PSObject):  # a custom object: its properties by name
         props = list(value.PSObject.adapted_properties) + list(value.PSObject.extended_properties)
         return {p.name: plain(p.get_value(value)) for p in props}
@@ -364,20 +379,32 @@ class PsrpShell:
             run.logged.outputs = len(result.output)
             run.logged.errors = len(result.errors)
         if result.failed is not None:
-            self._fail(run, result.failed)
+            self._fail(
+                run,
+                result.failed,
+                error_id=result.failed_error_id,
+                category=result.failed_category,
+                reason=result.failed_reason,
+            )
         else:
             pipeline.complete()
             self._finish(run, "Completed")
 
-    def _fail(self, run: _Run, message: str) -> None:
+    def _fail(
+        self,
+        run: _Run,
+        message: str,
+        *,
+        error_id: str = "SimulatedFailure",
+        category: str = "NotSpecified",
+        reason: str = "RuntimeException",
+    ) -> None:
         # psrpcore has no public "fail": use its state change with the terminating error record,
         # which pypsrp turns into had_errors=True and one streams.error entry (notes, pitfall 6).
         record = ErrorRecord(
             Exception=NETException(Message=message),
-            CategoryInfo=ErrorCategoryInfo(
-                Category=ErrorCategory.NotSpecified, Reason="RuntimeException"
-            ),
-            FullyQualifiedErrorId="SimulatedFailure",
+            CategoryInfo=ErrorCategoryInfo(Category=ErrorCategory[category], Reason=reason),
+            FullyQualifiedErrorId=error_id,
         )
         run.pipeline._change_state(PSInvocationState.Failed, record)
         if run.logged is not None:

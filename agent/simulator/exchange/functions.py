@@ -1,0 +1,333 @@
+"""The module's exported functions, step for step as ps_scripts/EntraBackup.Exchange.psm1
+runs them: same cmdlet calls and parameters, same labels, same envelope.
+
+Each handler gets the bound parameters (binding.py) and the session; module tables
+(allow-lists, DL property list, settable properties, policy families) come from the module's
+parse tree (agent.exchange.contract), not from copies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.exchange.contract import ModuleContract
+from agent.simulator.exchange import cmdlets
+from agent.simulator.exchange.binding import Bound
+from agent.simulator.exchange.cmdlets import Session
+from agent.simulator.exchange.errors import CmdletError, categorize
+
+
+@dataclass
+class Envelope:
+    """New-EbEnvelope / Invoke-EbCmdlet / Write-EbEnvelope."""
+
+    op: str
+    module: ModuleContract
+    session: Session
+    items: list[Any] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    succeeded: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def add_error(self, label: str, category: str, message: str) -> None:
+        self.errors.append({"cmdlet": label, "category": category, "message": message})
+        self.failed.append(label)
+
+    def invoke(
+        self,
+        name: str,
+        parameters: dict[str, Any],
+        label: str = "",
+        runner: Callable[[], list[Any]] | None = None,
+    ) -> list[Any] | None:
+        label = label or name
+        # The allow-list is case-insensitive and so is command lookup: run the real spelling.
+        canonical = {c.lower(): c for c in self.module.allowlist}.get(name.lower())
+        if canonical is None:
+            self.add_error(label, "Other", "cmdlet not on the allow-list")
+            return None
+        try:
+            result = runner() if runner is not None else self.run(canonical, parameters)
+        except CmdletError as error:
+            mdo = list(self.module.tables.get("EbMdoCmdlets", []))
+            self.add_error(label, categorize(error, name, mdo), error.message)
+            return None
+        self.succeeded.append(label)
+        return result
+
+    def run(self, name: str, parameters: dict[str, Any]) -> list[Any]:
+        return cmdlets.run(self.session, name, parameters)
+
+    def text(self) -> str:
+        document = {
+            "schema": 1,
+            "op": self.op,
+            "ok": not self.failed,
+            "items": self.items,
+            "errors": self.errors,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+        }
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def _string(obj: Any, key: str) -> str | None:
+    """Get-EbString: the property as [string], or null."""
+    if not isinstance(obj, dict) or obj.get(key) is None:
+        return None
+    value = obj[key]
+    return ("True" if value else "False") if isinstance(value, bool) else str(value)
+
+
+def _test_properties(
+    env: Envelope, label: str, allowed: list[str], properties: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Test-EbProperties; on success the properties with their parameter spelling (PowerShell
+    binds splatted keys case-insensitively)."""
+    canonical = {a.lower(): a for a in allowed}
+    bad = [str(k) for k in properties if str(k).lower() not in canonical]
+    if bad:
+        env.add_error(label, "Other", "properties not allowed: " + ", ".join(bad))
+        return None
+    return {canonical[str(k).lower()]: v for k, v in properties.items()}
+
+
+def export_distribution_groups(env: Envelope, bound: Bound) -> None:
+    values = bound.values
+    query: dict[str, Any] = {
+        "RecipientTypeDetails": values["RecipientTypeDetails"],
+        "ResultSize": "Unlimited",
+    }
+    if "ChangedSinceUtc" in bound.bound:
+        since: dt.datetime = values["ChangedSinceUtc"]
+        stamp = since.astimezone(dt.UTC).strftime("%m/%d/%Y %H:%M:%S")
+        query["Filter"] = f"WhenChangedUTC -gt '{stamp}'"
+    groups = env.invoke("Get-DistributionGroup", query)
+    properties = list(env.module.tables["EbDlProperties"])
+    for group in groups or []:
+        item: dict[str, Any] = {name: group.get(name) for name in properties}
+        if values.get("IncludeMembers"):
+            group_id = _string(group, "Guid") or ""
+            members = env.invoke(
+                "Get-DistributionGroupMember",
+                {"Identity": group_id, "ResultSize": "Unlimited"},
+                "Get-DistributionGroupMember:" + group_id,
+            )
+            item["Members"] = (
+                None
+                if members is None
+                else [
+                    {
+                        "ExternalDirectoryObjectId": _string(m, "ExternalDirectoryObjectId"),
+                        "PrimarySmtpAddress": _string(m, "PrimarySmtpAddress"),
+                        "RecipientTypeDetails": _string(m, "RecipientTypeDetails"),
+                    }
+                    for m in members
+                ]
+            )
+        env.items.append(item)
+
+
+def export_settings(env: Envelope, bound: Bound) -> None:
+    result_size = {c.lower() for c in env.module.tables["EbResultSizeCmdlets"]}
+    for name in bound.values["Cmdlet"]:
+        calls: list[str | None] = [None]
+        if name.lower() == "get-tenantallowblocklistitems":
+            calls = ["Sender", "Url", "FileHash", "IP"]
+        for list_type in calls:
+            parameters: dict[str, Any] = {}
+            label = name
+            if list_type is not None:
+                parameters["ListType"] = list_type
+                label = f"{name}:{list_type}"
+            if name.lower() in result_size:
+                parameters["ResultSize"] = "Unlimited"
+            objects = env.invoke(name, parameters, label)
+            if objects is None:
+                continue
+            env.items.append({"cmdlet": name, "listType": list_type, "objects": objects})
+
+
+def new_distribution_group(env: Envelope, bound: Bound) -> None:
+    values = bound.values
+    parameters = {"Name": values["Name"], "Type": values["Type"]}
+    for key in (
+        "Alias",
+        "DisplayName",
+        "PrimarySmtpAddress",
+        "ManagedBy",
+        "Members",
+        "HiddenGroupMembershipEnabled",
+    ):
+        if key in bound.bound:
+            parameters[key] = values[key]
+    created = env.invoke("New-DistributionGroup", parameters)
+    for group in created or []:
+        env.items.append(
+            {
+                key: _string(group, key)
+                for key in ("Guid", "ExternalDirectoryObjectId", "Identity", "PrimarySmtpAddress")
+            }
+        )
+
+
+def set_distribution_group(env: Envelope, bound: Bound) -> None:
+    allowed = list(env.module.tables["EbDlSettable"])
+    properties = _test_properties(env, "Set-DistributionGroup", allowed, bound.values["Properties"])
+    if properties is not None:
+        parameters = dict(properties)
+        parameters["Identity"] = bound.values["Identity"]
+        parameters["BypassSecurityGroupManagerCheck"] = True
+        env.invoke("Set-DistributionGroup", parameters)
+
+
+def sync_members(env: Envelope, bound: Bound) -> None:
+    members = bound.values["Members"]
+    parameters = {
+        "Identity": bound.values["Identity"],
+        "Members": None if len(members) == 0 else list(members),
+        "BypassSecurityGroupManagerCheck": True,
+        "Confirm": False,
+    }
+    env.invoke("Update-DistributionGroupMember", parameters)
+
+
+def remove_distribution_group(env: Envelope, bound: Bound) -> None:
+    parameters = {
+        "Identity": bound.values["Identity"],
+        "BypassSecurityGroupManagerCheck": True,
+        "Confirm": False,
+    }
+    env.invoke("Remove-DistributionGroup", parameters)
+
+
+def set_setting(env: Envelope, bound: Bound) -> None:
+    cmdlet = bound.values["Cmdlet"]
+    table = {k.lower(): v for k, v in env.module.tables["EbSettableByCmdlet"].items()}
+    allowed = list(table.get(cmdlet.lower(), []))
+    properties = _test_properties(env, cmdlet, allowed, bound.values["Properties"])
+    if properties is not None:
+        parameters = dict(properties)
+        if "Identity" in bound.bound:
+            parameters["Identity"] = bound.values["Identity"]
+        env.invoke(cmdlet, parameters)
+
+
+def new_policy_with_rule(env: Envelope, bound: Bound) -> None:
+    values = bound.values
+    families = {k.lower(): v for k, v in env.module.tables["EbPolicyRuleFamilies"].items()}
+    spec = families[values["Family"].lower()]
+    settable = env.module.tables["EbSettableByCmdlet"]
+    rule_allowed = [p for p in settable[spec["RuleSet"]] if p != "Priority"]
+    policy = _test_properties(
+        env, spec["Policy"], list(settable[spec["PolicySet"]]), values["PolicyProperties"]
+    )
+    rule = _test_properties(env, spec["Rule"], rule_allowed, values["RuleProperties"])
+    if policy is None or rule is None:
+        return
+    created = env.invoke(spec["Policy"], {**policy, "Name": values["Name"]})
+    if created is None:
+        return
+    rule_parameters = {
+        **rule,
+        "Name": values["Name"],
+        spec["RulePolicyParameter"]: values["Name"],
+        "Priority": values["Priority"],
+    }
+    created_rule = env.invoke(spec["Rule"], rule_parameters)
+    env.items.append(
+        {
+            "family": values["Family"],
+            "policy": _string(created[0] if created else None, "Identity"),
+            "rule": _string(created_rule[0] if created_rule else None, "Identity"),
+            "priority": values["Priority"],
+        }
+    )
+
+
+_READ_ROLES = ("View-Only Configuration", "View-Only Recipients", "Security Reader")
+_WRITE_ROLES = (
+    "Distribution Groups",
+    "Security Admin",
+    "Transport Rules",
+    "Remote and Accepted Domains",
+    "Organization Transport Settings",
+    "Organization Configuration",
+    "Organization Client Access",
+)
+
+
+def new_role_group_setup(env: Envelope, bound: Bound) -> None:
+    values = bound.values
+    roles = list(_READ_ROLES) + (list(_WRITE_ROLES) if values["Mode"] == "ReadWrite" else [])
+    name = values["RoleGroupName"]
+    sp = values["ServicePrincipalObjectId"]
+    env.invoke(
+        "New-ServicePrincipal",
+        {"AppId": values["AppId"], "ObjectId": sp, "DisplayName": values["DisplayName"]},
+    )
+    env.invoke(
+        "New-RoleGroup",
+        {"Name": name, "Roles": roles, "Description": "entra-backup service app (least privilege)"},
+    )
+    env.invoke(
+        "Add-RoleGroupMember",
+        {"Identity": name, "Member": sp, "BypassSecurityGroupManagerCheck": True},
+    )
+    env.items.append({"roleGroup": name, "roles": roles, "servicePrincipal": sp})
+
+
+Handler = Callable[[Envelope, Bound], None]
+# Exported function -> (envelope op, handler). Connect-EbExchange lives in the bridge (it needs
+# the world's tenants and credentials).
+FUNCTIONS: dict[str, tuple[str, Handler]] = {
+    "Export-EbDistributionGroups": ("exportDistributionGroups", export_distribution_groups),
+    "Export-EbSettings": ("exportSettings", export_settings),
+    "New-EbDistributionGroup": ("newDistributionGroup", new_distribution_group),
+    "Set-EbDistributionGroup": ("setDistributionGroup", set_distribution_group),
+    "Sync-EbDistributionGroupMember": ("syncDistributionGroupMember", sync_members),
+    "Remove-EbDistributionGroup": ("removeDistributionGroup", remove_distribution_group),
+    "Set-EbSetting": ("setSetting", set_setting),
+    "New-EbPolicyWithRule": ("newPolicyWithRule", new_policy_with_rule),
+    "New-EbRoleGroupSetup": ("newRoleGroupSetup", new_role_group_setup),
+}
+# Parameters each handler reads (the contract test checks them against the module).
+READS: dict[str, tuple[str, ...]] = {
+    "Connect-EbExchange": (
+        "AppId",
+        "Organization",
+        "CertificateThumbprint",
+        "CertificateFilePath",
+        "CertificatePassword",
+        "Credential",
+        "IncludeSecurityCompliance",
+    ),
+    "Export-EbDistributionGroups": ("RecipientTypeDetails", "ChangedSinceUtc", "IncludeMembers"),
+    "Export-EbSettings": ("Cmdlet",),
+    "New-EbDistributionGroup": (
+        "Name",
+        "Type",
+        "Alias",
+        "DisplayName",
+        "PrimarySmtpAddress",
+        "ManagedBy",
+        "Members",
+        "HiddenGroupMembershipEnabled",
+    ),
+    "Set-EbDistributionGroup": ("Identity", "Properties"),
+    "Sync-EbDistributionGroupMember": ("Identity", "Members"),
+    "Remove-EbDistributionGroup": ("Identity",),
+    "Set-EbSetting": ("Cmdlet", "Identity", "Properties"),
+    "New-EbPolicyWithRule": ("Family", "Name", "PolicyProperties", "RuleProperties", "Priority"),
+    "New-EbRoleGroupSetup": (
+        "AppId",
+        "ServicePrincipalObjectId",
+        "DisplayName",
+        "RoleGroupName",
+        "Mode",
+    ),
+}
