@@ -2,10 +2,11 @@
 
 The same collectors as a backup read every chosen kind in full. They stage rows under a job
 (a read-only "compare" job of its own, or the caller's restore job) and store objects in a
-scratch repository under the agent's tmp folder, keyed like the real one so equal content has
-the same blob id. Nothing is committed: on leaving ``read_live`` the staging rows are dropped
-and the scratch repository deleted. Memory stays flat: rows go to the catalog in batches,
-objects to disk, and comparison (``Catalog.staging_differences``) runs in the database.
+scratch repository: one SQLite file in the agent's tmp folder, sealed with the repository key,
+so equal content has the same blob id and nothing is stored in plaintext. Nothing is
+committed: on leaving ``read_live`` the staging rows are dropped and the scratch file deleted.
+Memory stays flat: rows go to the catalog in batches, objects to disk, and the comparison
+(``Catalog.staging_differences``) runs in the database.
 
 ``diff --live`` uses it today; restore planning reads the tenant through it too.
 """
@@ -15,14 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -34,6 +32,7 @@ from agent.jobs.backup import HEARTBEAT_EVERY_S, STALE_AFTER_S, collect_kinds, c
 from agent.kinds import KindSpec
 from agent.runtime import Runtime
 from agent.store.repository import Repository
+from agent.store.scratch_repository import ScratchRepository
 
 log = logging.getLogger("entra_backup.compare")
 
@@ -120,11 +119,10 @@ def read_live(
             catalog.heartbeat(the_job)
             last_beat[0] = time.monotonic()
 
-    scratch = Path(tempfile.mkdtemp(prefix=f"live-{job_id}-", dir=rt.scratch_dir))
+    repo = ScratchRepository(rt.scratch_dir, key)
     status, error = "failed", None
     stats: dict[str, Any] | None = None
     try:
-        repo = Repository.init(scratch / "repo", key)
         job_log("info", f"Reading {len(kinds)} kinds of tenant '{tenant_name}' live to compare.")
         conn = connect_tenant(rt, tenant_name, tenant)
         results = collect_kinds(
@@ -159,6 +157,6 @@ def read_live(
         raise
     finally:
         catalog.discard_staging(job_id)
-        shutil.rmtree(scratch, ignore_errors=True)
+        repo.close()
         if own_job:
             catalog.finish_job(job_id, status, error=error, stats=stats)

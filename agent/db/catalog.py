@@ -1058,7 +1058,7 @@ class Catalog:
         with self._read() as conn:
             return conn.execute(
                 select(v.c.blob_id).where(
-                    comparison.valid_at(v, tenant, seq),
+                    comparison.lookup_valid_at(v, tenant, seq),
                     v.c.kind == kind,
                     v.c.object_id == object_id,
                 )

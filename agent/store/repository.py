@@ -166,18 +166,21 @@ class Repository:
         final = self._blob_path(blob_id)
         if final.exists():
             return  # same content, same id: dedupe
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, type_byte + zlib.compress(payload, 6), blob_id.encode())
+        data = self._seal(blob_id, type_byte, payload)
         final.parent.mkdir(exist_ok=True, mode=0o700)
         self._mark_unsynced()
         # Concurrent puts of the same content race harmlessly: both files are valid, and
         # os.replace makes whichever lands last appear whole. No fsync per blob (it costs more
         # than the encryption): the job calls sync() once before it commits a snapshot.
-        data = MAGIC + bytes([BLOB_VERSION]) + nonce + sealed
         _atomic_write(self._tmp, final, data, durable=False)
         if os.name != "posix":
             with self._lock:
                 self._unsynced.append(final)
+
+    def _seal(self, blob_id: str, type_byte: bytes, payload: bytes) -> bytes:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, type_byte + zlib.compress(payload, 6), blob_id.encode())
+        return MAGIC + bytes([BLOB_VERSION]) + nonce + sealed
 
     def _mark_unsynced(self) -> None:
         with self._lock:
@@ -260,12 +263,7 @@ class Repository:
     def _open(self, blob_id: str) -> tuple[bytes, bytes]:
         if not _is_blob_id(blob_id):
             raise _Damage("not a blob id")
-        try:
-            data = self._blob_path(blob_id).read_bytes()
-        except FileNotFoundError:
-            raise _Damage("missing") from None
-        except OSError as exc:
-            raise _Damage(f"unreadable ({exc.strerror})") from None
+        data = self._read(blob_id)
         if len(data) < HEADER_BYTES + TAG_BYTES + 1:
             raise _Damage("truncated")
         if data[: len(MAGIC)] != MAGIC:
@@ -281,6 +279,15 @@ class Repository:
             return plain[:1], zlib.decompress(plain[1:])
         except zlib.error:
             raise _Damage("content does not decompress") from None
+
+    def _read(self, blob_id: str) -> bytes:
+        """The sealed bytes of one blob, as stored."""
+        try:
+            return self._blob_path(blob_id).read_bytes()
+        except FileNotFoundError:
+            raise _Damage("missing") from None
+        except OSError as exc:
+            raise _Damage(f"unreadable ({exc.strerror})") from None
 
     # -- housekeeping ----------------------------------------------------------------------
 
