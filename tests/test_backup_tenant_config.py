@@ -149,3 +149,23 @@ def test_role_kinds_are_skipped_without_role_management_permission(tmp_path: Pat
             assert by_kind[kind].status == "succeeded", kind
         assert by_kind["groupSetting"].reason == "missing GroupSettings.Read.All"
         rt.close()
+
+
+def test_pim_is_skipped_as_not_licensed_in_a_tenant_without_p2(tmp_path: Path) -> None:
+    with simulated_tenant(tmp_path / "sim", users=60, groups=8) as sim:
+        d = sim.tenants["contoso"].directory
+        with d.lock:  # the E5 subscription (the only one with Entra ID P2) has lapsed
+            for sku in d.objects.skus:
+                if sku["skuPartNumber"] == "SPE_E5":
+                    sku["capabilityStatus"] = "Suspended"
+        _, rt = agent_for(tmp_path / "agent", sim)
+        report = run_backup(rt, "contoso", force_full=True)
+        by_kind = {k.kind: k for k in report.kinds}
+        pim = by_kind["roleEligibilitySchedule"]
+        assert (pim.status, pim.reason) == (
+            "skipped",
+            "not licensed (needs Microsoft Entra ID P2 or ID Governance)",
+        )
+        assert report.status == "succeeded"  # a fact about the tenant, not a failure
+        assert by_kind["roleAssignment"].status == "succeeded"
+        rt.close()

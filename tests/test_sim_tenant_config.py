@@ -199,7 +199,15 @@ def test_permissions_and_their_real_403_bodies() -> None:
             assert r.status_code == 403, path
             assert r.json()["error"]["code"] == "Authorization_RequestDenied"
         other.app.graph_permissions.append("RoleEligibilitySchedule.Read.Directory")
-        assert Graph(sim, other).get(f"{RM}/roleEligibilitySchedules").status_code == 200
+        pim = Graph(sim, other)
+        assert pim.get(f"{RM}/roleEligibilitySchedules").status_code == 200
+        # PIM needs Entra ID P2 (here from the E5 subscription): without it, 400.
+        with other.directory.lock:
+            for sku in other.directory.objects.skus:
+                if sku["skuPartNumber"] == "SPE_E5":
+                    sku["capabilityStatus"] = "Suspended"
+        r = pim.get(f"{RM}/roleEligibilitySchedules")
+        assert r.status_code == 400 and r.json()["error"]["code"] == "AadPremiumLicenseRequired"
 
 
 def test_generation_is_deterministic_proportional_and_persists(tmp_path: Path) -> None:

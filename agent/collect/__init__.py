@@ -9,6 +9,7 @@ from agent.collect.exchange_groups import collect_exchange_groups
 from agent.collect.exchange_settings import collect_exchange_settings
 from agent.collect.graph_generic import collect_delta, collect_list, collect_relation
 from agent.collect.groups import collect_groups
+from agent.collect.pim import collect_pim
 from agent.collect.portal import collect_groups_general_settings
 from agent.collect.users import collect_users
 
@@ -23,6 +24,7 @@ COLLECTORS: dict[str, Collector] = {
     "bridge.groups": collect_exchange_groups,
     "bridge.settings": collect_exchange_settings,
     "graph.branding": collect_branding,
+    "graph.pim": collect_pim,
 }
 
 __all__ = ["COLLECTORS", "CollectContext", "Collector"]

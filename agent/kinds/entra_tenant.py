@@ -9,10 +9,17 @@ restore of role assignments needs (role definition ids, principals and scopes).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from agent.kinds.entra_config import config_kind
 from agent.kinds.spec import DIRECTORY_READ, Area, Incremental, KindSpec
 
-ROLE_READ = ("RoleManagement.Read.Directory", "RoleManagement.Read.All", *DIRECTORY_READ)
+ROLE_READ = (
+    "RoleManagement.Read.Directory",
+    "RoleManagement.Read.All",
+    "RoleManagement.ReadWrite.Directory",
+    *DIRECTORY_READ,
+)
 # PIM rejects Directory.Read.All and RoleManagement.Read.All (403 PermissionScopeNotGranted).
 ELIGIBILITY_READ = (
     "RoleEligibilitySchedule.Read.Directory",
@@ -43,6 +50,7 @@ COMPANY_BRANDING = KindSpec(
     path="/organization/{id}/branding/localizations",
     label="id",
     restore=("patch",),
+    unordered=("cdnList",),
     notes="One object per localization (id 0 is the default branding). Each image is read "
     "from its stream URL; one that is not set (404 or an empty answer) is recorded as absent. "
     "The object refers to the image blobs by id, so `verify` checks them and `export` writes "
@@ -50,14 +58,21 @@ COMPANY_BRANDING = KindSpec(
 )
 
 TENANT_CONFIG_KINDS: tuple[KindSpec, ...] = (
-    config_kind(
-        "roleDefinition",
-        "Directory role definitions",
-        "/roleManagement/directory/roleDefinitions",
-        "Built-in and custom directory role definitions with their permissions.",
-        read=ROLE_READ,
-        write=("RoleManagement.ReadWrite.Directory",),
-        entity_type="unifiedRoleDefinition",
+    replace(
+        config_kind(
+            "roleDefinition",
+            "Directory role definitions",
+            "/roleManagement/directory/roleDefinitions",
+            "Built-in and custom directory role definitions with their permissions.",
+            read=ROLE_READ,
+            write=("RoleManagement.ReadWrite.Directory",),
+            entity_type="unifiedRoleDefinition",
+        ),
+        unordered=(
+            "resourceScopes",
+            "rolePermissions.allowedResourceActions",
+            "rolePermissions.excludedResourceActions",
+        ),
     ),
     config_kind(
         "roleAssignment",
@@ -71,49 +86,71 @@ TENANT_CONFIG_KINDS: tuple[KindSpec, ...] = (
         restore=("recreate",),
         after=("roleDefinition", "user", "group", "servicePrincipal", "administrativeUnit"),
     ),
-    config_kind(
-        "roleEligibilitySchedule",
-        "PIM role eligibility",
-        "/roleManagement/directory/roleEligibilitySchedules",
-        "Privileged Identity Management eligible role assignments and their schedules.",
-        read=ELIGIBILITY_READ,
-        write=("RoleEligibilitySchedule.ReadWrite.Directory",),
-        entity_type="unifiedRoleEligibilitySchedule",
-        label="id",
-        restore=("recreate",),
-        after=("roleDefinition", "user", "group"),
+    # Its own collector: tenants without Entra ID P2 answer 400 AadPremiumLicenseRequired.
+    replace(
+        config_kind(
+            "roleEligibilitySchedule",
+            "PIM role eligibility",
+            "/roleManagement/directory/roleEligibilitySchedules",
+            "Privileged Identity Management eligible role assignments and their schedules.",
+            read=ELIGIBILITY_READ,
+            write=("RoleEligibilitySchedule.ReadWrite.Directory",),
+            entity_type="unifiedRoleEligibilitySchedule",
+            label="id",
+            restore=("recreate",),
+            after=("roleDefinition", "user", "group"),
+            notes="Needs Microsoft Entra ID P2 or ID Governance: in a tenant without it Graph "
+            "answers 400 AadPremiumLicenseRequired and the kind is skipped as not licensed.",
+        ),
+        collector="graph.pim",
     ),
-    config_kind(
-        "groupSetting",
-        "Group settings",
-        "/groupSettings",
-        "Directory settings from templates, e.g. Group.Unified (who may create Microsoft 365 "
-        "groups, guest access, naming, classification), banned passwords, consent.",
-        read=("GroupSettings.Read.All", "GroupSettings.ReadWrite.All", *DIRECTORY_READ),
-        write=("GroupSettings.ReadWrite.All", "Directory.ReadWrite.All"),
-        entity_type="groupSetting",
+    replace(
+        config_kind(
+            "groupSetting",
+            "Group settings",
+            "/groupSettings",
+            "Directory settings from templates, e.g. Group.Unified (who may create Microsoft 365 "
+            "groups, guest access, naming, classification), banned passwords, consent.",
+            read=("GroupSettings.Read.All", "GroupSettings.ReadWrite.All", *DIRECTORY_READ),
+            write=("GroupSettings.ReadWrite.All", "Directory.ReadWrite.All"),
+            entity_type="groupSetting",
+        ),
+        unordered=("values[name]",),
     ),
-    config_kind(
-        "organization",
-        "Organization",
-        "/organization",
-        "Tenant profile: name, address, technical and privacy contacts, verified domains.",
-        read=("Organization.Read.All", "Organization.ReadWrite.All", *DIRECTORY_READ),
-        write=("Organization.ReadWrite.All",),
-        entity_type="organization",
-        volatile=("onPremisesLastSyncDateTime",),  # moves with every directory sync
-        restore=("patch",),
+    replace(
+        config_kind(
+            "organization",
+            "Organization",
+            "/organization",
+            "Tenant profile: name, address, technical and privacy contacts, verified domains.",
+            read=("Organization.Read.All", "Organization.ReadWrite.All", *DIRECTORY_READ),
+            write=("Organization.ReadWrite.All",),
+            entity_type="organization",
+            volatile=("onPremisesLastSyncDateTime",),  # moves with every directory sync
+            restore=("patch",),
+        ),
+        unordered=(
+            "businessPhones",
+            "marketingNotificationEmails",
+            "securityComplianceNotificationMails",
+            "securityComplianceNotificationPhones",
+            "technicalNotificationMails",
+            "verifiedDomains[name]",
+        ),
     ),
-    config_kind(
-        "domain",
-        "Domains",
-        "/domains",
-        "Domains with verification, default/initial flags and supported services.",
-        read=("Domain.Read.All", "Domain.ReadWrite.All", *DIRECTORY_READ),
-        write=("Domain.ReadWrite.All",),
-        entity_type="domain",
-        label="id",
-        restore=("patch",),
+    replace(
+        config_kind(
+            "domain",
+            "Domains",
+            "/domains",
+            "Domains with verification, default/initial flags and supported services.",
+            read=("Domain.Read.All", "Domain.ReadWrite.All", *DIRECTORY_READ),
+            write=("Domain.ReadWrite.All",),
+            entity_type="domain",
+            label="id",
+            restore=("patch",),
+        ),
+        unordered=("supportedServices",),
     ),
     COMPANY_BRANDING,
 )

@@ -95,8 +95,13 @@ ROLE_KINDS = {
 }
 
 
+# Service plans that license PIM (Microsoft Entra ID P2; ID Governance).
+PIM_PLANS = frozenset({"AAD_PREMIUM_P2", "Entra_Identity_Governance"})
+
+
 def _check_pim(ctx: Context, what: str) -> None:
-    """PIM answers a missing permission with its own body (a JSON string in the message)."""
+    """PIM answers a missing permission with its own body (a JSON string in the message),
+    and refuses tenants without a P2 / ID Governance licence."""
     if what != "roleEligibilitySchedules":
         return
     token = ctx.request.headers.get("authorization", "")[7:].strip()
@@ -110,6 +115,20 @@ def _check_pim(ctx: Context, what: str) -> None:
             "instanceAnnotations": [],
         }
         raise GraphError(403, "UnknownError", json.dumps(inner, separators=(",", ":")))
+    with ctx.directory.lock:
+        licensed = any(
+            plan.get("servicePlanName") in PIM_PLANS
+            for sku in ctx.directory.objects.skus
+            if sku.get("capabilityStatus") == "Enabled"
+            for plan in sku.get("servicePlans", ())
+        )
+    if not licensed:
+        raise GraphError(
+            400,
+            "AadPremiumLicenseRequired",
+            "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance "
+            "license.",
+        )
 
 
 def role_list(what: str) -> Handler:
