@@ -47,6 +47,19 @@ _POLICY_FACTORIES: dict[str, Callable[..., dict[str, Any]]] = {
     "SafeAttachmentPolicy": dd.safe_attachment_policy,
 }
 _CONTROL = {"Identity", "Confirm", "Force", "ErrorAction", "Name"}
+# Rule conditions are multi-valued even while unset (null): Set-/New- take arrays for them.
+_MULTI_VALUED_CONDITIONS = {
+    f"{prefix}{name}"
+    for prefix in ("", "ExceptIf")
+    for name in (
+        "SentTo",
+        "SentToMemberOf",
+        "RecipientDomainIs",
+        "From",
+        "FromMemberOf",
+        "SenderDomainIs",
+    )
+}
 
 
 def get(org: ExchangeOrg, noun: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -108,7 +121,7 @@ def coerce(key: str, current: Any, value: Any) -> Any:
         raise errors.invalid_value(key, value, "System.Boolean")
     if isinstance(current, int):
         return _int(key, value)
-    if isinstance(current, list):
+    if isinstance(current, list) or (current is None and key in _MULTI_VALUED_CONDITIONS):
         items = [] if value is None else value if isinstance(value, list) else [value]
         return [str(v) for v in items]
     if value is None or isinstance(value, bool | int | str):
