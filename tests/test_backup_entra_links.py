@@ -8,7 +8,10 @@ import random
 from pathlib import Path
 from typing import Any
 
+from agent.config import load_config
+from agent.demo import setup_agent
 from agent.jobs.backup import run_backup
+from agent.kinds import known_names
 from agent.runtime import Runtime
 from agent.simulator.graph.directory import Directory
 from tests.agent_helpers import agent_for, simulated_tenant, state_of
@@ -160,4 +163,30 @@ def test_managers_come_with_the_users_delta_and_stay_incremental(tmp_path: Path)
 
         full = run_backup(rt, "contoso", force_full=True)
         assert state_of(rt, incremental.snapshot.id) == state_of(rt, full.snapshot.id)
+        rt.close()
+
+
+def test_a_scope_without_managers_never_hides_a_manager_change(tmp_path: Path) -> None:
+    """Two scopes share the users delta: a run without userManager moves only the user
+    kind's position, so the next run with managers must not reuse it (a full round)."""
+    with simulated_tenant(tmp_path / "sim", users=150, groups=10) as sim:
+        d = sim.tenants["contoso"].directory
+        config = setup_agent(tmp_path / "agent", sim, kinds=("user",))
+        config.write_text(
+            config.read_text()
+            + '\n[[tenants.contoso.scopes]]\nname = "people"\nkinds = ["user", "userManager"]\n'
+            'schedule = "0 3 * * *"\n'
+        )
+        rt = Runtime(load_config(config, known_kinds=known_names()))
+        run_backup(rt, "contoso", scope="nightly", force_full=True)
+        people = run_backup(rt, "contoso", scope="people")
+        assert _backed_up_managers(rt, people.snapshot.id) == _managers(d)
+
+        user = sorted(_managers(d))[0]
+        d.set_manager(user, None)  # seen only by the users-only run below
+        run_backup(rt, "contoso", scope="nightly")
+        again = run_backup(rt, "contoso", scope="people")
+        assert {k.kind: k.mode for k in again.kinds}["userManager"] == "full"
+        assert _backed_up_managers(rt, again.snapshot.id) == _managers(d)
+        assert user not in _backed_up_managers(rt, again.snapshot.id)
         rt.close()
