@@ -25,5 +25,10 @@ def test_equal_content_has_the_repository_blob_id_is_sealed_and_goes_away(tmp_pa
     assert b"ada.lovelace" not in scratch.path.read_bytes()  # sealed, not plaintext
     with pytest.raises(IntegrityError):
         scratch.get(repo.put({"id": "never stored"}))
+    # With the repository as fallback, what was stored before reads through.
+    stored = repo.put({"id": "u9", "key": "stored earlier"})
+    reading = ScratchRepository(tmp_path, key, fallback=repo)
+    assert reading.get(stored) == {"id": "u9", "key": "stored earlier"}
+    reading.close()
     scratch.close()
     assert not scratch.path.exists() and list(tmp_path.glob("live-*")) == []

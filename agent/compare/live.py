@@ -87,7 +87,7 @@ def read_live(
     tenant = rt.config.tenant(tenant_name)
     catalog = rt.catalog
     key = rt.repository_key()
-    rt.repository  # noqa: B018  a wrong key fails before anything starts
+    stored = rt.repository  # a wrong key fails before anything starts
     catalog.ensure_tenant(tenant_name, tenant.tenant_id)
     catalog.interrupt_stale_jobs(
         host=rt.host, is_alive=psutil.pid_exists, stale_after_s=STALE_AFTER_S
@@ -119,7 +119,7 @@ def read_live(
             catalog.heartbeat(the_job)
             last_beat[0] = time.monotonic()
 
-    repo = ScratchRepository(rt.scratch_dir, key)
+    repo = ScratchRepository(rt.scratch_dir, key, fallback=stored)
     status, error = "failed", None
     stats: dict[str, Any] | None = None
     try:

@@ -66,12 +66,12 @@ def label_of(kind: str, object_id: str, content: dict[str, Any], sides: Sequence
         return _label(None, content)
     if spec.parent:
         parent_spec = BY_NAME.get(spec.parent)
-        parent_id = str(content.get(spec.key) or object_id)
+        # The parent's id: in the declared label property (groupId, deviceId…) or the key.
+        parent_id = str(content.get(spec.label) or content.get(spec.key) or object_id)
         for side in sides:
             parent = side.find(spec.parent, parent_id)
             if parent is not None:
                 return _label(parent_spec, parent)
-        return ""
     return _label(spec, content)
 
 

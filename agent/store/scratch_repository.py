@@ -3,7 +3,9 @@
 Same key, same blob ids and the same sealed format as the real repository (so equal content
 compares equal and nothing lands on disk in plaintext), but one file instead of a file per
 blob: a live read of a large tenant writes and deletes one file, not hundreds of thousands.
-Nothing is durable; ``close`` deletes the file.
+Blobs it does not hold are read from ``fallback`` (the real repository): collectors that
+merge with the last stored version (``CollectContext.previous``) work unchanged. Nothing is
+durable; ``close`` deletes the file.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from agent.store.repository import Repository, _Damage
 
 
 class ScratchRepository(Repository):
-    def __init__(self, directory: Path, key: RepositoryKey) -> None:
+    def __init__(
+        self, directory: Path, key: RepositoryKey, fallback: Repository | None = None
+    ) -> None:
         fd, name = tempfile.mkstemp(prefix="live-", suffix=".sqlite", dir=directory)
         os.close(fd)
         super().__init__(Path(name), key, repository_id="scratch")
+        self._fallback = fallback
         self._db_lock = threading.Lock()  # collectors of one read run in parallel threads
         self._db = sqlite3.connect(name, check_same_thread=False, isolation_level=None)
         self._db.executescript(
@@ -41,9 +46,11 @@ class ScratchRepository(Repository):
     def _read(self, blob_id: str) -> bytes:
         with self._db_lock:
             row = self._db.execute("SELECT data FROM blob WHERE id=?", (blob_id,)).fetchone()
-        if row is None:
-            raise _Damage("missing")
-        return bytes(row[0])
+        if row is not None:
+            return bytes(row[0])
+        if self._fallback is not None:
+            return self._fallback._read(blob_id)
+        raise _Damage("missing")
 
     def exists(self, blob_id: str) -> bool:
         with self._db_lock:
