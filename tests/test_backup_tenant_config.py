@@ -169,3 +169,18 @@ def test_pim_is_skipped_as_not_licensed_in_a_tenant_without_p2(tmp_path: Path) -
         assert report.status == "succeeded"  # a fact about the tenant, not a failure
         assert by_kind["roleAssignment"].status == "succeeded"
         rt.close()
+
+
+def test_branding_needs_only_its_own_permission(tmp_path: Path) -> None:
+    permissions = ["User.Read.All", "OrganizationalBranding.Read.All"]
+    with simulated_tenant(
+        tmp_path / "sim", users=60, groups=8, graph_permissions=permissions
+    ) as sim:
+        d = sim.tenants["contoso"].directory
+        _, rt = agent_for(tmp_path / "agent", sim)
+        report = run_backup(rt, "contoso", force_full=True)
+        by_kind = {k.kind: k for k in report.kinds}
+        assert by_kind["organization"].reason == "missing Organization.Read.All"
+        assert by_kind["companyBranding"].status == "succeeded"
+        assert counts(rt, report.snapshot.id)["companyBranding"] == len(d.tenant_config.branding)
+        rt.close()

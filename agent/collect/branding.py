@@ -12,9 +12,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+import jwt
+
 from agent.collect.base import CollectContext
 from agent.db.catalog import KindResult
-from agent.errors import GraphError
+from agent.errors import GraphError, PermissionMissing
 from agent.schema.csdl import load_schema
 
 KIND = "companyBranding"
@@ -35,12 +37,22 @@ def image_refs(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return refs if isinstance(refs, dict) else {}
 
 
+def organization_ids(ctx: CollectContext) -> list[str]:
+    """The organization's id (= the tenant id). Listing /organization needs Organization.Read.All;
+    an app granted only OrganizationalBranding.Read.All takes it from its token's ``tid``."""
+    try:
+        found = ctx.graph.get_json("/organization", params={"$select": "id"}).get("value", [])
+        return [str(org["id"]) for org in found]
+    except PermissionMissing:
+        claims = jwt.decode(ctx.graph.token(), options={"verify_signature": False})
+        return [str(claims["tid"])]
+
+
 def collect_branding(ctx: CollectContext) -> dict[str, KindResult]:
     stager = ctx.stager(KIND)
-    organizations = ctx.graph.get_json("/organization", params={"$select": "id"}).get("value", [])
     done = 0
-    for org in organizations:
-        base = f"/organization/{org['id']}/branding"
+    for org_id in organization_ids(ctx):
+        base = f"/organization/{org_id}/branding"
         try:
             pages = list(ctx.graph.pages(f"{base}/localizations"))
         except GraphError as exc:
