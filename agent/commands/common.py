@@ -32,7 +32,8 @@ snapshots_app = typer.Typer(help="Point-in-time snapshots.", no_args_is_help=Tru
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(snapshots_app, name="snapshots")
 
-console = Console()
+# Piped output (logs, runbooks) is not wrapped at 80 columns; a terminal gets its own width.
+console = Console(width=None if sys.stdout.isatty() else 132)
 err_console = Console(stderr=True)
 
 CONFIG_ENV = "ENTRA_BACKUP_CONFIG"
@@ -105,8 +106,9 @@ def _root(
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     t = Table(title=title, title_justify="left")
-    for col in columns:
-        t.add_column(col, overflow="fold")
+    for index, col in enumerate(columns):
+        # The first column names the row (a kind, an id): never broken across lines.
+        t.add_column(col, overflow="fold", no_wrap=index == 0)
     for row in rows:
         t.add_row(*[("" if v is None else str(v)) for v in row])
     return t
