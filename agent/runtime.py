@@ -20,6 +20,7 @@ from agent.db.catalog import Catalog
 from agent.exchange.bridge import ExchangeBridge
 from agent.graph.budget import ResourceBudget, WriteBudget
 from agent.graph.client import GraphClient
+from agent.graph.pacing import PathPacer
 from agent.http import make_session
 from agent.secrets import resolve_secret
 from agent.store.keys import RepositoryKey
@@ -45,6 +46,8 @@ class Runtime:
         self._lock = threading.Lock()
         self._catalog: Catalog | None = None
         self._repository: Repository | None = None
+        # Per-path request rates hold per tenant across jobs (back-to-back runs included).
+        self._pacers: dict[str, PathPacer] = {}
 
     @property
     def catalog(self) -> Catalog:
@@ -81,8 +84,15 @@ class Runtime:
         ca = Path(tenant.ca_bundle) if tenant.ca_bundle else None
         session = make_session(ca, user_agent=USER_AGENT)
         tokens = AppTokenProvider(tenant, session)
+        with self._lock:
+            pacer = self._pacers.setdefault(tenant.tenant_id.lower(), PathPacer())
         graph = GraphClient(
-            tenant.graph_url, session, tokens.token, budget, write_budget=writes or WriteBudget()
+            tenant.graph_url,
+            session,
+            tokens.token,
+            budget,
+            write_budget=writes or WriteBudget(),
+            pacer=pacer,
         )
         return TenantConnection(tenant, session, tokens, graph)
 

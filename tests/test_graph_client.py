@@ -21,6 +21,7 @@ from agent.errors import AuthError, ConnectionFailed, GraphError, PermissionMiss
 from agent.graph.budget import ResourceBudget
 from agent.graph.client import BatchRequest, GraphClient
 from agent.graph.costs import estimate_cost
+from agent.graph.pacing import MARGIN, PathPacer
 from agent.simulator.ca import TlsMaterial, generate
 from agent.simulator.httpserver import DropConnection, HttpsServer, Request, Response, Router
 
@@ -810,3 +811,36 @@ def test_budget_settles_with_the_resource_unit_header(
 )
 def test_estimate_cost_follows_the_documented_table(method: str, url: str, cost: int) -> None:
     assert estimate_cost(method, url) == cost
+
+
+# -- per-path request rates ----------------------------------------------------------------
+
+
+def test_conditional_access_paths_are_paced_to_their_own_rate() -> None:
+    clock = FakeClock()
+    pacer = PathPacer(clock=clock.clock, sleep=clock.sleep)
+    pacer.acquire("https://graph.example/v1.0/identity/conditionalAccess/policies")
+    pacer.acquire("/identity/conditionalAccess/namedLocations")  # the same tenant-wide limit
+    pacer.acquire("https://graph.example/v1.0/IDENTITY/conditionalaccess/policies?$skiptoken=x")
+    assert clock.sleeps == pytest.approx([MARGIN, MARGIN])
+    pacer.acquire("https://graph.example/v1.0/users")  # other paths never wait
+    pacer.acquire("/policies/authorizationPolicy")
+    assert len(clock.sleeps) == 2
+    assert pacer.pause("/identity/conditionalAccess/policies", 5.0)
+    assert not pacer.pause("/users", 5.0)
+    before = clock.now
+    pacer.acquire("/identity/conditionalAccess/policies")
+    assert clock.now - before == pytest.approx(5.0)
+
+
+def test_a_429_on_a_paced_path_waits_for_that_path_only(
+    server: HttpsServer, router: Router, ca_file: Path
+) -> None:
+    path = "/v1.0/identity/conditionalAccess/policies"
+    router.add("GET", path, fail_first(1, lambda: throttled("1"), ok_users))
+    budget = ResourceBudget(3500)
+    sleeps = Sleeps()
+    client = make_client(server, ca_file, sleeps, budget=budget)
+    assert len(client.get_json("/identity/conditionalAccess/policies")["value"]) == 3
+    assert sleeps.calls[0] == 1.0 and client.stats.throttled == 1
+    assert budget.throttles == 0  # the resource-unit budget of the other kinds is untouched

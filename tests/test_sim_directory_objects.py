@@ -217,16 +217,6 @@ def test_relationships(tenant: tuple[Simulator, Graph, Directory]) -> None:
     assert any(u.get("manager") for u in page["value"])
 
 
-def test_policy_links_carry_ids_of_policies(small: tuple[Simulator, Graph, Directory]) -> None:
-    _, g, d = small
-    sp = next(iter(ids(d, "servicePrincipal")))
-    policy = "5b3a3c3f-1111-4a4b-9c9d-000000000001"  # a policy object the policies module owns
-    with d.lock:
-        d.objects.link("servicePrincipal.claimsMappingPolicies", sp, policy)
-    items = g.get(f"/servicePrincipals/{sp}/claimsMappingPolicies").json()["value"]
-    assert {"@odata.type": "#microsoft.graph.claimsMappingPolicy", "id": policy} in items
-
-
 # -- licences, BitLocker -------------------------------------------------------------------
 
 

@@ -44,9 +44,12 @@ class Stager:
         self._started = time.monotonic()
 
     def put(self, obj: dict[str, Any], children: Sequence[str] = ()) -> str:
-        """Stage ``obj``; ``children`` are blobs it refers to (already in the repository)."""
+        """Stage ``obj``; ``children`` are blobs it refers to (already in the repository).
+        A singleton Graph answers without its key (the cross-tenant access default) is
+        staged under the kind's name."""
         stored = clean(obj, self.kind.volatile)
-        object_id = str(stored[self.kind.key])
+        missing = self.kind.key not in stored and self.kind.singleton
+        object_id = self.kind.name if missing else str(stored[self.kind.key])
         blob_id = self._ctx.repo.put(stored)
         if children:
             self._ctx.catalog.record_blob_children(blob_id, children)

@@ -57,17 +57,31 @@ def collect_list(ctx: CollectContext) -> dict[str, KindResult]:
         assert kind.path, f"{kind.name} declares no path"
         stager = ctx.stager(kind.name)
         if kind.singleton:
-            stager.put(ctx.graph.get_json(kind.path, params=_select(kind) or None))
+            item = ctx.graph.get_json(kind.path, params=_select(kind) or None)
+            # Some singletons come without an id (the cross-tenant access default): the
+            # stager names them after the kind.
+            stager.put(_completed(ctx, kind, kind.path, item))
         else:
             done = 0
             for page in prefetched(ctx.graph.pages(kind.path, params=_select(kind) or None)):
                 for item in page.items:
-                    stager.put(item)
+                    stager.put(_completed(ctx, kind, f"{kind.path}/{item[kind.key]}", item))
                 done += len(page.items)
                 ctx.report(kind.name, done)
                 stager.flush()
         results[kind.name] = stager.finish(full_listing=True)
     return results
+
+
+def _completed(
+    ctx: CollectContext, kind: KindSpec, url: str, item: dict[str, Any]
+) -> dict[str, Any]:
+    """The object with every contained collection the kind declares; one Graph left out is
+    read from ``{url}/{name}``."""
+    for name in kind.contained:
+        if name not in item:
+            item[name] = [i for page in ctx.graph.pages(f"{url}/{name}") for i in page.items]
+    return item
 
 
 def relation_object(kind: KindSpec, parent_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import requests
 from agent.errors import AuthError, ConnectionFailed, GraphError, PermissionMissing
 from agent.graph.budget import ResourceBudget, WriteBudget
 from agent.graph.costs import estimate_cost
+from agent.graph.pacing import PathPacer
 from agent.graph.write_errors import write_error
 
 BATCH_LIMIT = 20  # Graph rejects a $batch with more requests (facts file §1)
@@ -127,6 +128,7 @@ class GraphClient:
         max_backoff_s: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         write_budget: WriteBudget | None = None,
+        pacer: PathPacer | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.root = f"{self.base_url}/{api_version}"
@@ -138,10 +140,12 @@ class GraphClient:
         self.timeout = timeout
         self.max_backoff_s = max_backoff_s
         self.sleep = sleep
+        self.pacer = pacer or PathPacer(sleep=sleep)  # per-path rates (conditional access)
         self.stats = GraphStats()
         parts = urlsplit(self.base_url)
         self.host = parts.hostname or self.base_url
         self._origin = _origin(self.base_url)
+        self._batch_url = f"{self.root}/$batch"
 
     # -- public API ---------------------------------------------------------------------
 
@@ -300,6 +304,7 @@ class GraphClient:
         attempts = 0
         token_refreshed = False
         while True:
+            self.pacer.acquire(url)  # per-path rates; $batch items wait in _batch_chunk
             if self.budget is not None:
                 self.budget.acquire(cost)
             if writes and self.write_budget is not None:
@@ -370,7 +375,7 @@ class GraphClient:
             delay = _retry_after(response.headers.get("Retry-After"))
             if delay is None:
                 delay = self._backoff(attempts)
-            if status == 429:
+            if status == 429 and not self.pacer.pause(url, delay):
                 self._pause(response.headers, delay)  # every thread on this tenant waits
             self.sleep(delay)
 
@@ -431,8 +436,10 @@ class GraphClient:
         pending = {str(i): req for i, req in enumerate(chunk)}
         attempts = dict.fromkeys(pending, 0)
         results: dict[str, BatchResult] = {}
-        url = f"{self.root}/$batch"
+        url = self._batch_url
         while pending:
+            for req in pending.values():  # items under a per-path rate wait for their slot
+                self.pacer.acquire(req.url)
             body = {"requests": [_batch_item(wid, req) for wid, req in pending.items()]}
             cost = sum(estimate_cost(r.method, r.url) for r in pending.values())
             writes = sum(r.method.upper() in WRITE_METHODS for r in pending.values())
@@ -441,7 +448,7 @@ class GraphClient:
             )
             data = self._json(response)
             delays: list[float] = []
-            throttled: dict[str, str] | None = None  # headers of a throttled item
+            throttled: dict[str, str] | None = None  # headers of a throttled item (not paced)
             answered: set[str] = set()
             for item in data.get("responses") or []:
                 wid = str(item.get("id"))
@@ -452,12 +459,14 @@ class GraphClient:
                 headers = {str(k): str(v) for k, v in (item.get("headers") or {}).items()}
                 if status in RETRYABLE and attempts[wid] < self.max_retries:
                     attempts[wid] += 1
-                    throttled = headers if status == 429 else throttled
                     self.stats.add(
                         retries=1, throttled=int(status == 429), server_errors=int(status != 429)
                     )
                     delay = _retry_after(_header(headers, "Retry-After"))
-                    delays.append(self._backoff(attempts[wid]) if delay is None else delay)
+                    delay = self._backoff(attempts[wid]) if delay is None else delay
+                    paced = status == 429 and self.pacer.pause(pending[wid].url, delay)
+                    throttled = headers if status == 429 and not paced else throttled
+                    delays.append(delay)
                     continue
                 item_body = item.get("body")
                 results[wid] = BatchResult(

@@ -354,6 +354,7 @@ def connect_tenant(rt: Runtime, tenant_name: str, tenant: TenantConfig) -> Tenan
                 conn.session,
                 conn.tokens.token,
                 ResourceBudget.for_tenant_size(size_class(users)),
+                pacer=conn.graph.pacer,
             )
     return conn
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from agent.errors import ConfigError
 from agent.kinds.entra import KINDS as ENTRA_KINDS
-from agent.kinds.entra_config import GROUPS_GENERAL_SETTINGS
+from agent.kinds.entra_config import GROUPS_GENERAL_SETTINGS, POLICY_KINDS
 from agent.kinds.entra_directory import DIRECTORY_KINDS
 from agent.kinds.entra_links import LINK_KINDS
 from agent.kinds.entra_tenant import TENANT_CONFIG_KINDS
@@ -19,6 +19,7 @@ ALL_KINDS: tuple[KindSpec, ...] = (
     *LINK_KINDS,
     GROUPS_GENERAL_SETTINGS,
     *TENANT_CONFIG_KINDS,
+    *POLICY_KINDS,
     *EXCHANGE_KINDS,
 )
 BY_NAME: dict[str, KindSpec] = {k.name: k for k in ALL_KINDS}

@@ -50,6 +50,7 @@ READ_PERMISSIONS = [
     "AdministrativeUnit.Read.All",
     "Application.Read.All",
     "Policy.Read.All",
+    "Policy.Read.PermissionGrant",
     "RoleManagement.Read.Directory",
     "Organization.Read.All",
     "Domain.Read.All",

@@ -31,6 +31,10 @@ class ChurnSummary:
     members_removed: list[tuple[str, str]] = field(default_factory=list)
     owners_added: list[tuple[str, str]] = field(default_factory=list)
     owners_removed: list[tuple[str, str]] = field(default_factory=list)
+    # Policies (churn_policies.py): (kind, key); singletons are keyed by their kind.
+    policies_added: list[tuple[str, str]] = field(default_factory=list)
+    policies_changed: list[tuple[str, str]] = field(default_factory=list)
+    policies_deleted: list[tuple[str, str]] = field(default_factory=list)
     # Other directory objects (churn_objects.py).
     applications_added: list[str] = field(default_factory=list)
     applications_changed: list[str] = field(default_factory=list)
@@ -196,4 +200,7 @@ def apply_churn(directory: Directory, rng: random.Random, fraction: float) -> Ch
     from agent.simulator.graph.churn_tenant import apply_tenant_churn
 
     apply_tenant_churn(directory, random.Random(rng.getrandbits(64)), fraction, summary)
+    from agent.simulator.graph.churn_policies import apply_policy_churn
+
+    apply_policy_churn(directory, rng, fraction, summary, lambda: _fresh_id(directory, rng))
     return summary

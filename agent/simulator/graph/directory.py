@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agent.simulator.graph.objects import ObjectStore
+from agent.simulator.graph.policy_store import PolicyStore
 from agent.simulator.graph.props import is_property
 from agent.simulator.graph.props_objects import OBJECT_KINDS, RESTORABLE
 from agent.simulator.graph.tenant_store import TenantStore
@@ -78,6 +79,7 @@ class Directory:
         self._order: dict[str, list[str]] = {k: [] for k in kinds}
         self.objects = ObjectStore()  # apps, SPs, devices, AUs, roles: links (objects.py)
         self.tenant_config = TenantStore()  # RBAC, settings, organization (tenant_store.py)
+        self.policies = PolicyStore()  # conditional access and other policies (policy_store.py)
         self._pos: dict[str, int] = {}
         self.members_of: dict[str, set[str]] = {}  # group -> member ids
         self.owners_of: dict[str, set[str]] = {}  # group -> owner ids

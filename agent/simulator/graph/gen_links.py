@@ -1,57 +1,16 @@
-"""Service principal policy links (claims mapping, token issuance, token lifetime, home realm
-discovery) and churn of the relationships the agent reads per parent or beside their parent:
-managers, those policy links, device registered users, application extension properties and
-federated credentials.
-
-Generated from their own random stream after everything else, so a seed keeps giving the
-same users, groups, apps and devices it gave before.
+"""Churn of the relationships the agent reads per parent or beside their parent: managers,
+service principal policy links (claims mapping, token issuance, token lifetime, home realm
+discovery; to policies of the tenant's policy store, generated in policy_apps.py), device
+registered users, application extension properties and federated credentials.
 """
 
 from __future__ import annotations
 
-import json
 import random
 from typing import Any
 
 from agent.simulator.graph.directory import Directory
-from agent.simulator.graph.generator import new_id
-
-# servicePrincipal navigation property -> (policy type, display names of the tenant's ones)
-SP_POLICIES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "claimsMappingPolicies": (
-        "claimsMappingPolicy",
-        ("SAML claims: employeeId as NameID", "Include department claim"),
-    ),
-    "tokenIssuancePolicies": ("tokenIssuancePolicy", ("Sign SAML response and assertion",)),
-    "tokenLifetimePolicies": ("tokenLifetimePolicy", ("Access tokens: 2 hours",)),
-    "homeRealmDiscoveryPolicies": (
-        "homeRealmDiscoveryPolicy",
-        ("Auto-accelerate to on-premises ADFS",),
-    ),
-}
-# How often an enterprise app of this tenant carries each kind of policy.
-SHARE = {
-    "claimsMappingPolicies": 0.25,
-    "tokenIssuancePolicies": 0.1,
-    "tokenLifetimePolicies": 0.1,
-    "homeRealmDiscoveryPolicies": 0.05,
-}
-
-
-def _definition(policy_type: str, name: str) -> list[str]:
-    """A policy's ``definition``: one JSON string, as Graph stores it."""
-    body: dict[str, Any]
-    if policy_type == "claimsMappingPolicy":
-        body = {"ClaimsMappingPolicy": {"Version": 1, "IncludeBasicClaimSet": "true"}}
-    elif policy_type == "tokenIssuancePolicy":
-        body = {"TokenIssuancePolicy": {"Version": 1, "SigningAlgorithm": "rsa-sha256",
-                                        "SamlTokenVersion": "2.0",
-                                        "TokenResponseSigningPolicy": "ResponseAndToken"}}  # fmt: skip
-    elif policy_type == "tokenLifetimePolicy":
-        body = {"TokenLifetimePolicy": {"Version": 1, "AccessTokenLifetime": "02:00:00"}}
-    else:
-        body = {"HomeRealmDiscoveryPolicy": {"AccelerateToFederatedDomain": True}}
-    return [json.dumps(body, separators=(",", ":"))]
+from agent.simulator.graph.policy_store import SP_RELATIONS
 
 
 def _own_sps(d: Directory) -> list[str]:
@@ -62,34 +21,14 @@ def _own_sps(d: Directory) -> list[str]:
     )
 
 
-def generate_sp_policies(d: Directory, rng: random.Random) -> None:
-    store = d.objects
-    sps = _own_sps(d)
-    for relation, (policy_type, names) in SP_POLICIES.items():
-        policies = store.sp_policies.setdefault(relation, {})
-        for name in names:
-            policy_id = new_id(rng)
-            row = {
-                "id": policy_id,
-                "displayName": name,
-                "definition": _definition(policy_type, name),
-                "isOrganizationDefault": False,
-            }
-            policies[policy_id] = row
-        ids = sorted(policies)
-        for sp in sps:
-            if rng.random() < SHARE[relation]:
-                store.link(f"servicePrincipal.{relation}", sp, rng.choice(ids))
-
-
 def churn_links(d: Directory, rng: random.Random, fraction: float, fresh: Any) -> list[str]:
     """Change about ``fraction`` of these relationships; the caller holds the lock.
     Returns one line per change (relation, source, what happened)."""
     store = d.objects
     changes: list[str] = []
     sps = _own_sps(d)
-    for relation in SP_POLICIES:
-        ids = sorted(store.sp_policies.get(relation, {}))
+    for relation, kind in SP_RELATIONS.items():
+        ids = d.policies.ids(kind)  # the tenant's policies (policy_store.py)
         for sp in rng.sample(sps, min(len(sps), max(1, round(len(sps) * fraction / 4)))):
             if not ids:
                 break

@@ -14,7 +14,6 @@ from typing import Any
 
 from agent.simulator.graph.directory import Directory, iso
 from agent.simulator.graph.gen_apps import generate_apps
-from agent.simulator.graph.gen_links import generate_sp_policies
 from agent.simulator.graph.generator import CITIES, DEPARTMENTS, EPOCH, new_id
 from agent.simulator.world import ROLE_TEMPLATE_IDS
 
@@ -286,4 +285,3 @@ def generate_objects(
     roles = _roles(d, rng, users)
     _administrative_units(d, rng, administrative_units, users, roles)
     _licenses(d, rng, users)
-    generate_sp_policies(d, random.Random(f"{seed}/sp-policies"))

@@ -369,6 +369,9 @@ def generate(
     from agent.simulator.graph.tenant_generate import generate_tenant_config
 
     generate_tenant_config(directory, seed, users)
+    from agent.simulator.graph.policy_generate import generate_policies
+
+    generate_policies(directory, seed)  # last: policies point at users, groups and apps
 
 
 def _users_and_groups(directory: Directory, seed: int, users: int, groups: int) -> None:

@@ -52,8 +52,6 @@ class ObjectStore:
     by_principal: dict[str, set[str]] = field(default_factory=dict)  # principal -> ids
     bitlocker_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> row
     skus: list[dict[str, Any]] = field(default_factory=list)
-    # Token/claims/HRD policies that service principals link to: relation -> id -> row.
-    sp_policies: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     # -- writes (callers hold the directory lock) ------------------------------------------
 
@@ -93,7 +91,6 @@ class ObjectStore:
             "assignments": list(self.assignments.values()),
             "bitlocker_keys": list(self.bitlocker_keys.values()),
             "skus": self.skus,
-            "sp_policies": self.sp_policies,
         }
 
     @classmethod
@@ -107,5 +104,4 @@ class ObjectStore:
             store.add_assignment(row)
         store.bitlocker_keys = {r["id"]: r for r in state.get("bitlocker_keys", [])}
         store.skus = list(state.get("skus", []))
-        store.sp_policies = dict(state.get("sp_policies", {}))
         return store

@@ -6,10 +6,6 @@ from __future__ import annotations
 DIRECTORY_READ = frozenset({"Directory.Read.All", "Directory.ReadWrite.All"})
 READ_APPS = DIRECTORY_READ | {"Application.Read.All", "Application.ReadWrite.All"}
 WRITE_APPS = frozenset({"Application.ReadWrite.All", "Directory.ReadWrite.All"})
-# Policies linked to a service principal: Microsoft documents Policy.Read.All (or
-# Policy.ReadWrite.ApplicationConfiguration) together with an Application.ReadWrite
-# permission; the policy half is what gates the read here (the app half is any app read).
-READ_SP_POLICIES = frozenset({"Policy.Read.All", "Policy.ReadWrite.ApplicationConfiguration"})
 READ_GRANTS = DIRECTORY_READ | {
     "DelegatedPermissionGrant.Read.All",
     "DelegatedPermissionGrant.ReadWrite.All",

@@ -10,6 +10,7 @@ from typing import Any
 
 from agent.simulator.graph.directory import Deleted, Directory
 from agent.simulator.graph.objects import ObjectStore
+from agent.simulator.graph.policy_store import PolicyStore
 from agent.simulator.graph.props_objects import OBJECT_KINDS
 from agent.simulator.graph.tenant_store import TenantStore
 
@@ -41,6 +42,7 @@ def save(directory: Directory, path: Path) -> None:
             "order": {k: directory.order(k) for k in ("user", "group", *OBJECT_KINDS)},
             "links": directory.objects.to_json(),
             "tenant_config": directory.tenant_config.to_json(),
+            "policies": directory.policies.to_json(),
             "members": {g: sorted(m) for g, m in directory.members_of.items()},
             "owners": {g: sorted(o) for g, o in directory.owners_of.items()},
             "manager": directory.manager,
@@ -73,6 +75,7 @@ def load(path: Path) -> Directory:
         d.restore_order(kind, state["order"].get(kind, []))
     d.objects = ObjectStore.from_json(state.get("links", {}))
     d.tenant_config = TenantStore.from_json(state.get("tenant_config"))
+    d.policies = PolicyStore.from_json(state.get("policies", {}))
     for gid, members in state["members"].items():
         for oid in members:
             d.load_member(gid, oid)

@@ -15,7 +15,12 @@ import jwt
 from agent.simulator.graph.directory import Directory
 from agent.simulator.graph.errors import GraphError, error_response
 from agent.simulator.graph.faults import Faults
-from agent.simulator.graph.throttle import Throttler, request_cost, retry_after_header
+from agent.simulator.graph.throttle import (
+    RateLimiter,
+    Throttler,
+    request_cost,
+    retry_after_header,
+)
 from agent.simulator.graph.write_throttle import WriteLimiter, is_write
 from agent.simulator.httpserver import DropConnection, Request, Response
 from agent.simulator.tokens import GRAPH_APP_ID, GRAPH_RESOURCE, TokenIssuer
@@ -63,6 +68,7 @@ class GraphApi:
         self.faults = faults
         self.throttler = Throttler()
         self.write_limiter = WriteLimiter()
+        self.rate_limiter = RateLimiter()  # per-path request rates (conditional access)
         self._routes: list[
             tuple[str, re.Pattern[str], Handler, Callable[[Context], frozenset[str]]]
         ] = []
@@ -157,7 +163,7 @@ class GraphApi:
             return handler(ctx)  # items are throttled one by one
         cost = request_cost(request.method, path, request.query)
         note["cost"] = cost
-        self._throttle(note, claims, directory, cost)
+        self._throttle(note, claims, directory, cost, path)
         if is_write(request.method, path):
             self._throttle_writes(note, claims, cost)
         note["ru"] = cost
@@ -165,11 +171,29 @@ class GraphApi:
         return response
 
     def _throttle(
-        self, note: dict[str, Any], claims: dict[str, Any], directory: Directory, cost: int
+        self,
+        note: dict[str, Any],
+        claims: dict[str, Any],
+        directory: Directory,
+        cost: int,
+        path: str,
     ) -> None:
         faults = self.faults
         app_id, tenant_id = str(claims.get("appid", "")), str(claims.get("tid", ""))
         scope = f"Tenant_Application/ReadWrite/{app_id}/{tenant_id}"
+        wait = None if faults.disable_throttling else self.rate_limiter.take(tenant_id, path)
+        if wait is not None:  # a per-tenant request rate (all apps): conditional access
+            note["throttled"] = True
+            raise GraphError(
+                429,
+                "TooManyRequests",
+                "Please retry again later.",
+                {
+                    "Retry-After": retry_after_header(wait),
+                    "x-ms-throttle-scope": f"Tenant/Read/{app_id}/{tenant_id}",
+                    "x-ms-resource-unit": str(cost),
+                },
+            )
         storm = faults.roll(faults.throttle_probability)
         if faults.disable_throttling and not storm:
             return

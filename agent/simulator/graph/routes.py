@@ -397,6 +397,9 @@ def register_routes(api: GraphApi) -> None:
     from agent.simulator.graph.routes_writes import register_write_routes
 
     register_write_routes(api)  # creates, updates, deletes, $ref links, assignments
+    from agent.simulator.graph.routes_policies import register_policy_routes
+
+    register_policy_routes(api)  # conditional access and every other policy kind
 
 
 __all__ = ["GraphError", "register_routes"]

@@ -21,7 +21,6 @@ from agent.simulator.graph.permissions import (
     READ_GRANTS,
     READ_ROLES,
     READ_SKUS,
-    READ_SP_POLICIES,
 )
 from agent.simulator.graph.pipeline import READ_GROUPS, READ_USERS, Context, GraphApi
 from agent.simulator.graph.props import ODATA_TYPE, SCALARS, is_property
@@ -53,12 +52,6 @@ READS = {
     "administrativeUnit": READ_AUS,
     "oauth2PermissionGrant": READ_GRANTS,
     "directoryRole": READ_ROLES,
-}
-POLICY_TYPES = {
-    "claimsMappingPolicies": "#microsoft.graph.claimsMappingPolicy",
-    "tokenIssuancePolicies": "#microsoft.graph.tokenIssuancePolicy",
-    "tokenLifetimePolicies": "#microsoft.graph.tokenLifetimePolicy",
-    "homeRealmDiscoveryPolicies": "#microsoft.graph.homeRealmDiscoveryPolicy",
 }
 GRAPH = "https://graph.microsoft.com/v1.0/$metadata#"
 
@@ -205,31 +198,6 @@ def linked(kind: str, relation: str) -> Handler:
     return handler
 
 
-def sp_policies(relation: str) -> Handler:
-    """Policies linked to a service principal, typed (the policies are their own entities)."""
-
-    def handler(ctx: Context) -> Response:
-        d = ctx.directory
-        opts, _ = _options(ctx)
-        select = [n.strip() for n in opts["$select"].split(",")] if "$select" in opts else None
-        with d.lock:
-            _live(d, "servicePrincipal", ctx.params["id"])
-            ids = d.objects.targets(f"servicePrincipal.{relation}", ctx.params["id"])
-            rows = d.objects.sp_policies.get(relation, {})
-            items = [
-                {
-                    "@odata.type": POLICY_TYPES[relation],
-                    **{
-                        k: v for k, v in rows.get(i, {"id": i}).items() if not select or k in select
-                    },
-                }
-                for i in ids
-            ]
-        return Response.json({"@odata.context": f"{GRAPH}{relation}", "value": items})
-
-    return handler
-
-
 def children(kind: str, relation: str, child: str) -> Handler:
     """Entities owned by one object: extension properties, federated credentials, scoped
     role members."""
@@ -364,10 +332,6 @@ def register_object_routes(api: GraphApi) -> None:
     ):
         api.add(
             "GET", f"{PATHS[kind]}/{{id}}/{relation}", children(kind, relation, child), READS[kind]
-        )
-    for relation in POLICY_TYPES:
-        api.add(
-            "GET", f"/servicePrincipals/{{id}}/{relation}", sp_policies(relation), READ_SP_POLICIES
         )
     sp = "/servicePrincipals/{id}"
     api.add(

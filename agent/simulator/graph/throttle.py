@@ -30,6 +30,39 @@ _COSTS: tuple[tuple[re.Pattern[str], int], ...] = (
 )
 
 
+# Facts file §1: conditional access policies and named locations allow 1 request/s per tenant,
+# for all apps together, beside the resource-unit budget.
+RATE_LIMITS: tuple[tuple[re.Pattern[str], float], ...] = (
+    (re.compile(r"^/identity/conditionalAccess/(policies|namedLocations)(/|$)", re.I), 1.0),
+)
+
+
+class RateLimiter:
+    """Requests per second per (tenant, limited path family); a refused request costs nothing."""
+
+    def __init__(self) -> None:
+        self._next: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def take(self, tenant_id: str, path: str) -> float | None:
+        """None if the request may go now, else the seconds until it may."""
+        for pattern, per_second in RATE_LIMITS:
+            if pattern.match(path):
+                key = (tenant_id, pattern.pattern)
+                now = time.monotonic()
+                with self._lock:
+                    ready = self._next.get(key, 0.0)
+                    if now < ready:
+                        return ready - now
+                    self._next[key] = now + 1.0 / per_second
+                return None
+        return None
+
+    def reset(self) -> None:
+        with self._lock:
+            self._next.clear()
+
+
 def budget_for(user_count: int) -> int:
     """RU per 10 s for one app in one tenant: S (<50 users), M (50-500), L (>500)."""
     if user_count < 50:
