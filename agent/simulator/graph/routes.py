@@ -312,7 +312,7 @@ def _deleted_item(kind: str, row: dict[str, Any], select: list[str] | None) -> d
 def cast_required(ctx: Context) -> Response:
     # Facts file §3: listing deleted items needs the type cast segment.
     raise bad_request(
-        "The type cast segment is required: /directory/deletedItems/microsoft.graph.user or microsoft.graph.group.",
+        "The type cast segment is required: /directory/deletedItems/microsoft.graph.{user|group|application|servicePrincipal|administrativeUnit}.",
         "Request_BadRequest",
     )
 
