@@ -6,6 +6,7 @@ checks, property allow-lists, rule priorities."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -320,3 +321,29 @@ def test_role_group_setup(pool: RunspacePool, tenant: TenantHandle) -> None:
         DisplayName="entra-backup",
     )
     assert set(twice["failed"]) == {"New-ServicePrincipal", "New-RoleGroup", "Add-RoleGroupMember"}
+
+
+def test_exchange_state_survives_a_restart_with_state(tmp_path: Path) -> None:
+    spec = TenantSpec(name="persisted", seed=2, users=40, groups=12)
+    with Simulator(tmp_path) as first:
+        tenant = first.add_tenant(spec)
+        with open_bridge(first, tenant) as pool:
+            assert run(pool, "New-EbDistributionGroup", Name="Kept DL", Type="Distribution")["ok"]
+            assert run(
+                pool, "Set-EbDistributionGroup", Identity="Kept DL", Properties={"MailTip": "kept"}
+            )["ok"]
+            assert run(
+                pool,
+                "Set-EbSetting",
+                Cmdlet="Set-TransportConfig",
+                Properties={"MaxRecipientEnvelopeLimit": "250"},
+            )["ok"]
+        before = {g.group_id: g.props for g in tenant.exchange.dls.values()}
+    with Simulator(tmp_path) as second:
+        tenant = second.add_tenant(spec)
+        with open_bridge(second, tenant) as pool:
+            kept = _group(pool, DL, "Kept DL")
+            config = run(pool, "Export-EbSettings", Cmdlet=["Get-TransportConfig"])
+        assert kept["MailTip"] == "kept"
+        assert settings_of(config, "Get-TransportConfig")[0]["MaxRecipientEnvelopeLimit"] == "250"
+        assert {g.group_id: g.props for g in tenant.exchange.dls.values()} == before

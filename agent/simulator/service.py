@@ -27,6 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from agent.simulator import ca
 from agent.simulator.exchange import BridgeHost, ExchangeOrg, build_org, certificate_thumbprint
+from agent.simulator.exchange import persist as exchange_persist
 from agent.simulator.graph import Directory, Faults, GraphApi, generate, persist, register_routes
 from agent.simulator.httpserver import HttpsServer, RequestLog, Router
 from agent.simulator.login import register_login_routes
@@ -241,6 +242,8 @@ class Simulator:
             members_per_dl=spec.members_per_dl,
             defender_licensed=spec.defender_licensed,
         )
+        if self.state_dir is not None and (folder / "exchange.json.gz").exists():
+            exchange_persist.load(exchange, folder / "exchange.json.gz")
         self.bridge.add_org(exchange)
         handle = TenantHandle(
             spec.name, tenant_id, domain, app.client_id, secret, cert_path, app, directory, exchange
@@ -324,6 +327,7 @@ class Simulator:
             return
         for name, handle in self.tenants.items():
             persist.save(handle.directory, self._tenant_dir(name) / "directory.json.gz")
+            exchange_persist.save(handle.exchange, self._tenant_dir(name) / "exchange.json.gz")
 
     def stop(self) -> None:
         if self._started:
