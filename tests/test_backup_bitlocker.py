@@ -103,6 +103,9 @@ def test_keys_are_stored_encrypted_read_once_and_never_leak(tmp_path: Path) -> N
         files = [p for p in data_dir.rglob("*") if p.is_file()]
         assert any(p.suffix == ".jsonl" for p in files)  # the log file is among them
         for path in files:
-            content = path.read_bytes()
+            try:
+                content = path.read_bytes()
+            except FileNotFoundError:  # SQLite's -wal/-shm go away at checkpoint: merged
+                continue
             assert not any(s in content for s in secrets), path
         assert not any(s.decode() in out.out + out.err for s in secrets)
