@@ -384,6 +384,16 @@ def test_missing_permission_or_role_is_a_clear_error() -> None:
         with pytest.raises(PermissionMissing) as denied:
             g.post(f"/groups/{d.groups()[0]['id']}/members/$ref", ref(user["id"]))
         assert "GroupMember.ReadWrite.All" in denied.value.message
+        role_group = d.create_group(displayName="Helpdesk admins", mailNickname="helpdesk", isAssignableToRole=True)  # fmt: skip
+        handle.app.graph_permissions += ["GroupMember.ReadWrite.All"]
+        g = client_for(sim, handle)
+        with pytest.raises(PermissionMissing) as denied:  # role-assignable: RoleManagement too
+            g.post(f"/groups/{role_group['id']}/members/$ref", ref(user["id"]))
+        assert "RoleManagement.ReadWrite.Directory" in denied.value.message
+        assert user["id"] not in d.members(role_group["id"])
+        handle.app.graph_permissions += ["RoleManagement.ReadWrite.Directory"]
+        client_for(sim, handle).post(f"/groups/{role_group['id']}/members/$ref", ref(user["id"]))
+        assert user["id"] in d.members(role_group["id"])
         handle.app.graph_permissions.append("User.ReadWrite.All")
         g = client_for(sim, handle)
         g.delete(f"/users/{user['id']}")

@@ -27,8 +27,16 @@ WRITE_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"^/directory/deletedItems/", "the write permission of the object's kind"),
         (r"/appRoleAssign(edTo|ments)(/|$)", "AppRoleAssignment.ReadWrite.All"),
-        (r"^/groups/[^/]+/(members|owners)(/|$)", "GroupMember.ReadWrite.All"),
-        (r"^/groups(/|$)", "Group.ReadWrite.All"),
+        (
+            r"^/groups/[^/]+/(members|owners)(/|$)",
+            "GroupMember.ReadWrite.All (and RoleManagement.ReadWrite.Directory for a "
+            "role-assignable group)",
+        ),
+        (
+            r"^/groups(/|$)",
+            "Group.ReadWrite.All (and RoleManagement.ReadWrite.Directory for a role-assignable "
+            "group)",
+        ),
         (r"^/users(/|$)", "User.ReadWrite.All"),
         (r"^/(applications|servicePrincipals)(/|$)", "Application.ReadWrite.All"),
         (r"^/oauth2PermissionGrants(/|$)", "DelegatedPermissionGrant.ReadWrite.All"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agent.simulator.graph import writes, writes_links
+from agent.simulator.graph.errors import GraphError
 from agent.simulator.graph.pipeline import Context, GraphApi
 from agent.simulator.graph.routes_objects import PATHS
 from agent.simulator.graph.write_rules import (
@@ -25,6 +26,7 @@ from agent.simulator.graph.write_rules import (
 from agent.simulator.httpserver import Response
 
 Handler = Callable[[Context], Response]
+ROLE_GROUPS = "RoleManagement.ReadWrite.Directory"
 KIND_PATHS = {"user": "/users", "group": "/groups", **PATHS}
 WRITABLE = ("user", "group", "application", "servicePrincipal", "administrativeUnit",
             "oauth2PermissionGrant", "device")  # fmt: skip
@@ -47,9 +49,20 @@ def _body(ctx: Context) -> object:
         return None
 
 
+def _role_assignable(ctx: Context, assignable: bool) -> None:
+    """Role-assignable groups: creating one and changing its members or owners also needs
+    RoleManagement.ReadWrite.Directory (group-post-groups, group-post-members)."""
+    if assignable and ROLE_GROUPS not in (ctx.claims.get("roles") or []):
+        raise GraphError(
+            403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+        )
+
+
 def create(kind: str) -> Handler:
     def handler(ctx: Context) -> Response:
-        row = writes.create(ctx.directory, kind, writes.json_body(_body(ctx)))
+        body = writes.json_body(_body(ctx))
+        _role_assignable(ctx, kind == "group" and body.get("isAssignableToRole") is True)
+        row = writes.create(ctx.directory, kind, body)
         return Response.json(writes.entity(kind, KIND_PATHS[kind], row), 201)
 
     return handler
@@ -71,8 +84,17 @@ def delete(kind: str) -> Handler:
     return handler
 
 
+def _group_assignable(ctx: Context, kind: str) -> bool:
+    if kind != "group":
+        return False
+    with ctx.directory.lock:
+        row = ctx.directory.row("group", ctx.params["id"])
+        return bool(row and row.get("isAssignableToRole"))
+
+
 def add_link(kind: str, relation: str) -> Handler:
     def handler(ctx: Context) -> Response:
+        _role_assignable(ctx, _group_assignable(ctx, kind))
         writes_links.add_link(ctx.directory, kind, relation, ctx.params["id"], _body(ctx))
         return Response.empty(204)
 
@@ -81,6 +103,7 @@ def add_link(kind: str, relation: str) -> Handler:
 
 def remove_link(kind: str, relation: str) -> Handler:
     def handler(ctx: Context) -> Response:
+        _role_assignable(ctx, _group_assignable(ctx, kind))
         d, p = ctx.directory, ctx.params
         writes_links.remove_link(d, kind, relation, p["id"], p["target"])
         return Response.empty(204)
