@@ -45,8 +45,12 @@ def agent_config_text(
     *,
     credential: str = "certificate",
     kinds: tuple[str, ...] = ("entra",),
+    exchange: dict[str, str] | None = None,
 ) -> str:
-    """An ordinary agent config for a simulated tenant: only URLs, CA and credential refs."""
+    """An ordinary agent config for a simulated tenant: only URLs, CA and credential refs.
+
+    The tenant gets an [exchange] section for the simulator's bridge host; ``exchange``
+    overrides its keys (values are TOML text, e.g. {"call_timeout_s": "3"})."""
     handle = sim.tenants[tenant]
     if credential == "certificate":
         cred = f'certificate = "file:{handle.certificate_path.as_posix()}"'
@@ -83,12 +87,33 @@ ca_bundle = "{sim.ca_path.as_posix()}"
 client_id = "{handle.client_id}"
 {cred}
 {account}
+{_exchange_section(sim, tenant, exchange or {})}
 [[tenants.{tenant}.scopes]]
 name = "nightly"
 kinds = [{kind_list}]
 schedule = "0 2 * * *"
 full_every_days = 7
 """
+
+
+def _exchange_section(sim: Simulator, tenant: str, overrides: dict[str, str]) -> str:
+    """The bridge host as an operator would configure it: URL, account, password file, CA,
+    and the app's certificate thumbprint in the host's store."""
+    from agent.simulator.exchange import certificate_thumbprint
+    from agent.simulator.service import BRIDGE_USER
+
+    handle = sim.tenants[tenant]
+    keys = {
+        "bridge_url": f'"{sim.base_url}/wsman"',
+        "auth": '"basic"',
+        "username": f'"{BRIDGE_USER}"',
+        "password": f'"file:{sim.bridge_password_path.as_posix()}"',
+        "ca_bundle": f'"{sim.ca_path.as_posix()}"',
+        "organization": f'"{handle.domain}"',
+        "certificate_thumbprint": f'"{certificate_thumbprint(handle.app.certificates_pem[0])}"',
+        **overrides,
+    }
+    return f"[tenants.{tenant}.exchange]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items())
 
 
 def setup_agent(data_dir: Path, sim: Simulator, tenant: str = TENANT, **options: object) -> Path:
@@ -141,7 +166,7 @@ def run_demo(
     )
     sim.start()
     try:
-        config_path = setup_agent(data_dir, sim)
+        config_path = setup_agent(data_dir, sim, kinds=("entra", "exchange", "defender"))
         rt = Runtime(load_config(config_path, known_kinds=known_names()))
 
         def run(full: bool) -> BackupReport:
