@@ -149,9 +149,15 @@ class ExchangeBridge(ABC):
                     bucket.append(obj)
             for cmdlet, error in failed.items():
                 result.objects.pop(cmdlet, None)
-                if error.category == "Throttled" and attempt < THROTTLE_RETRIES:
+                wait = retry_after_seconds(error.message) or 2.0 * (attempt + 1)
+                # A back-off longer than the cap is not waited out: the job would stall.
+                if (
+                    error.category == "Throttled"
+                    and attempt < THROTTLE_RETRIES
+                    and wait <= THROTTLE_WAIT_CAP_S
+                ):
                     throttled.append(cmdlet)
-                    waits.append(retry_after_seconds(error.message) or 2.0 * (attempt + 1))
+                    waits.append(wait)
                 else:
                     result.failures[cmdlet] = error_for(error, self.host)
             for cmdlet in pending:
@@ -160,7 +166,7 @@ class ExchangeBridge(ABC):
             pending = throttled
             if pending:
                 self.stats.retries += 1
-                time.sleep(min(max(waits), THROTTLE_WAIT_CAP_S))
+                time.sleep(max(waits))
         return result
 
     # -- writes (restore) ----------------------------------------------------------------------

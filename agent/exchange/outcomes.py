@@ -87,7 +87,7 @@ def error_for(error: EnvelopeError, host: str, *, connecting: bool = False) -> E
         )
     return ExchangeError(
         f"{cmdlet} failed on the bridge host {host}: {message}",
-        "Look at the message above; run the backup again once it is fixed.",
+        "Correct the cause the message names, then run the job again.",
     )
 
 

@@ -1,0 +1,123 @@
+"""Backing up Exchange Online and Defender through the simulated bridge host (real pypsrp)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from agent.jobs.backup import run_backup
+from agent.kinds.exchange import GROUP_KINDS, SETTINGS_KINDS
+from agent.simulator.exchange import settings as sim_settings
+from agent.simulator.exchange.dl import get_groups, get_members
+from agent.simulator.exchange.state import ExchangeOrg
+from tests.exchange_agent_helpers import bridge_for, exchange_agent, exchange_state, stored
+
+TYPES = {
+    "distributionGroup": "MailUniversalDistributionGroup",
+    "mailEnabledSecurityGroup": "MailUniversalSecurityGroup",
+}
+
+
+def truth(org: ExchangeOrg, cmdlet: str) -> list[dict[str, object]]:
+    """What the simulated Exchange holds for one settings cmdlet (every list type)."""
+    if cmdlet == "Get-TenantAllowBlockListItems":
+        return org.snapshot_settings(cmdlet)
+    return sim_settings.get(org, cmdlet.removeprefix("Get-"), {})
+
+
+def test_full_backup_has_every_group_with_members_and_every_setting(tmp_path: Path) -> None:
+    with exchange_agent(tmp_path) as (sim, handle, _, rt):
+        report = run_backup(rt, "contoso", force_full=True)
+        assert report.status == "succeeded", [(k.kind, k.reason) for k in report.kinds]
+        assert report.snapshot is not None
+        results = {k.kind: k for k in report.kinds}
+        org = handle.exchange
+        for kind, recipient_type in TYPES.items():
+            live = get_groups(org, {"RecipientTypeDetails": recipient_type})
+            assert live, f"the simulator made no {kind}"
+            groups = stored(rt, report.snapshot.id, kind)
+            assert set(groups) == {g["ExternalDirectoryObjectId"] for g in live}
+            assert results[kind].succeeded == len(live)
+            members = stored(rt, report.snapshot.id, f"{kind}Member")
+            assert set(members) == set(groups)
+            for group in live:
+                gid = group["ExternalDirectoryObjectId"]
+                assert groups[gid]["DisplayName"] == group["DisplayName"]
+                assert groups[gid]["ManagedBy"] == group["ManagedBy"]
+                expected = {
+                    m["ExternalDirectoryObjectId"] for m in get_members(org, {"Identity": gid})
+                }
+                assert {m["ExternalDirectoryObjectId"] for m in members[gid]["members"]} == expected
+        for kind in SETTINGS_KINDS:
+            expected = truth(org, kind.extra["cmdlet"])
+            objects = stored(rt, report.snapshot.id, kind.name)
+            assert results[kind.name].status == "succeeded", kind.name
+            assert len(objects) == len(expected) == results[kind.name].succeeded, kind.name
+            assert set(objects) == {o["Identity"] for o in expected}, kind.name
+        # One session for the job: one module load, one Connect, batched settings reads.
+        bridge = report.graph["bridge"]["by_function"]
+        assert bridge == {"Export-EbSettings": 4, "Export-EbDistributionGroups": 2}
+        assert sim.bridge.stats.get("<script>") == 1
+        assert sim.bridge.stats.get("Connect-EbExchange") == 1
+
+
+def test_incremental_after_churn_equals_a_full_backup(tmp_path: Path) -> None:
+    with exchange_agent(tmp_path, spec={"users": 200, "groups": 80}) as (_, handle, _, rt):
+        first = run_backup(rt, "contoso", force_full=True)
+        assert first.status == "succeeded"
+        # Directory churn (members, deleted groups and users, new groups) …
+        summary = handle.directory.churn(random.Random(11), 0.2)
+        # … and Exchange-only changes made through the bridge's write operations.
+        org = handle.exchange
+        dls = get_groups(org, {"RecipientTypeDetails": "MailUniversalDistributionGroup"})
+        security = get_groups(org, {"RecipientTypeDetails": "MailUniversalSecurityGroup"})
+        with bridge_for(rt) as bridge:
+            # Graph cannot change a DL's owners (facts file §5): where the churn did, make the
+            # change the way it really happens, through Exchange (which moves WhenChangedUTC).
+            changed_owners = {g for g, _ in summary.owners_added + summary.owners_removed}
+            for group in dls + security:
+                if group["ExternalDirectoryObjectId"] in changed_owners:
+                    bridge.set_group(group["Guid"], {"ManagedBy": group["ManagedBy"]})
+            bridge.set_group(dls[0]["Guid"], {"MailTip": "Ask first", "ModerationEnabled": True})
+            bridge.sync_members(security[0]["Guid"], [])
+            created = bridge.new_group("Churn Lab", "Distribution", {"Alias": "churn-lab"})
+            bridge.remove_group(dls[1]["Guid"])
+            bridge.apply_setting("Set-TransportConfig", {"MaxRecipientEnvelopeLimit": 600})
+            bridge.new_policy_with_rule("MalwareFilter", "Churn malware", 0)
+        incremental = run_backup(rt, "contoso")
+        assert incremental.mode == "incremental" and incremental.status == "succeeded"
+        modes = {k.kind: k.mode for k in incremental.kinds}
+        assert all(modes[k.name] == "incremental" for k in GROUP_KINDS)
+        inc = {k.kind: k for k in incremental.kinds}
+        total = len(dls) + 1 - 1  # one created, one removed
+        assert 0 < inc["distributionGroup"].succeeded < total  # only what changed was read
+        full = run_backup(rt, "contoso", force_full=True)
+        assert incremental.snapshot is not None and full.snapshot is not None
+        assert exchange_state(rt, incremental.snapshot.id) == exchange_state(rt, full.snapshot.id)
+        groups = stored(rt, incremental.snapshot.id, "distributionGroup")
+        assert created["ExternalDirectoryObjectId"] in groups
+        assert dls[1]["ExternalDirectoryObjectId"] not in groups
+        assert groups[dls[0]["ExternalDirectoryObjectId"]]["MailTip"] == "Ask first"
+        members = stored(rt, incremental.snapshot.id, "mailEnabledSecurityGroupMember")
+        assert members[security[0]["ExternalDirectoryObjectId"]]["members"] == []
+        # The job report still counts the objects of each kind in the snapshot.
+        counts = {k.kind: k.objects for k in incremental.snapshot.kinds}
+        assert counts["distributionGroup"] == len(groups)
+
+
+def test_not_licensed_skips_only_the_defender_for_office_kinds(tmp_path: Path) -> None:
+    with exchange_agent(tmp_path, spec={"defender_licensed": False}) as (_, _, _, rt):
+        report = run_backup(rt, "contoso", force_full=True)
+        results = {k.kind: k for k in report.kinds}
+        mdo = {k.name for k in SETTINGS_KINDS if k.extra["licence"]}
+        assert mdo and report.status == "succeeded"
+        for name in mdo:
+            assert (results[name].status, results[name].reason) == ("skipped", "not licensed")
+        others = set(results) - mdo
+        assert all(results[name].status == "succeeded" for name in others), [
+            (n, results[n].reason) for n in others if results[n].status != "succeeded"
+        ]
+        assert results["hostedContentFilterPolicy"].succeeded >= 1  # EOP needs no MDO
+        jobs = rt.catalog.job(report.job_id)
+        recorded = {k.kind: (k.status, k.reason) for k in jobs.kinds}
+        assert recorded["safeLinksPolicy"] == ("skipped", "not licensed")
