@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from agent.collect.base import CollectContext
 from agent.db.catalog import KindResult
-from agent.errors import BridgeProtocolError
+from agent.errors import BridgeProtocolError, BridgeTimeout, ExchangeThrottled
 from agent.exchange.outcomes import skip_reason
 
 # Get- cmdlets per Export-EbSettings call: few calls, yet one slow or huge cmdlet does not hold
@@ -19,7 +19,17 @@ def collect_exchange_settings(ctx: CollectContext) -> dict[str, KindResult]:
     kinds = list(ctx.kinds)
     for start in range(0, len(kinds), BATCH):
         batch = kinds[start : start + BATCH]
-        export = ctx.bridge.export_settings([k.extra["cmdlet"] for k in batch])
+        try:
+            export = ctx.bridge.export_settings([k.extra["cmdlet"] for k in batch])
+        except (BridgeTimeout, BridgeProtocolError, ExchangeThrottled) as exc:
+            # This call failed, the session did not: fail its kinds, read the next batch.
+            for kind in batch:
+                ctx.log("error", f"{kind.title} failed: {exc}", kind=kind.name)
+                results[kind.name] = KindResult(
+                    kind=kind.name, status="failed", mode="full", reason=str(exc)
+                )
+            ctx.checkpoint()
+            continue
         for kind in batch:
             cmdlet = kind.extra["cmdlet"]
             failure = export.failures.get(cmdlet)

@@ -92,6 +92,9 @@ class PsrpExchangeBridge(ExchangeBridge):
         self.where = f"tenants.{tenant.name}.exchange" if tenant.name else "exchange"
         self._lock = threading.RLock()
         self._pool: RunspacePool | None = None
+        # Why the session could not be opened: later calls of this job fail the same way
+        # at once instead of dialling an unreachable host again.
+        self._broken: ExchangeError | None = None
         self.loaded: dict[str, Any] = {}  # what the loader reported (versions, functions)
 
     # -- session -------------------------------------------------------------------------------
@@ -130,18 +133,24 @@ class PsrpExchangeBridge(ExchangeBridge):
         with self._lock:
             if self._pool is not None:
                 return
+            if self._broken is not None:
+                raise self._broken
             if not self.ssl:
                 log.warning(
                     "Bridge host %s is reached over plain HTTP (allow_http = true): the WinRM "
                     "traffic is not protected by TLS. Use this for a lab only.",
                     self.config.bridge_url,
                 )
-            pool = RunspacePool(self._wsman(), min_runspaces=1, max_runspaces=1)
-            self._transport(pool.open)
-            self._pool = pool
             try:
+                pool = RunspacePool(self._wsman(), min_runspaces=1, max_runspaces=1)
+                self._transport(pool.open)
+                self._pool = pool
                 self._load()
                 self._connect()
+            except ExchangeError as exc:
+                self._discard()
+                self._broken = exc
+                raise
             except BaseException:
                 self._discard()
                 raise
