@@ -5,6 +5,8 @@ service principals, churn and persistence."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -215,3 +217,12 @@ def test_churn_edits_creates_and_deletes_policies_and_state_persists(tmp_path: P
     }
     save(d, tmp_path / "d.json.gz")
     assert load(tmp_path / "d.json.gz").policies.to_json() == d.policies.to_json()
+    # A state saved before policies existed comes back with a tenant's policies.
+    with gzip.open(tmp_path / "d.json.gz", "rt") as fh:
+        state = json.load(fh)
+    del state["policies"]
+    with gzip.open(tmp_path / "old.json.gz", "wt") as fh:
+        json.dump(state, fh)
+    old = load(tmp_path / "old.json.gz")
+    assert old.policies.count("conditionalAccessPolicy") >= 6
+    assert set(old.policies.singletons) == set(SINGLETONS)

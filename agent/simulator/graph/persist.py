@@ -76,6 +76,10 @@ def load(path: Path) -> Directory:
     d.objects = ObjectStore.from_json(state.get("links", {}))
     d.tenant_config = TenantStore.from_json(state.get("tenant_config"))
     d.policies = PolicyStore.from_json(state.get("policies", {}))
+    if "policies" not in state:  # saved before policies existed: the tenant gets its policies
+        from agent.simulator.graph.policy_generate import generate_policies
+
+        generate_policies(d, d.tenant_id)
     for gid, members in state["members"].items():
         for oid in members:
             d.load_member(gid, oid)

@@ -317,7 +317,7 @@ def ca_policy(rng: random.Random, index: int, refs: dict[str, list[str]]) -> dic
     }
 
 
-def generate_policies(d: Directory, seed: int) -> None:
+def generate_policies(d: Directory, seed: int | str) -> None:
     """Every policy kind; call after users, groups and apps exist. No change-log entries."""
     rng = random.Random(f"{seed}/policies")
     d.policies = store = PolicyStore()
