@@ -88,6 +88,7 @@ def run(users: int, groups: int, latency_ms: float, churn: float, size: str) -> 
     handle = SimpleNamespace(
         **{k: info[k] for k in ("tenant_id", "client_id", "client_secret")},
         certificate_path=Path(info["certificate_path"]),
+        service_account=None,  # no admin portal profile: portal kinds are skipped
     )
     sim = SimpleNamespace(
         base_url=info["base_url"], ca_path=Path(info["ca_path"]), tenants={"bench": handle}

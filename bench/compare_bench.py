@@ -25,19 +25,35 @@ from typing import Any
 
 from bench.backup_bench import simulator_process
 
+# Peak RSS as the CLI process itself sees it: /proc's VmHWM belongs to the process image, while
+# rusage's maxrss would include this (larger) benchmark process it was forked from.
+WRAPPER = """
+import atexit, os, sys
+def _peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            open(os.environ["PEAK_FILE"], "w").write(line.split()[1])
+atexit.register(_peak)
+from agent.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
 
 def cli_measured(*args: str) -> tuple[dict[str, Any], float, float]:
     """Run the CLI in its own process: (JSON output, wall seconds, peak RSS in MB)."""
-    started = time.monotonic()
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen([sys.executable, "-m", "agent.cli", *args], stdout=out)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryDirectory() as tmp:
+        peak = Path(tmp) / "peak"
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-c", WRAPPER, *args],
+            capture_output=True,
+            env={**os.environ, "PEAK_FILE": str(peak)},
+            check=False,
+        )
         wall = time.monotonic() - started
         if proc.returncode != 0:
-            raise SystemExit(f"diff exited {proc.returncode}")
-        out.seek(0)
-        return json.loads(out.read()), wall, usage.ru_maxrss / 1024
+            raise SystemExit(f"diff exited {proc.returncode}: {proc.stderr.decode()}")
+        return json.loads(proc.stdout), wall, int(peak.read_text()) / 1024
 
 
 def run(users: int, groups: int, latency_ms: float, churn: float) -> dict[str, Any]:
@@ -57,6 +73,7 @@ def run(users: int, groups: int, latency_ms: float, churn: float) -> dict[str, A
     handle = SimpleNamespace(
         **{k: info[k] for k in ("tenant_id", "client_id", "client_secret")},
         certificate_path=Path(info["certificate_path"]),
+        service_account=None,  # no admin portal profile: portal kinds are skipped
     )
     sim = SimpleNamespace(
         base_url=info["base_url"], ca_path=Path(info["ca_path"]), tenants={"bench": handle}

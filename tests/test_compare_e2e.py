@@ -258,6 +258,9 @@ def test_unknown_snapshot_kind_or_id_is_a_clear_error(env) -> None:
     for args, code, message in cases:
         result = run(*args, code=code)
         assert message in result.err.replace("\n", " "), (args, result.err)
+    # A snapshot against itself: no differences, said once, not a table of zeros.
+    same = run("diff", "latest", str(first), *c).out
+    assert "No differences." in same and "Per kind" not in same
     # The first snapshot alone: everything in it is new.
     report = run("diff", "latest", "--kind", "user", *c, "--json").json()
     assert report["from"] == {"snapshot": None, "seq": 0, "completed_at": None}

@@ -214,11 +214,19 @@ def _show(report: DiffReport, json_out: bool, sides: Sequence[Side]) -> None:
         f"Tenant {report.tenant}: {report.old.describe()} → {report.new.describe()}",
         highlight=False,
     )
+    # Only kinds with something to say: changes, or not compared and why.
     rows = [
         [k.kind, k.counts["added"], k.counts["removed"], k.counts["changed"], k.status, k.reason]
         for k in report.kinds.values()
+        if any(k.counts.values()) or k.status != "compared" or k.reason
     ]
-    console.print(table("Per kind", ["kind", "added", "removed", "changed", "", "note"], rows))
+    if rows:
+        console.print(table("Per kind", ["kind", "added", "removed", "changed", "", "note"], rows))
+    same = sum(
+        1 for k in report.kinds.values() if k.status == "compared" and not any(k.counts.values())
+    )
+    if same:
+        console.print(f"{same} other kind(s) compared: no differences.")
     if not report.objects:
         console.print("No differences.")
         return
