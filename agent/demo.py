@@ -19,6 +19,7 @@ from agent.db.catalog import Catalog
 from agent.jobs.backup import BackupReport
 from agent.kinds import known_names
 from agent.runtime import Runtime
+from agent.simulator.exchange.churn import churn as exchange_churn
 from agent.simulator.service import Simulator, TenantSpec
 from agent.store.keys import RepositoryKey
 from agent.store.repository import Repository
@@ -177,6 +178,8 @@ def run_demo(
         full = run(True)
         size_full = rt.repository.stats()[1]
         summary = handle.directory.churn(random.Random(seed + 1000), churn)
+        # Exchange admins' changes too (DLs, members, settings), seen by the next backup.
+        exchange_churn(handle.exchange, random.Random(seed + 2000), churn)
         time.sleep(0)  # changes are visible to the next delta round at once
         incremental = run(False)
         size_incr = rt.repository.stats()[1]

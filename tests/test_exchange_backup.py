@@ -8,6 +8,7 @@ from pathlib import Path
 from agent.jobs.backup import run_backup
 from agent.kinds.exchange import GROUP_KINDS, SETTINGS_KINDS
 from agent.simulator.exchange import settings as sim_settings
+from agent.simulator.exchange.churn import churn
 from agent.simulator.exchange.dl import get_groups, get_members
 from agent.simulator.exchange.state import ExchangeOrg
 from tests.exchange_agent_helpers import bridge_for, exchange_agent, exchange_state, stored
@@ -67,8 +68,11 @@ def test_incremental_after_churn_equals_a_full_backup(tmp_path: Path) -> None:
         assert first.status == "succeeded"
         # Directory churn (members, deleted groups and users, new groups) …
         summary = handle.directory.churn(random.Random(11), 0.2)
-        # … and Exchange-only changes made through the bridge's write operations.
+        # … Exchange admins' changes (DL properties, members, new and deleted DLs, settings) …
         org = handle.exchange
+        exchange_churn = churn(org, random.Random(12), 0.2)
+        assert exchange_churn.dl_edited and exchange_churn.settings_edited
+        # … and changes made through the agent's own write operations.
         dls = get_groups(org, {"RecipientTypeDetails": "MailUniversalDistributionGroup"})
         security = get_groups(org, {"RecipientTypeDetails": "MailUniversalSecurityGroup"})
         with bridge_for(rt) as bridge:

@@ -38,6 +38,11 @@ _SETTING_EDITS = (
 )
 
 
+# An administrator changing a mail-enabled security group it does not manage (as the
+# module's write functions do).
+_ADMIN = {"BypassSecurityGroupManagerCheck": True}
+
+
 @dataclass
 class ExchangeChurn:
     dl_edited: list[str] = field(default_factory=list)  # group ids
@@ -81,7 +86,7 @@ def edit_group(org: ExchangeOrg, rng: random.Random, summary: ExchangeChurn) -> 
             {"DisplayName": f"{record.name} (renamed {rng.randrange(1000)})"},
         )
     )
-    dl.set_group(org, {"Identity": record.guid, **change}, True, None)
+    dl.set_group(org, {"Identity": record.guid, **change, **_ADMIN}, True, None)
     summary.dl_edited.append(record.group_id)
 
 
@@ -105,7 +110,9 @@ def change_members(
             return
         wanted.add(added)
         summary.members_added.append((record.group_id, added))
-    dl.update_members(org, {"Identity": record.guid, "Members": sorted(wanted) or None}, True, None)
+    dl.update_members(
+        org, {"Identity": record.guid, "Members": sorted(wanted) or None, **_ADMIN}, True, None
+    )
 
 
 def create_group(
@@ -128,7 +135,7 @@ def delete_group(org: ExchangeOrg, rng: random.Random, summary: ExchangeChurn) -
     if not org.dls:
         return
     record = org.dls[rng.choice(sorted(org.dls))]
-    dl.remove_group(org, {"Identity": record.guid}, True, None)
+    dl.remove_group(org, {"Identity": record.guid, **_ADMIN}, True, None)
     summary.deleted.append(record.group_id)
 
 
