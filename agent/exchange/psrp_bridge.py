@@ -354,6 +354,12 @@ class PsrpExchangeBridge(ExchangeBridge):
                 f"The bridge host {self.host} stopped answering WinRM ({_reason(exc)}).",
                 "Check the host's load and network; the backup can be run again.",
             ) from None
+        except ImportError as exc:  # an optional auth package (credssp, kerberos) is missing
+            raise BridgeAuthFailed(
+                f"WinRM auth = \"{self.config.auth}\" is not available on this agent ({exc}).",
+                "Install the package it needs (credssp: pip install requests-credssp; "
+                "kerberos: a working GSSAPI/krb5), or choose another auth method.",
+            ) from None
         except AgentError:
             raise
 
