@@ -356,7 +356,7 @@ class PsrpExchangeBridge(ExchangeBridge):
             ) from None
         except ImportError as exc:  # an optional auth package (credssp, kerberos) is missing
             raise BridgeAuthFailed(
-                f"WinRM auth = \"{self.config.auth}\" is not available on this agent ({exc}).",
+                f'WinRM auth = "{self.config.auth}" is not available on this agent ({exc}).',
                 "Install the package it needs (credssp: pip install requests-credssp; "
                 "kerberos: a working GSSAPI/krb5), or choose another auth method.",
             ) from None
