@@ -18,6 +18,7 @@ from agent.commands import backup as _backup  # noqa: F401
 from agent.commands import catalog as _catalog  # noqa: F401
 from agent.commands import compare as _compare  # noqa: F401
 from agent.commands import demo as _demo  # noqa: F401
+from agent.commands import restore as _restore  # noqa: F401
 from agent.commands import setup as _setup  # noqa: F401
 from agent.commands.common import app, err_console
 from agent.errors import AgentError

@@ -1,0 +1,314 @@
+"""Apply a restore plan as a job, then verify it against a fresh live read.
+
+The job is recorded like a backup job (job kind "restore", per-kind results, a log line per
+action and outcome). Writes go through the tenant connection's GraphClient, paced by its write
+budget; one failing object never stops the rest. Values are never logged: only property names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.compare.differ import diff_objects
+from agent.compare.live import LiveRead, read_live
+from agent.compare.sides import SnapshotSide
+from agent.db.catalog import KindResult
+from agent.errors import AgentError, ConfigError, PermissionMissing, WriteRejected
+from agent.graph import GraphClient
+from agent.jobs.backup import connect_tenant
+from agent.kinds import BY_NAME
+from agent.restore import properties
+from agent.restore.idmap import IdMap
+from agent.restore.passwords import PasswordFile, temporary_password
+from agent.restore.plan import Action, Plan, Request, build_plan, live_kinds
+from agent.restore.restorers import GLOBAL_ADMIN, LINKS, OBJECTS, link_field
+from agent.runtime import Runtime
+
+RESULT_SCHEMA = "entra-backup/restore/1"
+STATUSES = ("restored", "partial", "failed", "skipped")
+
+
+@dataclass
+class Outcome:
+    action: Action
+    status: str = "restored"  # restored | partial | failed | skipped
+    reason: str = ""
+    properties: dict[str, str] = field(default_factory=dict)  # not restored: property → why
+    new_id: str | None = None
+
+    def json(self) -> dict[str, Any]:
+        return {
+            **self.action.json(),
+            "status": self.status,
+            "reason": self.reason,
+            "new_id": self.new_id,
+            "not_restored": dict(sorted(self.properties.items())),
+        }
+
+
+@dataclass
+class RestoreReport:
+    plan: Plan
+    dry_run: bool
+    job_id: int | None = None
+    outcomes: list[Outcome] = field(default_factory=list)
+    id_map: IdMap | None = None
+    password_file: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return any(o.status == "failed" for o in self.outcomes)
+
+    def json(self) -> dict[str, Any]:
+        summary = {s: sum(o.status == s for o in self.outcomes) for s in STATUSES}
+        return {
+            "schema": RESULT_SCHEMA,
+            "dry_run": self.dry_run,
+            "job": self.job_id,
+            "plan": self.plan.json(),
+            "results": [o.json() for o in self.outcomes],
+            "summary": summary,
+            "id_map": self.id_map.json() if self.id_map else None,
+            "password_file": self.password_file,
+        }
+
+
+Confirm = Callable[[Plan], None]  # shows the plan; raises to refuse
+
+
+def run_restore(
+    rt: Runtime,
+    tenant_name: str,
+    snap: SnapshotSide,
+    snapshot_id: int,
+    request: Request,
+    *,
+    dry_run: bool,
+    confirm: Confirm,
+    password_file: Path | None,
+) -> RestoreReport:
+    tenant = rt.config.tenant(tenant_name)
+    to_read = live_kinds(request.kinds)
+    if dry_run:
+        with read_live(rt, tenant_name, to_read) as live:
+            return RestoreReport(build_plan(snap, live, request, snapshot_id), dry_run=True)
+    catalog = rt.catalog
+    job_id = catalog.start_job(
+        tenant_name,
+        job_type="restore",
+        mode="full",
+        scope=",".join(k.name for k in request.kinds),
+        host=rt.host,
+        pid=os.getpid(),
+    )
+
+    def job_log(level: str, message: str, kind: str | None = None, oid: str | None = None) -> None:
+        catalog.log(job_id, level, message, kind=kind, object_id=oid)
+
+    status, error = "failed", None
+    passwords: PasswordFile | None = None
+    try:
+        with read_live(rt, tenant_name, to_read, job_id=job_id) as live:
+            plan = build_plan(snap, live, request, snapshot_id)
+        conn = connect_tenant(rt, tenant_name, tenant)
+        _check(plan, set(conn.tokens.claims().get("wids") or ()), password_file)
+        confirm(plan)
+        if password_file is not None and plan.needs("user", "recreate"):
+            passwords = PasswordFile(password_file)
+        job_log("info", f"Restoring snapshot {snapshot_id}: {len(plan.writes())} actions.")
+        report = RestoreReport(plan, False, job_id, id_map=plan.id_map)
+        report.password_file = str(password_file) if passwords else None
+        assert report.id_map is not None
+        for action in plan.actions:
+            outcome = _apply(conn.graph, action, report.id_map, request, passwords)
+            report.outcomes.append(outcome)
+            job_log(
+                "error" if outcome.status == "failed" else "info",
+                f"{action.action} {action.kind} {action.object_id}: {outcome.status}"
+                + (f" ({outcome.reason})" if outcome.reason else ""),
+                action.kind,
+                action.object_id,
+            )
+        touched = [k for k in request.kinds if any(a.kind == k.name for a in plan.writes())]
+        if touched:
+            with read_live(rt, tenant_name, touched, job_id=job_id) as after:
+                for outcome in report.outcomes:
+                    _verify(outcome, after, snap, report.id_map, request)
+        for spec in request.kinds:
+            mine = [o for o in report.outcomes if o.action.kind == spec.name]
+            failed = sum(o.status == "failed" for o in mine)
+            catalog.record_kind(
+                job_id,
+                KindResult(
+                    spec.name,
+                    "failed"
+                    if failed and failed == len(mine)
+                    else "partial"
+                    if failed
+                    else "succeeded",
+                    "full",
+                    succeeded=sum(o.status in ("restored", "partial") for o in mine),
+                    failed=failed,
+                    skipped=sum(o.status == "skipped" for o in mine),
+                    added=sum(o.action.action == "recreate" for o in mine),
+                    changed=sum(o.action.action in ("patch", "undelete", "relink") for o in mine),
+                ),
+            )
+        status = "partial" if report.failed else "succeeded"
+        return report
+    except AgentError as exc:
+        error = str(exc)
+        job_log("error", error)
+        raise
+    finally:
+        if passwords is not None:
+            passwords.close()
+        catalog.finish_job(job_id, status, error=error)
+
+
+def _check(plan: Plan, wids: set[str], password_file: Path | None) -> None:
+    """Refuse before any write what would fail for every object of its kind."""
+    recreate = plan.needs("user", "recreate")
+    if recreate and password_file is None:
+        raise ConfigError(
+            f"{len(recreate)} user(s) are gone for good and must be recreated with a temporary "
+            "password, but no password file was named.",
+            "Add --password-file PATH (a new file; it is created readable by you only).",
+        )
+    undelete = [a for a in plan.actions if a.action == "undelete" and a.kind in ("user", "group")]
+    if undelete and GLOBAL_ADMIN[1] not in wids:
+        raise PermissionMissing(
+            f"Restoring {len(undelete)} deleted user(s)/group(s) needs the {GLOBAL_ADMIN[0]} "
+            "directory role, which the service app does not hold.",
+            f"Assign the {GLOBAL_ADMIN[0]} role to the service app (Entra admin center → Roles "
+            "and administrators), or restore without the deleted objects (--id).",
+        )
+
+
+def _apply(
+    g: GraphClient,
+    action: Action,
+    ids: IdMap,
+    request: Request,
+    passwords: PasswordFile | None,
+) -> Outcome:
+    outcome = Outcome(action)
+    if action.action == "skip":
+        outcome.status, outcome.reason = "skipped", action.reason
+        return outcome
+    spec = BY_NAME[action.kind]
+    try:
+        if action.action == "patch":
+            OBJECTS.patch(g, spec, ids.get(action.object_id), ids.rewrite(action.patch))
+        elif action.action == "undelete":
+            OBJECTS.undelete(g, spec, action.object_id)
+            now = OBJECTS.read(g, spec, action.object_id)
+            body = _differing(spec.entity_type or spec.name, now, ids.rewrite(action.snapshot))
+            if request.properties is not None:
+                body = {k: v for k, v in body.items() if k in request.properties}
+            if body:
+                OBJECTS.patch(g, spec, action.object_id, body)
+        elif action.action == "recreate":
+            entity = spec.entity_type or spec.name
+            allowed = properties.creatable(entity)
+            body = {
+                k: v
+                for k, v in ids.rewrite(action.snapshot).items()
+                if k in allowed and v is not None
+            }
+            password = None
+            if entity == "user":
+                password = temporary_password()
+                body["passwordProfile"] = {
+                    "password": password,
+                    "forceChangePasswordNextSignIn": True,
+                }
+            outcome.new_id = OBJECTS.create(g, spec, body)
+            ids.add(spec.name, action.object_id, outcome.new_id)
+            if password is not None and passwords is not None:
+                passwords.add(str(action.snapshot.get("userPrincipalName")), password)
+        elif action.action == "relink":
+            _relink(g, action, ids, outcome)
+    except AgentError as exc:
+        outcome.status, outcome.reason = "failed", str(exc)
+    return outcome
+
+
+def _relink(g: GraphClient, action: Action, ids: IdMap, outcome: Outcome) -> None:
+    spec = BY_NAME[action.kind]
+    pid = ids.get(action.object_id)
+    problems: list[str] = []
+    for link in action.add:
+        try:
+            LINKS.add(g, spec, pid, ids.get(str(link["id"])))
+        except WriteRejected as exc:
+            if exc.reason != "exists":  # already there: the goal is met
+                problems.append(f"add {link['id']}: {exc}")
+    for target in action.remove:
+        try:
+            LINKS.remove(g, spec, pid, target)
+        except WriteRejected as exc:
+            if exc.status != 404:  # already gone
+                problems.append(f"remove {target}: {exc}")
+    if problems:
+        done = len(action.add) + len(action.remove) - len(problems)
+        outcome.status = "partial" if done else "failed"
+        outcome.reason = "; ".join(problems)
+
+
+def _differing(entity: str, now: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
+    diff = diff_objects(entity, "", now, then, reveal=True)
+    writable = properties.writable(entity)
+    return {p: then.get(p) for p in (diff.properties if diff else []) if p in writable}
+
+
+def _verify(
+    outcome: Outcome, live: LiveRead, snap: SnapshotSide, ids: IdMap, request: Request
+) -> None:
+    """Compare what the tenant holds now with the snapshot, for what this action touched."""
+    action = outcome.action
+    if outcome.status in ("failed", "skipped"):
+        return
+    spec = BY_NAME[action.kind]
+    now = live.find(action.kind, ids.get(action.object_id))
+    want = ids.rewrite(action.snapshot)
+    if spec.parent:
+        name = link_field(spec)
+        have = _ids((now or {}).get(name))
+        wanted = _ids(want.get(name))
+        missing = wanted - have
+        extra = (have - wanted) if request.mode == "overwrite" else set()
+        if missing or extra:
+            outcome.status = "partial" if outcome.status == "restored" else outcome.status
+            outcome.properties[name] = (
+                f"after the restore {len(missing)} link(s) still missing, {len(extra)} extra"
+            )
+        return
+    if now is None:
+        outcome.status, outcome.reason = "failed", "not found in the tenant after the restore"
+        return
+    entity = spec.entity_type or spec.name
+    diff = diff_objects(action.kind, action.object_id, now, want, reveal=True)
+    writable = properties.writable(entity)
+    scope = set(action.patch) if action.action == "patch" else None
+    for prop in diff.properties if diff else []:
+        if prop == spec.key or (request.properties is not None and prop not in request.properties):
+            continue
+        if scope is not None and prop not in scope and prop in writable:
+            continue  # not part of this restore (e.g. merge left it)
+        outcome.properties[prop] = (
+            "still differs after the write"
+            if prop in writable
+            else properties.why_not(entity, prop)
+        )
+    if outcome.properties:
+        outcome.status = "partial"
+
+
+def _ids(value: Any) -> set[str]:
+    items = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+    return {str(i["id"]) for i in items if isinstance(i, dict) and i.get("id")}

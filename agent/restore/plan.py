@@ -1,0 +1,280 @@
+"""Decide, object by object, what restoring a snapshot into the live tenant takes.
+
+Input: the snapshot side, the live read (``agent.compare.live.read_live``) and the chosen
+kinds, ids and properties. The catalog lists only the objects that differ; each is compared
+with ``diff_objects`` and becomes one action:
+
+- ``patch``     the object exists: the writable properties that differ (create-only and
+                read-only differences are kept as notes, never dropped silently);
+- ``undelete``  gone but in the recycle bin: restore it, then patch what differs;
+- ``recreate``  gone for good: create it again (new id, recorded in the id map);
+- ``relink``    a relationship kind: links to add and to remove;
+- ``skip``      nothing will be written, with the reason.
+
+Mode, for objects that exist: overwrite (make it equal to the snapshot), merge (only
+properties and links missing or emptied since) or skip. Kinds are ordered by their ``after``
+dependencies, so recreated objects exist (and are in the id map) before links name them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.compare.differ import diff_objects
+from agent.compare.live import LiveRead
+from agent.compare.sides import SnapshotSide, label_of
+from agent.errors import ConfigError
+from agent.kinds import KindSpec
+from agent.restore import properties
+from agent.restore.idmap import IdMap
+from agent.restore.restorers import deleted_kind_of, link_field, restorer_for
+
+MODES = ("overwrite", "merge", "skip")
+PLAN_SCHEMA = "entra-backup/restore-plan/1"
+
+
+@dataclass
+class Action:
+    kind: str
+    object_id: str  # the id in the snapshot
+    action: str  # patch | undelete | recreate | relink | skip
+    label: str = ""
+    patch: dict[str, Any] = field(default_factory=dict)  # property → snapshot value
+    add: list[dict[str, Any]] = field(default_factory=list)  # links to add ({"id", …})
+    remove: list[str] = field(default_factory=list)  # ids of links to remove
+    notes: dict[str, str] = field(default_factory=dict)  # property → why it is not written
+    reason: str = ""  # for skip
+    snapshot: dict[str, Any] = field(default_factory=dict)  # the object as the snapshot holds it
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "id": self.object_id,
+            "label": self.label,
+            "action": self.action,
+            "properties": sorted(self.patch),
+            "add": [link["id"] for link in self.add],
+            "remove": list(self.remove),
+            "not_written": dict(sorted(self.notes.items())),
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class Request:
+    kinds: list[KindSpec]
+    ids: set[str] | None = None
+    properties: set[str] | None = None
+    mode: str = "overwrite"
+
+
+@dataclass
+class Plan:
+    tenant: str
+    snapshot_id: int
+    mode: str
+    actions: list[Action]
+    id_map: IdMap
+
+    def writes(self) -> list[Action]:
+        return [a for a in self.actions if a.action != "skip"]
+
+    def needs(self, kind: str, action: str) -> list[Action]:
+        return [a for a in self.actions if a.kind == kind and a.action == action]
+
+    def json(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for a in self.actions:
+            counts[a.action] = counts.get(a.action, 0) + 1
+        return {
+            "schema": PLAN_SCHEMA,
+            "tenant": self.tenant,
+            "snapshot": self.snapshot_id,
+            "mode": self.mode,
+            "summary": counts,
+            "actions": [a.json() for a in self.actions],
+            "id_map": self.id_map.json(),
+        }
+
+
+def ordered(kinds: Sequence[KindSpec]) -> list[KindSpec]:
+    """``kinds`` with every kind after the kinds its ``after`` names (registry order else)."""
+    chosen = {k.name: k for k in kinds}
+    done: list[KindSpec] = []
+    seen: set[str] = set()
+
+    def visit(spec: KindSpec) -> None:
+        if spec.name in seen:
+            return
+        seen.add(spec.name)
+        for name in spec.after:
+            if name in chosen:
+                visit(chosen[name])
+        done.append(spec)
+
+    for spec in kinds:
+        visit(spec)
+    return done
+
+
+def live_kinds(kinds: Sequence[KindSpec]) -> list[KindSpec]:
+    """What to read live to plan ``kinds``: them, and the recycle bin of their object kinds."""
+    extra = [d for k in kinds if (d := deleted_kind_of(k)) is not None]
+    names = {k.name for k in kinds}
+    return [*kinds, *(d for d in extra if d.name not in names)]
+
+
+def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id: int) -> Plan:
+    if request.mode not in MODES:
+        raise ConfigError(f"Unknown mode '{request.mode}'.", f"Use one of {', '.join(MODES)}.")
+    actions: list[Action] = []
+    ids = IdMap(live.tenant, live.tenant)
+    for spec in ordered(request.kinds):
+        restorer_for(spec)  # a kind without a restorer fails here, before anything is read
+        if spec.name not in live.kinds_read:
+            actions.append(Action(spec.name, "*", "skip", reason="the live read of it failed"))
+            continue
+        added = {} if spec.parent else _added_since(spec, snap, live)
+        for pair in live.differences(snap.seq, [spec.name]):
+            if request.ids is not None and pair.object_id not in request.ids:
+                continue
+            then = snap.load(pair.old_blob) if pair.old_blob else None
+            now = live.load(pair.new_blob) if pair.new_blob else None
+            if spec.parent:
+                if pair.object_id in ids.ids:
+                    now = live.find(spec.name, ids.get(pair.object_id))
+                action = _link_action(spec, pair.object_id, then, now, snap, request, ids)
+            else:
+                twin = added.get(_match_key(spec, then)) if then and now is None else None
+                if twin is not None:  # recreated by an earlier restore: the same object
+                    ids.add(spec.name, pair.object_id, twin)
+                    now = live.find(spec.name, twin)
+                action = _object_action(spec, pair.object_id, then, now, live, request)
+            if action is not None:
+                action.label = label_of(spec.name, pair.object_id, then or now or {}, (snap, live))
+                actions.append(action)
+    return Plan(live.tenant, snapshot_id, request.mode, actions, ids)
+
+
+# What identifies an object across a recreate (its id changes): a recreated user has the same
+# userPrincipalName; a group the same mailNickname and displayName. Also what a restore into
+# another tenant will match objects by.
+MATCH_BY: dict[str, tuple[str, ...]] = {
+    "user": ("userPrincipalName",),
+    "group": ("mailNickname", "displayName"),
+}
+
+
+def _match_key(spec: KindSpec, obj: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    names = MATCH_BY.get(spec.entity_type or "")
+    if not names or obj is None or any(obj.get(n) in (None, "") for n in names):
+        return None
+    return tuple(str(obj[n]).lower() for n in names)
+
+
+def _added_since(spec: KindSpec, snap: SnapshotSide, live: LiveRead) -> dict[Any, str]:
+    """Objects created since the snapshot, by match key (only those: memory stays small)."""
+    found: dict[Any, str] = {}
+    for pair in live.differences(snap.seq, [spec.name]):
+        if pair.old_blob is None and pair.new_blob:
+            key = _match_key(spec, live.load(pair.new_blob))
+            if key is not None:
+                found[key] = pair.object_id
+    return found
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _object_action(
+    spec: KindSpec,
+    oid: str,
+    then: dict[str, Any] | None,
+    now: dict[str, Any] | None,
+    live: LiveRead,
+    request: Request,
+) -> Action | None:
+    if then is None:
+        return None  # created since the snapshot: restore never deletes (no prune yet)
+    entity = spec.entity_type or spec.name
+    if now is None and then.get("onPremisesSyncEnabled"):
+        return Action(
+            spec.name, oid, "skip", snapshot=then,
+            reason="synced from on-premises Active Directory: restore it there; Entra Connect "
+            "syncs it back",
+        )  # fmt: skip
+    if now is None:
+        deleted = deleted_kind_of(spec)
+        if deleted is not None and live.find(deleted.name, oid) is not None:
+            return Action(spec.name, oid, "undelete", snapshot=then)
+        if request.properties is not None:
+            return Action(
+                spec.name, oid, "skip", snapshot=then,
+                reason="gone for good: restoring single properties cannot recreate it; "
+                "run without --properties",
+            )  # fmt: skip
+        return Action(spec.name, oid, "recreate", snapshot=then)
+    if request.mode == "skip":
+        return Action(spec.name, oid, "skip", reason="exists; --mode skip leaves it as it is")
+    diff = diff_objects(spec.name, oid, now, then, reveal=True)
+    action = Action(spec.name, oid, "patch", snapshot=then)
+    writable = properties.writable(entity)
+    for prop in diff.properties if diff else []:
+        if request.properties is not None and prop not in request.properties:
+            continue
+        if request.mode == "merge" and not (_empty(now.get(prop)) and not _empty(then.get(prop))):
+            continue
+        if prop in writable:
+            action.patch[prop] = then.get(prop)
+        else:
+            action.notes[prop] = properties.why_not(entity, prop)
+    if not action.patch and not action.notes:
+        return None
+    if action.patch and now.get("onPremisesSyncEnabled"):
+        action.action = "skip"
+        action.reason = "synced from on-premises Active Directory: restore it there"
+    elif not action.patch:
+        action.action = "skip"
+        action.reason = "only properties Graph does not let a client write differ"
+    return action
+
+
+def _link_action(
+    spec: KindSpec,
+    pid: str,
+    then: dict[str, Any] | None,
+    now: dict[str, Any] | None,
+    snap: SnapshotSide,
+    request: Request,
+    ids: IdMap,
+) -> Action | None:
+    parent = snap.find(spec.parent or "", pid)
+    if parent is None:
+        return None  # the parent did not exist at the snapshot
+    name = link_field(spec)
+    then = then or {}
+    action = Action(spec.name, pid, "relink", snapshot=then)
+    skip = restorer_for(spec).cannot_relink(spec, parent)
+    if skip:
+        action.action, action.reason = "skip", skip
+        return action
+    wanted = {ids.get(k): v for k, v in _links(then.get(name)).items()}
+    present = _links((now or {}).get(name))
+    action.add = [wanted[i] for i in sorted(wanted.keys() - present.keys())]
+    # A single-valued link (manager) is replaced by the PUT that adds the new one.
+    if request.mode == "overwrite" and not (action.add and not isinstance(then.get(name), list)):
+        action.remove = sorted(present.keys() - wanted.keys())
+    elif request.mode == "skip" and now is not None:
+        action.action, action.reason = "skip", "exists; --mode skip leaves it as it is"
+        return action
+    if not action.add and not action.remove:
+        return None
+    return action
+
+
+def _links(value: Any) -> dict[str, dict[str, Any]]:
+    items = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+    return {str(i["id"]): i for i in items if isinstance(i, dict) and i.get("id")}

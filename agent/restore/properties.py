@@ -1,0 +1,54 @@
+"""Which properties of a directory object a write may carry.
+
+The v1.0 CSDL marks almost no directory-object property Computed, so the read-only and
+create-only sets come from the Graph v1.0 resource pages ("Read-only.", "can only be set at
+creation") and are unioned with what the CSDL marks (``writable_properties``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from agent.schema.csdl import load_schema
+
+_ON_PREM = (
+    "onPremisesDistinguishedName", "onPremisesDomainName", "onPremisesLastSyncDateTime",
+    "onPremisesNetBiosName", "onPremisesProvisioningErrors", "onPremisesSamAccountName",
+    "onPremisesSecurityIdentifier", "onPremisesSyncEnabled", "onPremisesUserPrincipalName",
+)  # fmt: skip
+
+READ_ONLY: dict[str, frozenset[str]] = {
+    "user": frozenset({
+        "createdDateTime", "creationType", "deletedDateTime", "externalUserState",
+        "externalUserStateChangeDateTime", "lastPasswordChangeDateTime", "proxyAddresses",
+        "securityIdentifier", "signInSessionsValidFromDateTime", "assignedLicenses",
+        "assignedPlans", "provisionedPlans", "licenseAssignmentStates", *_ON_PREM,
+    }),
+    "group": frozenset({
+        "createdDateTime", "deletedDateTime", "expirationDateTime", "renewedDateTime", "mail",
+        "proxyAddresses", "securityIdentifier", "assignedLicenses", "isArchived", *_ON_PREM,
+    }),
+}  # fmt: skip
+
+CREATE_ONLY: dict[str, frozenset[str]] = {
+    "group": frozenset({"isAssignableToRole"}),
+}
+
+WHY_READ_ONLY = "read-only: Graph computes it or sets it through another API"
+WHY_CREATE_ONLY = "create-only: Graph sets it only when the object is created"
+
+
+@cache
+def writable(entity: str) -> frozenset[str]:
+    """Properties a PATCH of ``entity`` may carry."""
+    csdl = load_schema().writable_properties(entity)
+    return frozenset(csdl - READ_ONLY.get(entity, frozenset()) - CREATE_ONLY.get(entity, set()))
+
+
+def creatable(entity: str) -> frozenset[str]:
+    """Properties a create (POST) of ``entity`` may carry."""
+    return writable(entity) | CREATE_ONLY.get(entity, frozenset())
+
+
+def why_not(entity: str, prop: str) -> str:
+    return WHY_CREATE_ONLY if prop in CREATE_ONLY.get(entity, ()) else WHY_READ_ONLY

@@ -1,0 +1,274 @@
+"""restore through the CLI against a simulated tenant over real HTTPS: a disaster drill with a
+fixed seed, dry-run, refusals, merge vs overwrite and a single-property restore."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.simulator.service import READ_PERMISSIONS
+from tests.agent_helpers import agent_for, cli, simulated_tenant, write_requests
+
+WRITES = [
+    "User.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "GroupMember.ReadWrite.All",
+]
+KINDS = ("user", "group", "groupMember", "groupOwner", "userManager")
+# Writable properties the drill compares (read-only ones cannot come back on a recreate).
+USER_PROPS = ("displayName", "department", "jobTitle", "userPrincipalName", "accountEnabled",
+              "mailNickname", "givenName", "surname", "city", "usageLocation")  # fmt: skip
+GROUP_PROPS = ("displayName", "description", "mailNickname", "groupTypes", "securityEnabled",
+               "mailEnabled", "visibility")  # fmt: skip
+
+
+def make_env(tmp_path: Path, roles: list[str]) -> Any:
+    return simulated_tenant(
+        tmp_path / "sim",
+        users=120,
+        groups=30,
+        graph_permissions=[*READ_PERMISSIONS, *WRITES],
+        directory_roles=roles,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    with make_env(tmp_path, ["Global Administrator"]) as sim:
+        config, rt = agent_for(tmp_path / "agent", sim)
+        yield sim, sim.tenants["contoso"].directory, str(config), tmp_path
+        rt.close()
+
+
+def run(*args: str, code: int = 0) -> Any:
+    result = cli(*args)
+    assert result.code == code, result.out + result.err
+    assert "Traceback" not in result.out + result.err
+    return result
+
+
+def backup(config: str) -> int:
+    out = run("backup", "--tenant", "contoso", "--config", config, "--json").json()
+    return int(out["snapshot"]["id"])
+
+
+def restore(config: str, snap: int, *args: str, code: int = 0) -> Any:
+    return run("restore", "--tenant", "contoso", "--snapshot", str(snap), "--config", config,
+               *args, code=code)  # fmt: skip
+
+
+def cloud(d: Any) -> list[dict[str, Any]]:
+    return [u for u in d.users() if not u.get("onPremisesSyncEnabled")]
+
+
+def plain_groups(d: Any) -> list[dict[str, Any]]:
+    """Cloud security and Microsoft 365 groups: Graph manages all of them (not DLs, dynamic)."""
+    return [
+        g
+        for g in d.groups()
+        if not g.get("onPremisesSyncEnabled")
+        and not g.get("membershipRule")
+        and ("Unified" in g["groupTypes"] or not g["mailEnabled"])
+    ]
+
+
+def state(d: Any) -> dict[str, Any]:
+    users = {u["id"]: {p: u.get(p) for p in USER_PROPS} for u in d.users()}
+    groups = {g["id"]: {p: g.get(p) for p in GROUP_PROPS} for g in d.groups()}
+    return {
+        "user": users,
+        "group": groups,
+        "groupMember": {g: set(d.members(g)) for g in groups},
+        "groupOwner": {g: set(d.owners(g)) for g in groups},
+        "userManager": {u: d.manager_of(u) for u in users},
+    }
+
+
+def mapped(before: dict[str, Any], id_map: dict[str, str]) -> dict[str, Any]:
+    """The snapshot state with recreated objects under their new ids."""
+    m = lambda x: id_map.get(x, x)  # noqa: E731
+    return {
+        "user": {m(k): v for k, v in before["user"].items()},
+        "group": {m(k): v for k, v in before["group"].items()},
+        "groupMember": {m(k): {m(i) for i in v} for k, v in before["groupMember"].items()},
+        "groupOwner": {m(k): {m(i) for i in v} for k, v in before["groupOwner"].items()},
+        "userManager": {m(k): (m(v) if v else None) for k, v in before["userManager"].items()},
+    }
+
+
+def damage(d: Any, rng: random.Random) -> dict[str, list[str]]:
+    users = cloud(d)
+    rng.shuffle(users)
+    groups = plain_groups(d)
+    rng.shuffle(groups)
+    done: dict[str, list[str]] = {"soft": [], "hard": [], "edited": []}
+    for u in users[:3]:
+        d.delete_user(u["id"])
+        done["soft"].append(u["id"])
+    for u in users[3:5]:
+        d.delete_user(u["id"], permanent=True)
+        done["hard"].append(u["id"])
+    for u in users[5:10]:
+        d.update_user(u["id"], department="Wrecked", jobTitle=None)
+        done["edited"].append(u["id"])
+    for u in users[10:14]:
+        boss = rng.choice(users[20:])
+        d.set_manager(u["id"], boss["id"])
+    d.delete_group(groups[0]["id"])  # soft
+    d.delete_group(groups[1]["id"], permanent=True)
+    d.update_group(groups[2]["id"], description="defaced")
+    for g in groups[3:8]:
+        members = sorted(d.members(g["id"]))
+        if members:
+            d.remove_member(g["id"], members[0])
+        d.add_member(g["id"], rng.choice(users[20:])["id"])
+        owners = sorted(d.owners(g["id"]))
+        if owners:
+            d.remove_owner(g["id"], owners[0])
+        else:
+            d.add_owner(g["id"], rng.choice(users[20:])["id"])
+    return done
+
+
+def test_disaster_drill_restores_the_whole_snapshot(env) -> None:
+    sim, d, config, tmp = env
+    snap = backup(config)
+    before = state(d)
+    done = damage(d, random.Random(5))
+    assert state(d) != before
+
+    mark = len(sim.log.items())
+    plan = restore(config, snap, "--dry-run", "--json").json()
+    assert write_requests(sim, mark) == []  # dry-run writes nothing
+    actions = {(a["kind"], a["id"]): a["action"] for a in plan["plan"]["actions"]}
+    assert all(actions[("user", u)] == "undelete" for u in done["soft"])
+    assert all(actions[("user", u)] == "recreate" for u in done["hard"])
+    assert all(actions[("user", u)] == "patch" for u in done["edited"])
+
+    secrets_file = tmp / "passwords.txt"
+    report = restore(config, snap, "--yes", "--json", "--password-file", str(secrets_file)).json()
+    assert report["summary"]["failed"] == 0, report["results"]
+    ids = {o["old"]: o["new"] for o in report["id_map"]["objects"]}
+    assert set(done["hard"]) <= set(ids)
+    assert set(ids.values()).isdisjoint(ids)
+
+    after = state(d)
+    want = mapped(before, ids)
+    why = {(r["kind"], ids.get(r["id"], r["id"])): r["reason"] for r in report["results"]}
+    for kind in ("user", "group", "groupMember", "groupOwner", "userManager"):
+        for oid, value in want[kind].items():
+            if after[kind].get(oid) != value:  # only what the report explains
+                assert "synced from on-premises" in why[(kind, oid)], (
+                    kind,
+                    oid,
+                    value,
+                    after[kind].get(oid),
+                    [
+                        r
+                        for r in report["results"]
+                        if r["kind"] == kind and ids.get(r["id"], r["id"]) == oid
+                    ],
+                    before["user"].get(oid),
+                    after["user"].get(oid),
+                )
+
+    # Recreated users: a unique temporary password each, only in the owner-only file.
+    assert stat.S_IMODE(os.stat(secrets_file).st_mode) == 0o600
+    lines = [x.split("\t") for x in secrets_file.read_text().splitlines()[1:]]
+    assert len(lines) == len(done["hard"]) and len({p for _, p in lines}) == len(lines)
+    everything = json.dumps(report) + "".join(str(i.note) + i.path for i in sim.log.items())
+    for _, password in lines:
+        assert password not in everything
+
+    # Whatever still differs is in the report with its reason.
+    listed = {
+        (r["kind"], r["id"]): r["not_restored"] for r in report["results"] if r["not_restored"]
+    }
+    live = run("diff", str(snap), "--live", "--config", config, "--json",
+               *[x for k in KINDS for x in ("--kind", k)], code=0).json()  # fmt: skip
+    for obj in live["objects"]:
+        if obj["status"] == "changed":
+            for change in obj["changes"]:
+                linked = change["path"].partition("[")[2].rstrip("]")
+                if linked in ids or linked in ids.values():
+                    continue  # a link to a recreated object: same object, new id
+                prop = change["path"].split("[")[0].split(".")[0]
+                assert prop in listed.get((obj["kind"], obj["id"]), {}), (obj, change)
+        else:  # recreated objects: the old id removed, the new id added
+            assert obj["id"] in ids or obj["id"] in ids.values(), obj
+
+    again = restore(config, snap, "--dry-run", "--json").json()
+    assert [a for a in again["plan"]["actions"] if a["action"] != "skip"] == []
+
+
+def test_recreating_users_needs_a_password_file(env) -> None:
+    sim, d, config, _ = env
+    snap = backup(config)
+    gone = cloud(d)[0]
+    d.delete_user(gone["id"], permanent=True)
+    mark = len(sim.log.items())
+    out = restore(config, snap, "--kind", "user", "--yes", code=2)
+    assert "--password-file" in out.err and "recreated" in out.err
+    assert write_requests(sim, mark) == []
+
+
+def test_without_yes_and_no_terminal_restore_refuses(env) -> None:
+    sim, d, config, _ = env
+    snap = backup(config)
+    user = cloud(d)[0]
+    d.update_user(user["id"], department="Elsewhere")
+    mark = len(sim.log.items())
+    out = restore(config, snap, "--kind", "user", code=2)
+    assert "--yes" in out.err
+    assert write_requests(sim, mark) == []
+
+
+def test_merge_keeps_changed_values_overwrite_replaces_them(env) -> None:
+    _, d, config, _ = env
+    snap = backup(config)
+    a, b = cloud(d)[:2]
+    d.update_user(a["id"], department="Changed since", jobTitle=None)
+    restore(config, snap, "--kind", "user", "--id", a["id"], "--mode", "merge", "--yes")
+    assert d.get(a["id"])["department"] == "Changed since"  # merge: changed, not emptied
+    assert d.get(a["id"])["jobTitle"] == a["jobTitle"]  # emptied since: merged back
+    restore(config, snap, "--kind", "user", "--id", a["id"], "--mode", "overwrite", "--yes")
+    assert d.get(a["id"])["department"] == a["department"]
+    d.update_user(b["id"], department="Kept")
+    out = restore(config, snap, "--kind", "user", "--mode", "skip", "--yes", "--json").json()
+    assert d.get(b["id"])["department"] == "Kept"
+    assert {r["status"] for r in out["results"]} == {"skipped"}
+
+
+def test_single_property_restore_changes_only_that(env) -> None:
+    sim, d, config, _ = env
+    snap = backup(config)
+    user = cloud(d)[0]
+    d.update_user(user["id"], department="Moved", jobTitle="Promoted")
+    mark = len(sim.log.items())
+    out = restore(config, snap, "--id", user["id"], "--properties", "department", "--yes",
+                  "--json").json()  # fmt: skip
+    now = d.get(user["id"])
+    assert now["department"] == user["department"] and now["jobTitle"] == "Promoted"
+    writes = write_requests(sim, mark)
+    assert [(w.method, w.path.rsplit("/", 1)[-1]) for w in writes] == [("PATCH", user["id"])]
+    assert [r["status"] for r in out["results"]] == ["restored"]
+
+
+def test_undeleting_users_needs_the_global_administrator_role(tmp_path: Path) -> None:
+    with make_env(tmp_path, []) as sim:
+        config, rt = agent_for(tmp_path / "agent", sim)
+        d = sim.tenants["contoso"].directory
+        snap = backup(str(config))
+        gone = cloud(d)[0]
+        d.delete_user(gone["id"])
+        mark = len(sim.log.items())
+        out = restore(str(config), snap, "--kind", "user", "--yes", code=3)
+        assert "Global Administrator" in out.err
+        assert write_requests(sim, mark) == []
+        rt.close()
