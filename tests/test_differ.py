@@ -117,9 +117,24 @@ def test_unordered_declarations_name_collections_of_the_graph_schema() -> None:
             type_name = kind.entity_type
             prop = None
             for name in path.split("."):
-                prop = schema.properties(type_name).get(name)
-                assert prop is not None, f"{kind.name}: no property {name} in {entry}"
+                # on the type or a type derived from it (ipNamedLocation.ipRanges)
+                types = [type_name, *schema.derived_types(type_name)]
+                found = [schema.properties(t)[name] for t in types if name in schema.properties(t)]
+                assert found, f"{kind.name}: no property {name} in {entry}"
+                prop = found[0]
                 type_name = prop.type
             assert prop is not None and prop.collection, f"{kind.name}: {entry} is not a list"
             if key:
                 assert key.rstrip("]") in schema.properties(prop.type), (kind.name, entry)
+
+
+def test_conditional_access_assignments_are_sets() -> None:
+    def policy(include: list[str], exclude: list[str]) -> dict[str, Any]:
+        users = {"includeUsers": include, "excludeGroups": exclude}
+        return {"id": "p", "state": "enabled", "conditions": {"users": users}}
+
+    old = policy(["u1", "u2"], ["g1"])
+    assert diff_objects("conditionalAccessPolicy", "p", old, policy(["u2", "u1"], ["g1"])) is None
+    assert changes("conditionalAccessPolicy", old, policy(["u2", "u1"], ["g1", "g2"])) == [
+        {"path": "conditions.users.excludeGroups[g2]", "op": "added", "new": "g2"}
+    ]

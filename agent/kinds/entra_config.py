@@ -28,6 +28,7 @@ def config_kind(
     restore: tuple[str, ...] = ("patch", "recreate"),
     after: tuple[str, ...] = (),
     contained: tuple[str, ...] = (),
+    unordered: tuple[str, ...] = (),
     notes: str = "",
 ) -> KindSpec:
     """A kind read in full from one Graph collection or singleton."""
@@ -50,6 +51,7 @@ def config_kind(
         path=path,
         singleton=singleton,
         contained=contained,
+        unordered=unordered,
         notes=notes,
     )
 
@@ -63,6 +65,28 @@ APP_CONFIG_READ = (
     "Policy.ReadWrite.ApplicationConfiguration",
 )
 
+# Who, what and where a conditional access policy covers: sets of ids and values.
+CA_POLICY_SETS = (
+    "conditions.users.includeUsers",
+    "conditions.users.excludeUsers",
+    "conditions.users.includeGroups",
+    "conditions.users.excludeGroups",
+    "conditions.users.includeRoles",
+    "conditions.users.excludeRoles",
+    "conditions.applications.includeApplications",
+    "conditions.applications.excludeApplications",
+    "conditions.applications.includeUserActions",
+    "conditions.locations.includeLocations",
+    "conditions.locations.excludeLocations",
+    "conditions.platforms.includePlatforms",
+    "conditions.platforms.excludePlatforms",
+    "conditions.clientAppTypes",
+    "conditions.signInRiskLevels",
+    "conditions.userRiskLevels",
+    "grantControls.builtInControls",
+    "grantControls.termsOfUse",
+)
+
 POLICY_KINDS: tuple[KindSpec, ...] = (
     config_kind(
         "namedLocation",
@@ -73,6 +97,7 @@ POLICY_KINDS: tuple[KindSpec, ...] = (
         write=("Policy.ReadWrite.ConditionalAccess",),
         entity_type="namedLocation",
         volatile=("modifiedDateTime",),
+        unordered=("ipRanges", "countriesAndRegions"),
         notes="Graph allows 1 request/s per tenant for conditional access and named "
         "locations; the client paces these reads to that rate.",
     ),
@@ -86,6 +111,7 @@ POLICY_KINDS: tuple[KindSpec, ...] = (
         entity_type="conditionalAccessPolicy",
         volatile=("modifiedDateTime",),
         after=("namedLocation", "group", "user", "authenticationStrengthPolicy"),
+        unordered=CA_POLICY_SETS,
     ),
     config_kind(
         "authenticationMethodsPolicy",
@@ -119,6 +145,7 @@ POLICY_KINDS: tuple[KindSpec, ...] = (
         write=("Policy.ReadWrite.ConditionalAccess",),
         entity_type="authenticationStrengthPolicy",
         volatile=("modifiedDateTime",),
+        unordered=("allowedCombinations",),
         contained=("combinationConfigurations",),
     ),
     config_kind(
