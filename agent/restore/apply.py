@@ -25,7 +25,7 @@ from agent.restore import properties
 from agent.restore.idmap import IdMap
 from agent.restore.passwords import PasswordFile, temporary_password
 from agent.restore.plan import Action, Plan, Request, build_plan, live_kinds
-from agent.restore.restorers import GLOBAL_ADMIN, LINKS, OBJECTS, link_field
+from agent.restore.restorers import GLOBAL_ADMIN, LINKS, OBJECTS, link_field, link_items
 from agent.runtime import Runtime
 
 RESULT_SCHEMA = "entra-backup/restore/1"
@@ -227,8 +227,20 @@ def _apply(
                     "password": password,
                     "forceChangePasswordNextSignIn": True,
                 }
-            outcome.new_id = OBJECTS.create(g, spec, body)
+            created = OBJECTS.create(g, spec, body)
+            outcome.new_id = str(created["id"])
             ids.add(spec.name, action.object_id, outcome.new_id)
+            old_app, new_app = action.snapshot.get("appId"), created.get("appId")
+            if entity == "application" and old_app and new_app and old_app != new_app:
+                ids.add("appId", str(old_app), str(new_app))  # its service principal names it
+                # Values naming the app's own appId (api://{appId}) follow the new one.
+                again = {
+                    k: v
+                    for k, v in ids.rewrite(body).items()
+                    if v != body[k] and k in properties.writable(entity)
+                }
+                if again:
+                    OBJECTS.patch(g, spec, outcome.new_id, again)
             if password is not None and passwords is not None:
                 passwords.add(str(action.snapshot.get("userPrincipalName")), password)
         elif action.action == "relink":
@@ -244,7 +256,7 @@ def _relink(g: GraphClient, action: Action, ids: IdMap, outcome: Outcome) -> Non
     problems: list[str] = []
     for link in action.add:
         try:
-            LINKS.add(g, spec, pid, ids.get(str(link["id"])))
+            LINKS.add(g, spec, pid, ids.rewrite(link))
         except WriteRejected as exc:
             if exc.reason != "exists":  # already there: the goal is met
                 problems.append(f"add {link['id']}: {exc}")
@@ -278,8 +290,8 @@ def _verify(
     want = ids.rewrite(action.snapshot)
     if spec.parent:
         name = link_field(spec)
-        have = _ids((now or {}).get(name))
-        wanted = _ids(want.get(name))
+        have = set(link_items(spec, (now or {}).get(name)))
+        wanted = set(link_items(spec, want.get(name)))
         missing = wanted - have
         extra = (have - wanted) if request.mode == "overwrite" else set()
         if missing or extra:
@@ -307,8 +319,3 @@ def _verify(
         )
     if outcome.properties:
         outcome.status = "partial"
-
-
-def _ids(value: Any) -> set[str]:
-    items = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
-    return {str(i["id"]) for i in items if isinstance(i, dict) and i.get("id")}

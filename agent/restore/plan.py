@@ -29,7 +29,7 @@ from agent.errors import ConfigError
 from agent.kinds import KindSpec
 from agent.restore import properties
 from agent.restore.idmap import IdMap
-from agent.restore.restorers import deleted_kind_of, link_field, restorer_for
+from agent.restore.restorers import deleted_kind_of, link_field, link_items, restorer_for
 
 MODES = ("overwrite", "merge", "skip")
 PLAN_SCHEMA = "entra-backup/restore-plan/1"
@@ -148,9 +148,14 @@ def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id
                 action = _link_action(spec, pair.object_id, then, now, snap, request, ids)
             else:
                 twin = added.get(_match_key(spec, then)) if then and now is None else None
-                if twin is not None:  # recreated by an earlier restore: the same object
+                if twin is not None and then is not None:  # recreated by an earlier restore
                     ids.add(spec.name, pair.object_id, twin)
                     now = live.find(spec.name, twin)
+                    old_app, new_app = then.get("appId"), (now or {}).get("appId")
+                    if old_app and new_app and old_app != new_app:
+                        ids.add("appId", str(old_app), str(new_app))
+                if then is not None:
+                    then = ids.rewrite(then)  # compare references as they are named now
                 action = _object_action(spec, pair.object_id, then, now, live, request)
             if action is not None:
                 action.label = label_of(spec.name, pair.object_id, then or now or {}, (snap, live))
@@ -159,11 +164,12 @@ def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id
 
 
 # What identifies an object across a recreate (its id changes): a recreated user has the same
-# userPrincipalName; a group the same mailNickname and displayName. Also what a restore into
+# userPrincipalName; a group the same mailNickname and displayName; an app its displayName. Also what a restore into
 # another tenant will match objects by.
 MATCH_BY: dict[str, tuple[str, ...]] = {
     "user": ("userPrincipalName",),
     "group": ("mailNickname", "displayName"),
+    "application": ("displayName",),  # a recreated app has a new appId too
 }
 
 
@@ -261,20 +267,15 @@ def _link_action(
     if skip:
         action.action, action.reason = "skip", skip
         return action
-    wanted = {ids.get(k): v for k, v in _links(then.get(name)).items()}
-    present = _links((now or {}).get(name))
+    wanted = link_items(spec, ids.rewrite(then.get(name)))
+    present = link_items(spec, (now or {}).get(name))
     action.add = [wanted[i] for i in sorted(wanted.keys() - present.keys())]
     # A single-valued link (manager) is replaced by the PUT that adds the new one.
     if request.mode == "overwrite" and not (action.add and not isinstance(then.get(name), list)):
-        action.remove = sorted(present.keys() - wanted.keys())
+        action.remove = sorted(str(present[k].get("id")) for k in present.keys() - wanted.keys())
     elif request.mode == "skip" and now is not None:
         action.action, action.reason = "skip", "exists; --mode skip leaves it as it is"
         return action
     if not action.add and not action.remove:
         return None
     return action
-
-
-def _links(value: Any) -> dict[str, dict[str, Any]]:
-    items = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
-    return {str(i["id"]): i for i in items if isinstance(i, dict) and i.get("id")}

@@ -28,10 +28,28 @@ READ_ONLY: dict[str, frozenset[str]] = {
         "createdDateTime", "deletedDateTime", "expirationDateTime", "renewedDateTime", "mail",
         "proxyAddresses", "securityIdentifier", "assignedLicenses", "isArchived", *_ON_PREM,
     }),
+    "application": frozenset({
+        "appId", "applicationTemplateId", "createdDateTime", "deletedDateTime",
+        "publisherDomain", "disabledByMicrosoftStatus", "certification", "passwordCredentials",
+        "keyCredentials",
+    }),
+    "servicePrincipal": frozenset({
+        "appDisplayName", "appDescription", "appOwnerOrganizationId", "applicationTemplateId",
+        "deletedDateTime", "servicePrincipalType", "signInAudience", "passwordCredentials",
+        "verifiedPublisher", "keyCredentials",
+    }),
 }  # fmt: skip
 
 CREATE_ONLY: dict[str, frozenset[str]] = {
     "group": frozenset({"isAssignableToRole"}),
+    "servicePrincipal": frozenset({"appId"}),
+}
+
+# Read-only for restore because the backup holds no secret material.
+NOT_IN_BACKUP: dict[str, str] = {
+    "keyCredentials": "certificate metadata only (no key material is backed up): upload the "
+    "certificate again",
+    "passwordCredentials": "client secrets are never backed up: add a new secret (addPassword)",
 }
 
 WHY_READ_ONLY = "read-only: Graph computes it or sets it through another API"
@@ -51,4 +69,6 @@ def creatable(entity: str) -> frozenset[str]:
 
 
 def why_not(entity: str, prop: str) -> str:
+    if prop in NOT_IN_BACKUP:
+        return NOT_IN_BACKUP[prop]
     return WHY_CREATE_ONLY if prop in CREATE_ONLY.get(entity, ()) else WHY_READ_ONLY

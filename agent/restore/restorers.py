@@ -14,7 +14,17 @@ from agent.kinds import ALL_KINDS, BY_NAME, KindSpec
 
 # Kinds whose restore is implemented and proven by the disaster drill; a declared strategy
 # alone is not enough (tests/test_restore_e2e.py).
-READY = frozenset({"user", "group", "groupMember", "groupOwner", "userManager"})
+READY = frozenset({
+    "user", "group", "groupMember", "groupOwner", "userManager",
+    "application", "servicePrincipal", "applicationOwner", "servicePrincipalOwner",
+    "appRoleAssignment",
+})  # fmt: skip
+# Links that are whole objects (appRoleAssignedTo): what identifies one across a recreate (its
+# own id is new), and what a create sends. Other links are $ref, identified by the target id.
+LINK_IDENTITY: dict[str, tuple[str, ...]] = {"appRoleAssignedTo": ("principalId", "appRoleId")}
+LINK_CREATE: dict[str, tuple[str, ...]] = {
+    "appRoleAssignedTo": ("principalId", "resourceId", "appRoleId")
+}
 GRAPH_ROOT = "https://graph.microsoft.com/v1.0"
 # The role restoring deleted users and groups needs (facts file §3), by its template id.
 GLOBAL_ADMIN = ("Global Administrator", "62e90394-69f5-4237-9190-012177145e10")
@@ -47,6 +57,20 @@ def link_field(spec: KindSpec) -> str:
     return "manager"  # single-valued: userManager
 
 
+def link_items(spec: KindSpec, value: Any) -> dict[str, dict[str, Any]]:
+    """The links a relationship object holds, by what identifies each (see LINK_IDENTITY)."""
+    items = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+    fields = LINK_IDENTITY.get(link_field(spec))
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        key = "/".join(str(item.get(f)) for f in fields) if fields else str(item.get("id") or "")
+        if key:
+            out[key] = item
+    return out
+
+
 def ref(object_id: str) -> dict[str, str]:
     return {"@odata.id": f"{GRAPH_ROOT}/directoryObjects/{object_id}"}
 
@@ -70,8 +94,8 @@ class GraphObjects:
         params = {"$select": ",".join(spec.select)} if spec.select else None
         return g.get_json(self.path(spec, oid), params)
 
-    def create(self, g: GraphClient, spec: KindSpec, body: dict[str, Any]) -> str:
-        return str(g.post(spec.path or "", body)["id"])
+    def create(self, g: GraphClient, spec: KindSpec, body: dict[str, Any]) -> dict[str, Any]:
+        return g.post(spec.path or "", body)
 
 
 class GraphLinks:
@@ -95,15 +119,22 @@ class GraphLinks:
         parent = BY_NAME[spec.parent or ""]
         return f"{parent.path}/{pid}/{link_field(spec)}"
 
-    def add(self, g: GraphClient, spec: KindSpec, pid: str, target: str) -> None:
-        if link_field(spec) == "manager":
-            g.put(f"{self._base(spec, pid)}/$ref", ref(target))
+    def add(self, g: GraphClient, spec: KindSpec, pid: str, item: dict[str, Any]) -> None:
+        """``item``: the link as the snapshot holds it, ids already mapped."""
+        name = link_field(spec)
+        if name in LINK_CREATE:
+            g.post(self._base(spec, pid), {k: item.get(k) for k in LINK_CREATE[name]})
+        elif name == "manager":
+            g.put(f"{self._base(spec, pid)}/$ref", ref(str(item["id"])))
         else:
-            g.post(f"{self._base(spec, pid)}/$ref", ref(target))
+            g.post(f"{self._base(spec, pid)}/$ref", ref(str(item["id"])))
 
     def remove(self, g: GraphClient, spec: KindSpec, pid: str, target: str) -> None:
-        if link_field(spec) == "manager":
+        name = link_field(spec)
+        if name == "manager":
             g.delete(f"{self._base(spec, pid)}/$ref")
+        elif name in LINK_CREATE:
+            g.delete(f"{self._base(spec, pid)}/{target}")
         else:
             g.delete(f"{self._base(spec, pid)}/{target}/$ref")
 
