@@ -23,6 +23,7 @@ WRITES = [
     "GroupMember.ReadWrite.All",
     "Application.ReadWrite.All",
     "AppRoleAssignment.ReadWrite.All",
+    "AdministrativeUnit.ReadWrite.All",
 ]
 KINDS = ("user", "group", "groupMember", "groupOwner", "userManager")
 DEFAULT_ROLE = "00000000-0000-0000-0000-000000000000"
@@ -40,6 +41,7 @@ def make_env(tmp_path: Path, roles: list[str]) -> Any:
         tmp_path / "sim",
         users=120,
         groups=30,
+        administrative_units=4,
         graph_permissions=[*READ_PERMISSIONS, *WRITES],
         directory_roles=roles,
     )
@@ -345,3 +347,44 @@ def test_undeleting_users_needs_the_global_administrator_role(tmp_path: Path) ->
         assert "Global Administrator" in out.err
         assert write_requests(sim, mark) == []
         rt.close()
+
+
+def test_drill_restores_administrative_units_and_their_members(env) -> None:
+    _, d, config, _ = env
+    sim = env[0]
+    g = GraphClient(sim.base_url, session(sim), lambda: token(sim, sim.tenants["contoso"]))
+    units = g.get_json("/directory/administrativeUnits")["value"]
+    static = [u for u in units if not u.get("membershipRule")]
+    assert len(static) >= 3
+    members = {
+        u["id"]: {
+            m["id"]
+            for m in g.get_json(f"/directory/administrativeUnits/{u['id']}/members")["value"]
+        }
+        for u in static
+    }
+    snap = backup(config)
+    soft, hard, edited = static[:3]
+    g.delete(f"/directory/administrativeUnits/{soft['id']}")
+    g.delete(f"/directory/administrativeUnits/{hard['id']}")
+    g.delete(f"/directory/deletedItems/{hard['id']}")
+    g.patch(f"/directory/administrativeUnits/{edited['id']}", {"description": "defaced"})
+    for mid in sorted(members[edited["id"]])[:2]:
+        g.delete(f"/directory/administrativeUnits/{edited['id']}/members/{mid}/$ref")
+
+    kinds = ["--kind", "administrativeUnit", "--kind", "administrativeUnitMember"]
+    report = restore(config, snap, *kinds, "--yes", "--json").json()
+    assert report["summary"]["failed"] == 0, report["results"]
+    ids = {o["old"]: o["new"] for o in report["id_map"]["objects"]}
+    assert set(ids) == {hard["id"]}
+    for unit in (soft, hard, edited):
+        uid = ids.get(unit["id"], unit["id"])
+        now = g.get_json(f"/directory/administrativeUnits/{uid}")
+        assert (now["displayName"], now.get("description")) == (
+            unit["displayName"],
+            unit.get("description"),
+        )
+        have = g.get_json(f"/directory/administrativeUnits/{uid}/members")["value"]
+        assert {m["id"] for m in have} == members[unit["id"]]
+    again = restore(config, snap, *kinds, "--dry-run", "--json").json()
+    assert [a for a in again["plan"]["actions"] if a["action"] != "skip"] == []

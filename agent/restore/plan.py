@@ -170,6 +170,7 @@ MATCH_BY: dict[str, tuple[str, ...]] = {
     "user": ("userPrincipalName",),
     "group": ("mailNickname", "displayName"),
     "application": ("displayName",),  # a recreated app has a new appId too
+    "administrativeUnit": ("displayName",),
 }
 
 

@@ -38,6 +38,7 @@ READ_ONLY: dict[str, frozenset[str]] = {
         "deletedDateTime", "servicePrincipalType", "signInAudience", "passwordCredentials",
         "verifiedPublisher", "keyCredentials",
     }),
+    "administrativeUnit": frozenset({"deletedDateTime"}),
 }  # fmt: skip
 
 CREATE_ONLY: dict[str, frozenset[str]] = {

@@ -17,7 +17,7 @@ from agent.kinds import ALL_KINDS, BY_NAME, KindSpec
 READY = frozenset({
     "user", "group", "groupMember", "groupOwner", "userManager",
     "application", "servicePrincipal", "applicationOwner", "servicePrincipalOwner",
-    "appRoleAssignment",
+    "appRoleAssignment", "administrativeUnit", "administrativeUnitMember",
 })  # fmt: skip
 # Links that are whole objects (appRoleAssignedTo): what identifies one across a recreate (its
 # own id is new), and what a create sends. Other links are $ref, identified by the target id.
