@@ -171,14 +171,16 @@ MATCH_BY: dict[str, tuple[str, ...]] = {
     "group": ("mailNickname", "displayName"),
     "application": ("displayName",),  # a recreated app has a new appId too
     "administrativeUnit": ("displayName",),
+    # A grant is recreated with a new id; principalId is empty for admin consent.
+    "oAuth2PermissionGrant": ("clientId", "consentType", "resourceId", "principalId"),
 }
 
 
 def _match_key(spec: KindSpec, obj: dict[str, Any] | None) -> tuple[Any, ...] | None:
     names = MATCH_BY.get(spec.entity_type or "")
-    if not names or obj is None or any(obj.get(n) in (None, "") for n in names):
+    if not names or obj is None or obj.get(names[0]) in (None, ""):
         return None
-    return tuple(str(obj[n]).lower() for n in names)
+    return tuple(str(obj.get(n) or "").lower() for n in names)
 
 
 def _added_since(spec: KindSpec, snap: SnapshotSide, live: LiveRead) -> dict[Any, str]:
@@ -230,6 +232,8 @@ def _object_action(
     action = Action(spec.name, oid, "patch", snapshot=then)
     writable = properties.writable(entity)
     for prop in diff.properties if diff else []:
+        if prop == spec.key or (_empty(now.get(prop)) and _empty(then.get(prop))):
+            continue  # a recreated object's new id (in the id map); absent vs null
         if request.properties is not None and prop not in request.properties:
             continue
         if request.mode == "merge" and not (_empty(now.get(prop)) and not _empty(then.get(prop))):

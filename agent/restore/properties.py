@@ -44,6 +44,7 @@ READ_ONLY: dict[str, frozenset[str]] = {
 CREATE_ONLY: dict[str, frozenset[str]] = {
     "group": frozenset({"isAssignableToRole"}),
     "servicePrincipal": frozenset({"appId"}),
+    "oAuth2PermissionGrant": frozenset({"clientId", "consentType", "principalId", "resourceId"}),
 }
 
 # Read-only for restore because the backup holds no secret material.

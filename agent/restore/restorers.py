@@ -18,6 +18,7 @@ READY = frozenset({
     "user", "group", "groupMember", "groupOwner", "userManager",
     "application", "servicePrincipal", "applicationOwner", "servicePrincipalOwner",
     "appRoleAssignment", "administrativeUnit", "administrativeUnitMember",
+    "oauth2PermissionGrant",
 })  # fmt: skip
 # Links that are whole objects (appRoleAssignedTo): what identifies one across a recreate (its
 # own id is new), and what a create sends. Other links are $ref, identified by the target id.
