@@ -20,7 +20,7 @@ from agent.jobs.backup import BackupReport
 from agent.kinds import known_names
 from agent.runtime import Runtime
 from agent.simulator.exchange.churn import churn as exchange_churn
-from agent.simulator.service import Simulator, TenantSpec
+from agent.simulator.service import READ_PERMISSIONS, Simulator, TenantSpec
 from agent.store.keys import RepositoryKey
 from agent.store.repository import Repository
 
@@ -163,7 +163,14 @@ def run_demo(
     prepare_dir(data_dir)
     sim = Simulator(data_dir / "simulator")
     handle = sim.add_tenant(
-        TenantSpec(name=TENANT, seed=seed, users=users, groups=groups, service_account=True)
+        TenantSpec(
+            name=TENANT,
+            seed=seed,
+            users=users,
+            groups=groups,
+            service_account=True,
+            graph_permissions=[*READ_PERMISSIONS, "AuditLog.Read.All"],  # activity logs too
+        )
     )
     sim.start()
     try:

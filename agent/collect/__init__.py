@@ -12,6 +12,7 @@ from agent.collect.groups import collect_groups
 from agent.collect.pim import collect_pim
 from agent.collect.portal import collect_groups_general_settings
 from agent.collect.users import collect_users
+from agent.collect.window import collect_window
 
 COLLECTORS: dict[str, Collector] = {
     "graph.delta": collect_delta,
@@ -21,6 +22,7 @@ COLLECTORS: dict[str, Collector] = {
     "graph.users": collect_users,
     "graph.bitlocker": collect_bitlocker_keys,
     "portal.groupsGeneralSettings": collect_groups_general_settings,
+    "graph.window": collect_window,
     "bridge.groups": collect_exchange_groups,
     "bridge.settings": collect_exchange_settings,
     "graph.branding": collect_branding,

@@ -85,6 +85,9 @@ class Stager:
         self._ctx.checkpoint()
 
     def finish(self, *, full_listing: bool, delta_link: str | None = None) -> KindResult:
+        # An archive of events is never a full listing: absence means "aged out", not "gone".
+        if full_listing and self.kind.incremental == "window":
+            raise ValueError(f"{self.kind.name}: a time-window kind cannot mark a full listing")
         self.flush()
         if full_listing:
             self._ctx.catalog.mark_full_listing(self._ctx.job_id, self.kind.name)
@@ -135,7 +138,8 @@ class CollectContext:
         return self.catalog.delta_link(self.tenant, name)
 
     def mode_for(self, kind: KindSpec) -> str:
-        return "full" if self.force_full or kind.incremental != "delta" else "incremental"
+        incremental = kind.incremental in ("delta", "window")
+        return "full" if self.force_full or not incremental else "incremental"
 
     def previous(self, name: str, object_ids: Sequence[str]) -> dict[str, Any]:
         """The latest committed version of these objects (for merging delta changes)."""

@@ -21,7 +21,12 @@ class RateLimit:
     per_second: float
 
 
-RATE_LIMITS: tuple[RateLimit, ...] = (RateLimit("/identity/conditionalAccess/", 1.0),)
+RATE_LIMITS: tuple[RateLimit, ...] = (
+    RateLimit("/identity/conditionalAccess/", 1.0),
+    # Identity and access reports (audit and sign-in logs): 5 requests per 10 s per app and
+    # tenant (Graph's service-specific throttling limits), apart from the RU budget.
+    RateLimit("/auditLogs/", 0.5),
+)
 # Space requests a little wider than the limit: send times and arrival times differ by
 # network jitter, and one early arrival costs a 429 and a back-off.
 MARGIN = 1.15

@@ -9,6 +9,7 @@ from agent.kinds.entra import KINDS as ENTRA_KINDS
 from agent.kinds.entra_config import GROUPS_GENERAL_SETTINGS, POLICY_KINDS
 from agent.kinds.entra_directory import DIRECTORY_KINDS
 from agent.kinds.entra_links import LINK_KINDS
+from agent.kinds.entra_logs import LOG_KINDS
 from agent.kinds.entra_tenant import TENANT_CONFIG_KINDS
 from agent.kinds.exchange import KINDS as EXCHANGE_KINDS
 from agent.kinds.spec import Area, Incremental, KindSpec
@@ -20,6 +21,7 @@ ALL_KINDS: tuple[KindSpec, ...] = (
     GROUPS_GENERAL_SETTINGS,
     *TENANT_CONFIG_KINDS,
     *POLICY_KINDS,
+    *LOG_KINDS,
     *EXCHANGE_KINDS,
 )
 BY_NAME: dict[str, KindSpec] = {k.name: k for k in ALL_KINDS}

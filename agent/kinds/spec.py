@@ -23,6 +23,9 @@ class Area(StrEnum):
 class Incremental(StrEnum):
     DELTA = "delta"  # Graph delta query; a stored deltaLink carries the position
     FULL = "full"  # read in full every run; only changed objects become new versions
+    # Immutable events read by time window from a stored high-water mark; never removed from
+    # the archive when the service's own retention drops them.
+    WINDOW = "window"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class KindSpec:
     # Graph application permissions: any one of ``read_permissions`` lets us read the kind.
     read_permissions: tuple[str, ...]
     write_permissions: tuple[str, ...] = ()
+    # And one of these as well (e.g. sign-in logs need Directory.Read.All on top).
+    read_also: tuple[str, ...] = ()
     # Directory roles the service app or service account needs on top of permissions.
     read_roles: tuple[str, ...] = ()
     write_roles: tuple[str, ...] = ()
@@ -44,6 +49,8 @@ class KindSpec:
     path: str | None = None  # Graph collection (or singleton) the kind is read from
     delta_path: str | None = None  # Graph delta function for incremental reads
     singleton: bool = False  # ``path`` answers one object, not a collection
+    # Time-window kinds (activity logs): the event time the window filters on.
+    time_property: str | None = None
     relation: str | None = None  # for relationship kinds: navigation property of the parent
     # Relationship read with $expand on the parent listing (links), or per parent in $batch;
     # full_items keeps each related entity whole (e.g. appRoleAssignments), not just its id.
@@ -95,4 +102,8 @@ class KindSpec:
         return not self.read_permissions or any(p in roles for p in self.read_permissions)
 
     def missing_read_permission(self, roles: set[str]) -> str | None:
-        return None if self.can_read_with(roles) else self.read_permissions[0]
+        if not self.can_read_with(roles):
+            return self.read_permissions[0]
+        if self.read_also and not any(p in roles for p in self.read_also):
+            return self.read_also[0]
+        return None

@@ -7,6 +7,12 @@ from typing import Any
 
 from agent.kinds import ALL_KINDS, KindSpec
 
+INCREMENTAL = {
+    "delta": "delta",
+    "full": "full read, changes stored",
+    "window": "by time window from the last event archived; kept after Entra drops it",
+}
+
 
 def minimal_permissions(kinds: Iterable[KindSpec], *, write: bool = False) -> list[str]:
     """A small set of application permissions covering every kind.
@@ -21,9 +27,10 @@ def minimal_permissions(kinds: Iterable[KindSpec], *, write: bool = False) -> li
     ):
         if kind.opt_in:  # asked for only by tenants that turn the kind on
             continue
-        options = kind.write_permissions if write else kind.read_permissions
-        if options and not any(p in chosen for p in options):
-            chosen.append(options[0])
+        groups = [kind.write_permissions] if write else [kind.read_permissions, kind.read_also]
+        for options in groups:
+            if options and not any(p in chosen for p in options):
+                chosen.append(options[0])
     return sorted(chosen)
 
 
@@ -58,12 +65,13 @@ def render_support_list(kinds: Iterable[KindSpec] = ALL_KINDS) -> str:
     ]
     for k in kinds:
         roles = ", ".join(sorted(set(k.read_roles) | set(k.write_roles))) or "-"
-        read = ", ".join(k.read_permissions) or (
+        also = f" and one of {', '.join(k.read_also)}" if k.read_also else ""
+        read = ", ".join(k.read_permissions) + also or (
             "service account (delegated)" if k.channel == "portal" else "-"
         )
         lines.append(
             f"| `{k.name}` ({k.title}) | {k.area.value} | {k.describes} | `{k.source}` | "
-            f"{'delta' if k.incremental == 'delta' else 'full read, changes stored'} | "
+            f"{INCREMENTAL[k.incremental]} | "
             f"{', '.join(k.restore) or '-'} (planned) | {read} | "
             f"{', '.join(k.write_permissions) or '-'} | {roles} |"
         )

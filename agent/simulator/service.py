@@ -29,6 +29,7 @@ from agent.simulator import ca
 from agent.simulator.exchange import BridgeHost, ExchangeOrg, build_org, certificate_thumbprint
 from agent.simulator.exchange import persist as exchange_persist
 from agent.simulator.graph import Directory, Faults, GraphApi, generate, persist, register_routes
+from agent.simulator.graph.activity import drop_premium
 from agent.simulator.httpserver import HttpsServer, RequestLog, Router
 from agent.simulator.login import register_login_routes
 from agent.simulator.portal import register_portal_routes, settings_of
@@ -92,6 +93,8 @@ class TenantSpec:
     mail_security_groups: int | None = None
     members_per_dl: int | None = None
     defender_licensed: bool = True  # Defender for Office 365 (Safe Links/Attachments, …)
+    # False: no Entra ID P1/P2 subscription (sign-in logs refused, 7-day log retention).
+    entra_premium: bool = True
 
 
 @dataclass
@@ -225,6 +228,8 @@ class Simulator:
                 devices=spec.devices,
                 administrative_units=spec.administrative_units,
             )
+            if not spec.entra_premium:
+                drop_premium(directory)
         app, secret, cert_path = self._app(spec, folder, tenant_id)
         sim_tenant = self.world.add(
             SimTenant(

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agent.simulator.graph.activity import ActivityLog
 from agent.simulator.graph.objects import ObjectStore
 from agent.simulator.graph.policy_store import PolicyStore
 from agent.simulator.graph.props import is_property
@@ -89,6 +90,7 @@ class Directory:
         self._reports: dict[str, set[str]] = {}  # manager -> direct reports
         self.deleted: dict[str, Deleted] = {}
         self.ssgm: dict[str, Any] | None = None  # admin portal Groups settings (portal.py)
+        self.activity = ActivityLog()  # audit events (one per change below) and sign-ins
         # (seq, time, kind, id, op, detail): detail is property names or a member id.
         self._log: list[tuple[int, float, str, str, str, Any]] = []
         self._log_base = 1  # seq of _log[0]
@@ -116,7 +118,9 @@ class Directory:
         return self._log_base
 
     def _append(self, kind: str, oid: str, op: str, detail: Any = ()) -> None:
-        self._log.append((self.seq + 1, self.now(), kind, oid, op, detail))
+        entry = (self.seq + 1, self.now(), kind, oid, op, detail)
+        self._log.append(entry)
+        self.activity.record_change(self, entry)
 
     def changes(self, kind: str, after: int, upto: int) -> dict[str, ObjectChanges]:
         """Changes to objects of ``kind`` with after < seq <= upto, in first-change order."""

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from agent.simulator.graph.activity import ActivityLog
 from agent.simulator.graph.directory import Deleted, Directory
 from agent.simulator.graph.objects import ObjectStore
 from agent.simulator.graph.policy_store import PolicyStore
@@ -48,6 +49,7 @@ def save(directory: Directory, path: Path) -> None:
             "manager": directory.manager,
             "deleted": {oid: d.__dict__ for oid, d in directory.deleted.items()},
             "ssgm": directory.ssgm,
+            "activity": directory.activity.to_json(),
             "log_start": directory.log_start,
             "log": directory.log_entries(),
         }
@@ -89,6 +91,9 @@ def load(path: Path) -> Directory:
     for user_id, manager_id in state["manager"].items():
         d.load_manager(user_id, manager_id)
     d.deleted = {oid: Deleted(**item) for oid, item in state["deleted"].items()}
-    d.ssgm = state.get("ssgm")  # absent in states saved before the portal API existed
+    d.ssgm = state.get("ssgm")
+    d.activity = ActivityLog.from_json(
+        state.get("activity")
+    )  # absent in states saved before the portal API existed
     d.load_log(int(state["log_start"]), [tuple(e) for e in state["log"]])
     return d

@@ -17,6 +17,7 @@ from agent.simulator.graph.errors import GraphError, error_response
 from agent.simulator.graph.faults import Faults
 from agent.simulator.graph.throttle import (
     RateLimiter,
+    ReportsLimiter,
     Throttler,
     request_cost,
     retry_after_header,
@@ -67,6 +68,7 @@ class GraphApi:
         self.issuer = issuer
         self.faults = faults
         self.throttler = Throttler()
+        self.reports_limiter = ReportsLimiter()
         self.write_limiter = WriteLimiter()
         self.rate_limiter = RateLimiter()  # per-path request rates (conditional access)
         self._routes: list[
@@ -163,7 +165,10 @@ class GraphApi:
             return handler(ctx)  # items are throttled one by one
         cost = request_cost(request.method, path, request.query)
         note["cost"] = cost
-        self._throttle(note, claims, directory, cost, path)
+        if path.startswith("/auditLogs/"):
+            self._throttle_reports(note, claims)
+        else:
+            self._throttle(note, claims, directory, cost, path)
         if is_write(request.method, path):
             self._throttle_writes(note, claims, cost)
         note["ru"] = cost
@@ -218,6 +223,25 @@ class GraphApi:
                     "x-ms-resource-unit": str(cost),
                 },
             )
+
+    def _throttle_reports(self, note: dict[str, Any], claims: dict[str, Any]) -> None:
+        if self.faults.disable_throttling or self.faults.throttle_scale == 0:
+            return
+        app_id, tenant_id = str(claims.get("appid", "")), str(claims.get("tid", ""))
+        decision = self.reports_limiter.take(app_id, tenant_id)
+        if decision.allowed:
+            return
+        note["throttled"] = True
+        raise GraphError(
+            429,
+            "TooManyRequests",
+            "Please retry again later.",
+            {
+                "Retry-After": retry_after_header(decision.retry_after),
+                "x-ms-throttle-scope": f"Tenant_Application/Read/{app_id}/{tenant_id}",
+                "x-ms-throttle-information": "RequestLimitExceeded",
+            },
+        )
 
     def _throttle_writes(self, note: dict[str, Any], claims: dict[str, Any], cost: int) -> None:
         """The write quota (facts file §1): WriteLimitExceeded, scope …/Write/app/tenant."""

@@ -394,6 +394,9 @@ def register_routes(api: GraphApi) -> None:
     from agent.simulator.graph.routes_tenant import register_tenant_routes
 
     register_tenant_routes(api)  # role management, group settings, organization, domains
+    from agent.simulator.graph.routes_audit import register_audit_routes
+
+    register_audit_routes(api)  # audit and sign-in logs
     from agent.simulator.graph.routes_writes import register_write_routes
 
     register_write_routes(api)  # creates, updates, deletes, $ref links, assignments

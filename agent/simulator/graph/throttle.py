@@ -142,6 +142,24 @@ class Throttler:
             self._buckets.clear()
 
 
+# Identity and access reports (audit and sign-in logs): 5 requests per 10 s per app + tenant
+# (Microsoft Graph service-specific throttling limits), counted in requests, not RU.
+REPORTS_PER_WINDOW = 5
+
+
+class ReportsLimiter:
+    """The reports service's own limit, separate from the directory RU budget."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[tuple[str, str], Bucket] = {}
+        self._lock = threading.Lock()
+
+    def take(self, app_id: str, tenant_id: str) -> Decision:
+        with self._lock:
+            bucket = self._buckets.setdefault((app_id, tenant_id), Bucket(REPORTS_PER_WINDOW))
+            return bucket.take(1)
+
+
 def retry_after_header(seconds: float) -> str:
     # Facts file §1 shows fractional seconds ("2.128"); whole seconds, rounded up, keep
     # strict RFC 7231 clients happy too.
