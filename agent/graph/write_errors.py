@@ -42,6 +42,40 @@ WRITE_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^/oauth2PermissionGrants(/|$)", "DelegatedPermissionGrant.ReadWrite.All"),
         (r"^(/directory)?/administrativeUnits(/|$)", "AdministrativeUnit.ReadWrite.All"),
         (r"^/devices(/|$)", "Device.ReadWrite.All"),
+        (
+            r"^/identity/conditionalAccess/policies(/|$)",
+            "Policy.ReadWrite.ConditionalAccess and Policy.Read.All",
+        ),
+        (r"^/identity/conditionalAccess/", "Policy.ReadWrite.ConditionalAccess"),
+        (
+            r"^/servicePrincipals/[^/]+/\w+Policies/",
+            "Policy.Read.All (or Policy.ReadWrite.ApplicationConfiguration) and "
+            "Application.ReadWrite.All",
+        ),
+        (
+            r"^/policies/authenticationStrengthPolicies(/|$)",
+            "Policy.ReadWrite.ConditionalAccess or Policy.ReadWrite.AuthenticationMethod",
+        ),
+        (r"^/policies/authenticationMethodsPolicy(/|$)", "Policy.ReadWrite.AuthenticationMethod"),
+        (r"^/policies/authorizationPolicy(/|$)", "Policy.ReadWrite.Authorization"),
+        (
+            r"^/policies/identitySecurityDefaultsEnforcementPolicy(/|$)",
+            "Policy.ReadWrite.SecurityDefaults",
+        ),
+        (r"^/policies/crossTenantAccessPolicy(/|$)", "Policy.ReadWrite.CrossTenantAccess"),
+        (r"^/policies/adminConsentRequestPolicy(/|$)", "Policy.ReadWrite.ConsentRequest"),
+        (r"^/policies/permissionGrantPolicies(/|$)", "Policy.ReadWrite.PermissionGrant"),
+        (
+            r"^/policies/(tokenLifetime|homeRealmDiscovery|activityBasedTimeout|claimsMapping|"
+            r"tokenIssuance)Policies(/|$)",
+            "Policy.ReadWrite.ApplicationConfiguration",
+        ),
+        (r"^/groupLifecyclePolicies(/|$)", "Directory.ReadWrite.All"),
+        (r"^/roleManagement/directory/", "RoleManagement.ReadWrite.Directory"),
+        (r"^/(groupSettings|groups/[^/]+/settings)(/|$)", "Directory.ReadWrite.All"),
+        (r"^/organization/[^/]+/branding(/|$)", "OrganizationalBranding.ReadWrite.All"),
+        (r"^/organization(/|$)", "Organization.ReadWrite.All"),
+        (r"^/domains(/|$)", "Domain.ReadWrite.All"),
     )
 )
 
@@ -122,6 +156,30 @@ _RULES: tuple[tuple[str, re.Pattern[str], str, str], ...] = tuple(
             "object '{target}' does not exist",
             "It may have been deleted since the snapshot: restore or recreate it first, then "
             "retry.",
+        ),
+        (
+            "missing",
+            r"\w+ with id (\S+) does not exist in the directory",
+            "the policy refers to object '{target}', which does not exist",
+            "Restore or recreate '{target}' first (or drop it from the policy), then retry.",
+        ),
+        (
+            "schema",
+            r"Incoming (\w+) object is null or does not match the schema",
+            "the body is not a valid {target}",
+            "Send the object's full type in @odata.type and only the properties its schema has.",
+        ),
+        (
+            "in_use",
+            r"\w+ with id (\S+) is referenced by",
+            "'{target}' is still used by a conditional access policy",
+            "Remove '{target}' from the conditional access policies that use it, then retry.",
+        ),
+        (
+            "built_in",
+            r"(Built-in) [\w ]+ cannot be",
+            "built-in objects cannot be changed or deleted",
+            "Leave built-in objects as they are; change a custom copy instead.",
         ),
         (
             "synced",

@@ -403,6 +403,9 @@ def register_routes(api: GraphApi) -> None:
     from agent.simulator.graph.routes_policies import register_policy_routes
 
     register_policy_routes(api)  # conditional access and every other policy kind
+    from agent.simulator.graph.routes_policy_writes import register_policy_write_routes
+
+    register_policy_write_routes(api)  # their creates, updates, deletes and SP links
 
 
 __all__ = ["GraphError", "register_routes"]

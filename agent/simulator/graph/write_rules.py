@@ -118,8 +118,79 @@ READ_ACTIONS = frozenset(
 )
 
 
+# Policy and tenant-configuration kinds checked by the same rules (policy_writes.py,
+# tenant_writes.py): CSDL type of each kind whose name is not its type. A named location is
+# checked as the type its @odata.type names (ipNamedLocation / countryNamedLocation).
+CONFIG_TYPES = {
+    "securityDefaults": "identitySecurityDefaultsEnforcementPolicy",
+    "crossTenantAccessDefault": "crossTenantAccessPolicyConfigurationDefault",
+    "crossTenantAccessPartner": "crossTenantAccessPolicyConfigurationPartner",
+    "roleDefinition": "unifiedRoleDefinition",
+    "roleAssignment": "unifiedRoleAssignment",
+    "roleEligibilityScheduleRequest": "unifiedRoleEligibilityScheduleRequest",
+    "brandingLocalization": "organizationalBrandingLocalization",
+}
+_STAMPS = frozenset({"id", "createdDateTime", "modifiedDateTime", "deletedDateTime"})
+# Read-only per the v1.0 resource pages ("Read-only.", "can't be updated").
+_READ_ONLY.update({
+    "conditionalAccessPolicy": _STAMPS,
+    "ipNamedLocation": _STAMPS,
+    "countryNamedLocation": _STAMPS,
+    "authenticationStrengthPolicy": _STAMPS | {"policyType", "requirementsSatisfied"},
+    "authenticationMethodsPolicy": frozenset({"id", "lastModifiedDateTime", "policyVersion"}),
+    "crossTenantAccessPartner": frozenset({"isInMultiTenantOrganization"}),
+    "crossTenantAccessDefault": frozenset({"isServiceDefault"}),
+    "adminConsentRequestPolicy": frozenset({"id", "version"}),
+    # a permission grant policy's id is chosen by its creator
+    "permissionGrantPolicy": frozenset({"deletedDateTime"}),
+    "roleDefinition": frozenset({"id", "isBuiltIn", "version"}),
+    "roleEligibilityScheduleRequest": frozenset({
+        "id", "approvalId", "completedDateTime", "createdBy", "createdDateTime", "status",
+        "targetScheduleId",
+    }),
+    "groupSetting": frozenset({"id", "displayName"}),
+    "organization": frozenset({
+        "id", "deletedDateTime", "assignedPlans", "provisionedPlans", "createdDateTime",
+        "displayName", "city", "country", "countryLetterCode", "postalCode", "state", "street",
+        "preferredLanguage", "onPremisesLastSyncDateTime", "onPremisesSyncEnabled",
+        "tenantType", "verifiedDomains", "partnerTenantType", "businessPhones",
+        "defaultUsageLocation", "mobileDeviceManagementAuthority",
+    }),
+    "domain": frozenset({"id", "isAdminManaged", "isDefault", "isInitial", "isRoot", "isVerified",
+                         "manufacturer", "model", "state", "availabilityStatus"}),
+})  # fmt: skip
+CREATE_ONLY.update(
+    {
+        # allowedCombinations change through updateAllowedCombinations, not PATCH
+        "authenticationStrengthPolicy": frozenset({"allowedCombinations"}),
+        "crossTenantAccessPartner": frozenset({"tenantId"}),
+        "permissionGrantPolicy": frozenset({"id"}),
+        "groupSetting": frozenset({"templateId"}),
+    }
+)
+REQUIRED.update({
+    "conditionalAccessPolicy": ("displayName", "state", "conditions"),
+    "ipNamedLocation": ("displayName", "ipRanges"),
+    "countryNamedLocation": ("displayName", "countriesAndRegions"),
+    "authenticationStrengthPolicy": ("displayName", "allowedCombinations"),
+    "crossTenantAccessPartner": ("tenantId",),
+    "tokenLifetimePolicy": ("displayName", "definition"),
+    "homeRealmDiscoveryPolicy": ("displayName", "definition"),
+    "activityBasedTimeoutPolicy": ("displayName", "definition"),
+    "claimsMappingPolicy": ("displayName", "definition"),
+    "tokenIssuancePolicy": ("displayName", "definition"),
+    "permissionGrantPolicy": ("id", "displayName"),
+    "groupLifecyclePolicy": ("groupLifetimeInDays", "managedGroupTypes"),
+    "roleDefinition": ("displayName", "isEnabled", "rolePermissions"),
+    "roleAssignment": ("principalId", "roleDefinitionId", "directoryScopeId"),
+    "roleEligibilityScheduleRequest": ("action", "principalId", "roleDefinitionId",
+                                       "directoryScopeId"),
+    "groupSetting": ("templateId",),
+})  # fmt: skip
+
+
 def entity_type(kind: str) -> str:
-    return ENTITY_TYPES.get(kind, kind)
+    return ENTITY_TYPES.get(kind) or CONFIG_TYPES.get(kind, kind)
 
 
 @cache
