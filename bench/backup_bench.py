@@ -13,16 +13,38 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import random
+import re
 import resource
 import tempfile
 import time
+from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 BUDGET_RU_PER_S = {"S": 350, "M": 500, "L": 800}
+
+
+GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def served(items: list[Any]) -> dict[str, Any]:
+    """What the simulator served: requests, batch items, RU, 429s, and the busiest paths."""
+    paths: Counter[str] = Counter()
+    for i in items:
+        paths[GUID.sub("{id}", i.path)] += 1
+    return {
+        "requests": len(items),
+        "batch_items": sum(int(i.note.get("batch_items", 0) or 0) for i in items),
+        "ru": sum(int(i.note.get("ru", 0) or 0) for i in items),
+        "throttled": sum(1 for i in items if i.status == 429),
+        # a $batch answers 200 with 429 items inside: count those requests too
+        "batches_with_429": sum(1 for i in items if i.status != 429 and i.note.get("throttled")),
+        "top_paths": dict(paths.most_common(12)),
+    }
 
 
 def simulator_process(
@@ -32,10 +54,14 @@ def simulator_process(
 
     sim = Simulator(Path(state))
     started = time.monotonic()
-    handle = sim.add_tenant(TenantSpec(name="bench", seed=42, users=users, groups=groups))
+    handle = sim.add_tenant(
+        TenantSpec(name="bench", seed=42, users=users, groups=groups, service_account=True)
+    )
     generated_s = time.monotonic() - started
     sim.faults.latency_ms = latency_ms
     sim.start()
+    d = handle.directory
+    svc = handle.service_account
     conn.send(
         {
             "base_url": sim.base_url,
@@ -44,10 +70,22 @@ def simulator_process(
             "client_id": handle.client_id,
             "certificate_path": str(handle.certificate_path),
             "client_secret": handle.client_secret,
+            "service_account": None
+            if svc is None
+            else {
+                "username": svc.username,
+                "client_id": svc.client_id,
+                "password_path": str(svc.password_path),
+            },
             "generated_s": generated_s,
-            "memberships": sum(
-                len(handle.directory.members(g["id"])) for g in handle.directory.groups()
-            ),
+            "tenant": {
+                "users": d.count("user"),
+                "groups": d.count("group"),
+                "memberships": sum(len(d.members(g["id"])) for g in d.groups()),
+                "applications": d.count("application"),
+                "service_principals": d.count("servicePrincipal"),
+                "conditional_access_policies": len(d.policies.ids("conditionalAccessPolicy")),
+            },
         }
     )
     while True:
@@ -58,13 +96,7 @@ def simulator_process(
         elif command == "log":
             items = sim.log.items()
             sim.log.clear()
-            conn.send(
-                {
-                    "requests": len(items),
-                    "ru": sum(int(i.note.get("ru", 0) or 0) for i in items),
-                    "throttled": sum(1 for i in items if i.status == 429),
-                }
-            )
+            conn.send(served(items))
         else:
             sim.server.stop()
             conn.send("stopped")
@@ -72,23 +104,42 @@ def simulator_process(
 
 
 def run(users: int, groups: int, latency_ms: float, churn: float, size: str) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="entra-bench-"))
+    parent, child = mp.Pipe()
+    proc = mp.Process(
+        target=simulator_process,
+        args=(child, str(work / "sim"), users, groups, latency_ms),
+        daemon=True,  # never outlives a failed run
+    )
+    proc.start()
+    try:
+        return measure(work, parent, churn, size, latency_ms)
+    finally:
+        parent.send(("stop", None))
+        proc.join(timeout=30)
+
+
+def measure(
+    work: Path, parent: Connection, churn: float, size: str, latency_ms: float
+) -> dict[str, Any]:
     from agent.config import load_config
     from agent.demo import setup_agent
     from agent.jobs.backup import run_backup
     from agent.kinds import known_names
     from agent.runtime import Runtime
 
-    work = Path(tempfile.mkdtemp(prefix="entra-bench-"))
-    parent, child = mp.Pipe()
-    proc = mp.Process(
-        target=simulator_process, args=(child, str(work / "sim"), users, groups, latency_ms)
-    )
-    proc.start()
     info = parent.recv()
+    account = info["service_account"]
     handle = SimpleNamespace(
         **{k: info[k] for k in ("tenant_id", "client_id", "client_secret")},
         certificate_path=Path(info["certificate_path"]),
-        service_account=None,  # no admin portal profile: portal kinds are skipped
+        service_account=None
+        if account is None
+        else SimpleNamespace(
+            username=account["username"],
+            client_id=account["client_id"],
+            password_path=Path(account["password_path"]),
+        ),
     )
     sim = SimpleNamespace(
         base_url=info["base_url"], ca_path=Path(info["ca_path"]), tenants={"bench": handle}
@@ -100,9 +151,9 @@ def run(users: int, groups: int, latency_ms: float, churn: float, size: str) -> 
     )
     rt = Runtime(load_config(config, known_kinds=known_names()))
     results: dict[str, Any] = {
-        "users": users,
-        "groups": groups,
-        "memberships": info["memberships"],
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "tenant": info["tenant"],
         "latency_ms": latency_ms,
         "tenant_size": size,
         "simulator_generation_s": round(info["generated_s"], 1),
@@ -127,10 +178,18 @@ def run(users: int, groups: int, latency_ms: float, churn: float, size: str) -> 
             "requests": served["requests"],
             "resource_units": served["ru"],
             "ru_per_object": round(served["ru"] / max(objects, 1), 4),
+            "batch_items": served["batch_items"],
             "throttled_429": served["throttled"],
+            "batches_with_429": served["batches_with_429"],
             "objects_per_s": round(objects / wall),
             "efficiency": round(served["ru"] / BUDGET_RU_PER_S[size] / wall, 3),
             "repository_bytes": rt.repository.stats()[1],
+            "top_paths": served["top_paths"],
+            "slowest_kinds": {
+                k.kind: [round(k.duration_s, 1), k.succeeded, k.status]
+                for k in sorted(report.kinds, key=lambda k: -k.duration_s)[:10]
+            },
+            "not_ok": {k.kind: k.reason[:120] for k in report.kinds if k.status != "succeeded"},
         }
     results["incremental_requests_fraction"] = round(
         results["incremental"]["requests"] / max(results["full"]["requests"], 1), 4
@@ -141,9 +200,6 @@ def run(users: int, groups: int, latency_ms: float, churn: float, size: str) -> 
     results["agent_peak_rss_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )
-    parent.send(("stop", None))
-    parent.recv()
-    proc.join(timeout=30)
     rt.close()
     return results
 

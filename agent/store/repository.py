@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import secrets
@@ -52,6 +53,7 @@ _JSON, _BYTES = b"J", b"B"
 _BYTES_ID_PREFIX = b"\x00bytes\x00"
 _ID_LEN = 64
 _HEX = frozenset("0123456789abcdef")
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 _INIT_FIX = "Run 'entra-backup init' to create it, or correct 'repository' in the config."
 
 
@@ -75,6 +77,8 @@ class Repository:
         self._blobs = self.path / "blobs"
         self._tmp = self.path / "tmp"
         self._marker = self._tmp / "unsynced"
+        self._tmp_str, self._marker_str = str(self._tmp), str(self._marker)
+        self._blobs_str = str(self._blobs)
         self._lock = threading.Lock()
         self._unsynced: list[Path] = []
 
@@ -163,28 +167,29 @@ class Repository:
         return blob_id
 
     def _store(self, blob_id: str, type_byte: bytes, payload: bytes) -> None:
-        final = self._blob_path(blob_id)
-        if final.exists():
+        # Plain os calls on strings: this runs once per object of a backup, and pathlib's
+        # overhead (and tempfile's name search) cost more than the encryption.
+        final = os.path.join(self._blobs_str, blob_id[:2], blob_id)
+        if os.path.exists(final):
             return  # same content, same id: dedupe
         data = self._seal(blob_id, type_byte, payload)
-        final.parent.mkdir(exist_ok=True, mode=0o700)
         self._mark_unsynced()
         # Concurrent puts of the same content race harmlessly: both files are valid, and
         # os.replace makes whichever lands last appear whole. No fsync per blob (it costs more
         # than the encryption): the job calls sync() once before it commits a snapshot.
-        _atomic_write(self._tmp, final, data, durable=False)
+        _write_blob(self._tmp_str, final, data)
         if os.name != "posix":
             with self._lock:
-                self._unsynced.append(final)
+                self._unsynced.append(Path(final))
 
     def _seal(self, blob_id: str, type_byte: bytes, payload: bytes) -> bytes:
         nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, type_byte + zlib.compress(payload, 6), blob_id.encode())
+        sealed = self._aead.encrypt(nonce, type_byte + _compress(payload), blob_id.encode())
         return MAGIC + bytes([BLOB_VERSION]) + nonce + sealed
 
     def _mark_unsynced(self) -> None:
         with self._lock:
-            if not self._marker.exists():
+            if not os.path.exists(self._marker_str):
                 # Durable before any unsynced blob: after a power loss, every blob that may be
                 # torn is newer than this file (recover_unsynced relies on it).
                 _atomic_write(self._tmp, self._marker, b"blobs written since this file\n")
@@ -358,6 +363,43 @@ def _atomic_write(tmp_dir: Path, final: Path, data: bytes, *, durable: bool = Tr
         raise
     if durable:
         _fsync_dir(final.parent)
+
+
+def _compress(payload: bytes) -> bytes:
+    """zlib at level 6 with a window no larger than the payload: zlib.compress's default
+    32 KiB window and 128 KiB state cost ten times the compression of a small object.
+    zlib.decompress reads any window size, so old and new blobs read alike."""
+    wbits = min(15, max(9, len(payload).bit_length()))
+    packer = zlib.compressobj(6, zlib.DEFLATED, wbits, min(8, wbits - 7))
+    return packer.compress(payload) + packer.flush()
+
+
+_tmp_names = itertools.count()
+
+
+def _write_blob(tmp_dir: str, final: str, data: bytes) -> None:
+    """_atomic_write without fsync for blobs: a temp name unique to this process (no search),
+    the blob's folder made on first use."""
+    tmp_name = os.path.join(
+        tmp_dir, f"{os.path.basename(final)[:16]}.{os.getpid()}.{next(_tmp_names)}.tmp"
+    )
+    try:
+        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
+    except FileExistsError:  # a leftover of an earlier process with our pid
+        os.unlink(tmp_name)
+        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        try:
+            os.replace(tmp_name, final)
+        except FileNotFoundError:  # the first blob of its folder
+            os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
+            os.replace(tmp_name, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
 
 
 def _fsync_dir(path: Path) -> None:
