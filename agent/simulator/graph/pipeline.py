@@ -118,7 +118,9 @@ class GraphApi:
         self, request: Request, path: str, note: dict[str, Any], in_batch: bool
     ) -> Response:
         faults = self.faults
-        delay = faults.delay_s()
+        # One latency per HTTP request: the service runs a $batch's items side by side, so
+        # the envelope's latency stands for all of them (not 20 latencies in a row).
+        delay = 0.0 if in_batch else faults.delay_s()
         if delay:
             time.sleep(delay)
         if not in_batch and faults.roll(faults.reset_rate):
