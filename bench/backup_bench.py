@@ -77,6 +77,10 @@ def simulator_process(
                 "client_id": svc.client_id,
                 "password_path": str(svc.password_path),
             },
+            # what the demo config's [exchange] section names (the scope reads Entra only)
+            "bridge_password_path": str(sim.bridge_password_path),
+            "domain": handle.domain,
+            "certificates_pem": list(handle.app.certificates_pem[:1]),
             "generated_s": generated_s,
             "tenant": {
                 "users": d.count("user"),
@@ -133,6 +137,8 @@ def measure(
     handle = SimpleNamespace(
         **{k: info[k] for k in ("tenant_id", "client_id", "client_secret")},
         certificate_path=Path(info["certificate_path"]),
+        domain=info["domain"],
+        app=SimpleNamespace(certificates_pem=info["certificates_pem"]),
         service_account=None
         if account is None
         else SimpleNamespace(
@@ -142,7 +148,10 @@ def measure(
         ),
     )
     sim = SimpleNamespace(
-        base_url=info["base_url"], ca_path=Path(info["ca_path"]), tenants={"bench": handle}
+        base_url=info["base_url"],
+        ca_path=Path(info["ca_path"]),
+        bridge_password_path=Path(info["bridge_password_path"]),
+        tenants={"bench": handle},
     )
     config = setup_agent(work / "agent", sim, "bench")  # type: ignore[arg-type]
     text = config.read_text().replace('tenant_size = "auto"', "")

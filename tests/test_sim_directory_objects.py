@@ -17,7 +17,7 @@ from agent.simulator.graph import Directory, generate
 from agent.simulator.graph.churn_objects import delete_application
 from agent.simulator.graph.persist import load, save
 from agent.simulator.service import Simulator, TenantSpec
-from tests.test_sim_support import Graph, logged
+from tests.test_sim_support import Graph, logged, read_only_tenant
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 LISTS = {
@@ -34,15 +34,7 @@ CSDL_TYPE = {"oauth2PermissionGrant": "oAuth2PermissionGrant"}
 @pytest.fixture(scope="module")
 def tenant() -> Iterator[tuple[Simulator, Graph, Directory]]:
     """A read-only tenant: 30 apps, 300 devices, 3 AUs (throttling off)."""
-    sim = Simulator()
-    handle = sim.add_tenant(TenantSpec(name="northwind", seed=7, users=600, groups=60))
-    sim.faults.disable_throttling = True
-    sim.start()
-    try:
-        yield sim, Graph(sim, handle), handle.directory
-        assert sim.errors == []
-    finally:
-        sim.stop()
+    yield from read_only_tenant(users=600, groups=60)
 
 
 @pytest.fixture

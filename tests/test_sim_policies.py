@@ -22,7 +22,7 @@ from agent.simulator.graph.policy_store import COLLECTIONS, SINGLETONS
 from agent.simulator.graph.routes_policies import PATHS, SINGLETON_PATHS, entity_type
 from agent.simulator.service import Simulator, TenantSpec
 from agent.simulator.world import ROLE_TEMPLATE_IDS
-from tests.test_sim_support import Graph
+from tests.test_sim_support import Graph, read_only_tenant
 
 CA = "/identity/conditionalAccess/policies"
 LOCATIONS = "/identity/conditionalAccess/namedLocations"
@@ -30,15 +30,7 @@ LOCATIONS = "/identity/conditionalAccess/namedLocations"
 
 @pytest.fixture(scope="module")
 def tenant() -> Iterator[tuple[Simulator, Graph, Directory]]:
-    sim = Simulator()
-    handle = sim.add_tenant(TenantSpec(name="northwind", seed=7, users=3000, groups=80))
-    sim.faults.disable_throttling = True
-    sim.start()
-    try:
-        yield sim, Graph(sim, handle), handle.directory
-        assert sim.errors == []
-    finally:
-        sim.stop()
+    yield from read_only_tenant(users=3000, groups=80)
 
 
 def problems(kind: str, item: dict[str, Any]) -> list[str]:

@@ -8,7 +8,8 @@ from typing import Any
 import msal
 import requests
 
-from agent.simulator.service import Simulator, TenantHandle
+from agent.simulator.graph import Directory
+from agent.simulator.service import Simulator, TenantHandle, TenantSpec
 
 GRAPH_SCOPE = ["https://graph.microsoft.com/.default"]
 
@@ -122,3 +123,17 @@ def logged(sim: Simulator, count: int, prefix: str = "/v1.0/", timeout: float = 
         if len(items) >= count or time.monotonic() > deadline:
             return items
         time.sleep(0.01)
+
+
+def read_only_tenant(users: int, groups: int) -> Iterator[tuple[Simulator, Graph, Directory]]:
+    """A generated tenant with throttling off, for module-scoped read tests; the simulator
+    must have logged no internal error by the end."""
+    sim = Simulator()
+    handle = sim.add_tenant(TenantSpec(name="northwind", seed=7, users=users, groups=groups))
+    sim.faults.disable_throttling = True
+    sim.start()
+    try:
+        yield sim, Graph(sim, handle), handle.directory
+        assert sim.errors == []
+    finally:
+        sim.stop()

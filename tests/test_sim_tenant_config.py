@@ -20,7 +20,7 @@ from agent.simulator.graph.persist import load, save
 from agent.simulator.graph.tenant_store import BRANDING_STREAMS
 from agent.simulator.service import Simulator, TenantSpec
 from agent.simulator.world import ROLE_TEMPLATE_IDS
-from tests.test_sim_support import Graph
+from tests.test_sim_support import Graph, read_only_tenant
 
 RM = "/roleManagement/directory"
 LISTS = {
@@ -36,15 +36,7 @@ LISTS = {
 
 @pytest.fixture(scope="module")
 def tenant() -> Iterator[tuple[Simulator, Graph, Directory]]:
-    sim = Simulator()
-    handle = sim.add_tenant(TenantSpec(name="northwind", seed=7, users=600, groups=60))
-    sim.faults.disable_throttling = True
-    sim.start()
-    try:
-        yield sim, Graph(sim, handle), handle.directory
-        assert sim.errors == []
-    finally:
-        sim.stop()
+    yield from read_only_tenant(users=600, groups=60)
 
 
 def problems(entity: str, items: list[dict[str, Any]]) -> list[str]:

@@ -17,7 +17,6 @@ import datetime as dt
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import psutil
 from agent.collect.base import Cancelled, Progress
 from agent.db.catalog import KindResult, VersionPair
 from agent.errors import AgentError
-from agent.jobs.backup import HEARTBEAT_EVERY_S, STALE_AFTER_S, collect_kinds, connect_tenant
+from agent.jobs.backup import STALE_AFTER_S, collect_kinds, connect_tenant, heartbeat_of
 from agent.kinds import KindSpec
 from agent.runtime import Runtime
 from agent.store.repository import Repository
@@ -112,12 +111,7 @@ def read_live(
         if on_event:
             on_event(level, message)
 
-    last_beat = [time.monotonic()]
-
-    def heartbeat() -> None:
-        if time.monotonic() - last_beat[0] >= HEARTBEAT_EVERY_S:
-            catalog.heartbeat(the_job)
-            last_beat[0] = time.monotonic()
+    heartbeat = heartbeat_of(catalog, the_job)
 
     repo = ScratchRepository(rt.scratch_dir, key, fallback=stored)
     status, error = "failed", None

@@ -26,7 +26,7 @@ from agent.auth import ServiceAccountTokenProvider
 from agent.collect import COLLECTORS, CollectContext
 from agent.collect.base import Cancelled, Progress
 from agent.config import ScopeConfig, TenantConfig
-from agent.db.catalog import KindResult, SnapshotView
+from agent.db.catalog import Catalog, KindResult, SnapshotView
 from agent.errors import AgentError, ConnectionFailed, GraphError
 from agent.exchange.bridge import ExchangeBridge
 from agent.exchange.outcomes import skip_reason
@@ -61,6 +61,19 @@ class BackupReport:
     duration_s: float
     graph: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+
+
+def heartbeat_of(catalog: Catalog, job_id: int) -> Callable[[], None]:
+    """A callback collectors call often: it refreshes the job's heartbeat at most every
+    HEARTBEAT_EVERY_S, so other agents can tell a live job from a dead one."""
+    last_beat = [time.monotonic()]
+
+    def heartbeat() -> None:
+        if time.monotonic() - last_beat[0] >= HEARTBEAT_EVERY_S:
+            catalog.heartbeat(job_id)
+            last_beat[0] = time.monotonic()
+
+    return heartbeat
 
 
 def scope_kinds(tenant: TenantConfig, scope: str | None) -> tuple[str, list[KindSpec]]:
@@ -147,12 +160,7 @@ def run_backup(
         if on_event:
             on_event(level, message)
 
-    last_beat = [time.monotonic()]
-
-    def heartbeat() -> None:
-        if time.monotonic() - last_beat[0] >= HEARTBEAT_EVERY_S:
-            catalog.heartbeat(job_id)
-            last_beat[0] = time.monotonic()
+    heartbeat = heartbeat_of(catalog, job_id)
 
     job_log(
         "info",
