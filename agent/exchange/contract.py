@@ -115,7 +115,7 @@ class ParamContract:
     mandatory: bool
     validate_set: tuple[str, ...] | None
     parameter_sets: tuple[str, ...] = ()
-    # The other binding attributes PowerShell enforces (the simulator binds calls with them).
+    # The other binding attributes PowerShell enforces when it binds a call.
     validate_pattern: str | None = None
     validate_range: tuple[int, int] | None = None
     not_null: bool = False  # [ValidateNotNull()]

@@ -1,4 +1,4 @@
-"""How the agent calls the bridge host: the one place both the agent and the simulator read.
+"""How the agent calls the bridge host: the one definition of the call convention.
 
 How to call the bridge (pypsrp, one ``RunspacePool`` per tenant connection)
 ---------------------------------------------------------------------------

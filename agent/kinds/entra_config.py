@@ -3,8 +3,7 @@ in entra_tenant.py).
 
 They are small, so each is read in full every run (``graph.list``); an unchanged object has
 the same blob and costs no new version. Paths and permissions: facts file §4 and Graph's
-permission reference (least-privileged first). POLICY_KINDS are the policy kinds (served by
-the simulator's policy store).
+permission reference (least-privileged first).
 """
 
 from __future__ import annotations
