@@ -231,6 +231,8 @@ class ExchangeConfig(_Model):
     operation_timeout_s: int = Field(default=20, ge=5, le=600)
     call_timeout_s: int = Field(default=900, ge=1, le=7200)
     connect_timeout_s: int = Field(default=30, ge=1, le=600)
+    # Distribution groups per Export-EbDistributionGroups page (the agent holds one page).
+    group_page_size: int = Field(default=100, ge=1, le=1000)
 
     @field_validator("bridge_url")
     @classmethod
@@ -710,6 +712,8 @@ client_secret = "env:CONTOSO_CLIENT_SECRET"
 # operation_timeout_s = 20
 # call_timeout_s = 900
 # connect_timeout_s = 30
+# Distribution groups (with their members) per bridge call: the agent holds one page.
+# group_page_size = 100
 
 # Backup scopes: what to back up and when. Repeat the table for more scopes.
 [[tenants.contoso.scopes]]

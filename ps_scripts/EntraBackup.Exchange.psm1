@@ -127,6 +127,11 @@ $script:EbSettableByCmdlet = @{
     'Set-MobileDeviceMailboxPolicy'      = @('AllowSimplePassword', 'AlphanumericPasswordRequired', 'PasswordEnabled', 'MinPasswordLength', 'MaxPasswordFailedAttempts', 'MaxInactivityTimeLock', 'PasswordExpiration', 'PasswordHistory', 'DeviceEncryptionEnabled', 'RequireDeviceEncryption', 'AllowNonProvisionableDevices', 'IsDefault')
 }
 
+# Open paged group listings of this runspace (Export-EbDistributionGroups): cursor id -> listing, oldest
+# first. A cursor lives only in the session that made it; at most this many are kept.
+$script:EbGroupCursors = [ordered]@{}
+$script:EbMaxGroupCursors = 4
+
 # Policy/rule pairs New-EbPolicyWithRule can create: literal cmdlet names so the static allow-list check sees them.
 $script:EbPolicyRuleFamilies = @{
     'HostedContentFilter'      = @{ Policy = 'New-HostedContentFilterPolicy'; Rule = 'New-HostedContentFilterRule'; RulePolicyParameter = 'HostedContentFilterPolicy'; PolicySet = 'Set-HostedContentFilterPolicy'; RuleSet = 'Set-HostedContentFilterRule' }
@@ -148,6 +153,8 @@ function New-EbEnvelope {
         Errors    = [System.Collections.Generic.List[object]]::new()
         Succeeded = [System.Collections.Generic.List[string]]::new()
         Failed    = [System.Collections.Generic.List[string]]::new()
+        # Continuation of a paged export (a resume token), $null when the listing is complete.
+        Next      = $null
     }
 }
 
@@ -299,6 +306,7 @@ function Write-EbEnvelope {
         errors    = $Envelope.Errors.ToArray()
         succeeded = $Envelope.Succeeded.ToArray()
         failed    = $Envelope.Failed.ToArray()
+        next      = $Envelope.Next
     }
     # -InputObject (not the pipeline) so empty and one-element arrays stay arrays.
     return (ConvertTo-Json -InputObject $document -Depth 20 -Compress)
@@ -381,32 +389,75 @@ function Export-EbDistributionGroups {
         [Parameter()]
         [datetime]$ChangedSinceUtc,
         [Parameter()]
-        [switch]$IncludeMembers
+        [switch]$IncludeMembers,
+        # Groups per page: members are read only for the groups of the page being written.
+        [Parameter()]
+        [ValidateRange(1, 1000)]
+        [int]$PageSize = 100,
+        # The previous page's envelope "next" (cursor id:offset); absent for the first page.
+        [Parameter()]
+        [ValidatePattern('^[0-9a-f]{32}:[0-9]{1,9}$')]
+        [string]$ResumeToken
     )
     Set-StrictMode -Version Latest
     $ErrorActionPreference = 'Stop'
     $envelope = New-EbEnvelope -Op 'exportDistributionGroups'
-    $query = @{ RecipientTypeDetails = $RecipientTypeDetails; ResultSize = 'Unlimited' }
-    if ($PSBoundParameters.ContainsKey('ChangedSinceUtc')) {
-        # The only string-built filter: from a typed [datetime], formatted invariantly (en-US style
-        # is what OPATH parses regardless of server culture); an unspecified Kind is taken as UTC.
-        $utc = $ChangedSinceUtc
-        if ($utc.Kind -eq [System.DateTimeKind]::Unspecified) { $utc = [datetime]::SpecifyKind($utc, [System.DateTimeKind]::Utc) }
-        $stamp = $utc.ToUniversalTime().ToString('MM/dd/yyyy HH:mm:ss', [cultureinfo]::InvariantCulture)
-        $query['Filter'] = "WhenChangedUTC -gt '$stamp'"
+    $cursor = $null
+    $cursorId = ''
+    $offset = 0
+    if ($PSBoundParameters.ContainsKey('ResumeToken')) {
+        $parts = $ResumeToken.Split(':')
+        $cursorId = $parts[0]
+        $offset = [int]$parts[1]
+        if ($script:EbGroupCursors.Contains($cursorId)) { $cursor = $script:EbGroupCursors[$cursorId] }
+        if ($null -eq $cursor -or $cursor.RecipientTypeDetails -ne $RecipientTypeDetails -or $offset -gt $cursor.Groups.Count) {
+            # The listing lives in the runspace that made it: a new session (the host dropped the
+            # shell) or an evicted cursor cannot continue it.
+            Add-EbError -Envelope $envelope -Label 'ResumeToken' -Category 'NotFound' `
+                -Message 'The resume token is not known to this session; start the listing again.'
+            $cursor = $null
+        }
     }
-    $groups = Invoke-EbCmdlet -Envelope $envelope -Name 'Get-DistributionGroup' -Parameters $query
-    if ($null -ne $groups) {
-        foreach ($group in $groups) {
-            $item = [ordered]@{}
-            foreach ($name in $script:EbDlProperties) {
-                $property = $group.PSObject.Properties[$name]
-                # Plain if/else (not an if-expression) so a returned array is not unrolled.
-                $item[$name] = $null
-                if ($null -ne $property) { $item[$name] = ConvertTo-EbPlain -InputObject $property.Value -Depth 1 }
+    else {
+        $query = @{ RecipientTypeDetails = $RecipientTypeDetails; ResultSize = 'Unlimited' }
+        if ($PSBoundParameters.ContainsKey('ChangedSinceUtc')) {
+            # The only string-built filter: from a typed [datetime], formatted invariantly (en-US style
+            # is what OPATH parses regardless of server culture); an unspecified Kind is taken as UTC.
+            $utc = $ChangedSinceUtc
+            if ($utc.Kind -eq [System.DateTimeKind]::Unspecified) { $utc = [datetime]::SpecifyKind($utc, [System.DateTimeKind]::Utc) }
+            $stamp = $utc.ToUniversalTime().ToString('MM/dd/yyyy HH:mm:ss', [cultureinfo]::InvariantCulture)
+            $query['Filter'] = "WhenChangedUTC -gt '$stamp'"
+        }
+        $groups = Invoke-EbCmdlet -Envelope $envelope -Name 'Get-DistributionGroup' -Parameters $query
+        if ($null -ne $groups) {
+            # The listing is read once and kept in this runspace as plain items (without members);
+            # later pages come from it, so the agent holds one page at a time.
+            $items = [System.Collections.Generic.List[object]]::new()
+            foreach ($group in $groups) {
+                $item = [ordered]@{}
+                foreach ($name in $script:EbDlProperties) {
+                    $property = $group.PSObject.Properties[$name]
+                    # Plain if/else (not an if-expression) so a returned array is not unrolled.
+                    $item[$name] = $null
+                    if ($null -ne $property) { $item[$name] = ConvertTo-EbPlain -InputObject $property.Value -Depth 1 }
+                }
+                $items.Add($item)
             }
+            $cursorId = [guid]::NewGuid().ToString('N')
+            $cursor = @{ RecipientTypeDetails = $RecipientTypeDetails; Groups = $items }
+            # At most EbMaxGroupCursors listings per session, oldest evicted first.
+            while ($script:EbGroupCursors.Count -ge $script:EbMaxGroupCursors) { $script:EbGroupCursors.RemoveAt(0) }
+            $script:EbGroupCursors[$cursorId] = $cursor
+        }
+    }
+    if ($null -ne $cursor) {
+        $end = [System.Math]::Min($offset + $PageSize, $cursor.Groups.Count)
+        for ($index = $offset; $index -lt $end; $index++) {
+            $source = $cursor.Groups[$index]
+            $item = [ordered]@{}
+            foreach ($key in $source.Keys) { $item[$key] = $source[$key] }
             if ($IncludeMembers) {
-                $groupId = Get-EbString -InputObject $group -Property 'Guid'
+                $groupId = [string]$source['Guid']
                 $members = Invoke-EbCmdlet -Envelope $envelope -Name 'Get-DistributionGroupMember' `
                     -Parameters @{ Identity = $groupId; ResultSize = 'Unlimited' } -Label ('Get-DistributionGroupMember:' + $groupId)
                 $memberItems = [System.Collections.Generic.List[object]]::new()
@@ -427,6 +478,9 @@ function Export-EbDistributionGroups {
             }
             $envelope.Items.Add($item)
         }
+        # The same token gives the same page again (a retried read), the last one too: a listing
+        # stays until its session ends or newer listings evict it.
+        if ($end -lt $cursor.Groups.Count) { $envelope.Next = $cursorId + ':' + $end }
     }
     Write-EbEnvelope -Envelope $envelope
 }

@@ -125,3 +125,27 @@ def test_not_licensed_skips_only_the_defender_for_office_kinds(tmp_path: Path) -
         jobs = rt.catalog.job(report.job_id)
         recorded = {k.kind: (k.status, k.reason) for k in jobs.kinds}
         assert recorded["safeLinksPolicy"] == ("skipped", "not licensed")
+
+
+def test_groups_stream_into_the_repository_page_by_page(tmp_path: Path) -> None:
+    with exchange_agent(tmp_path, exchange={"group_page_size": "3"}) as (_, handle, _, rt):
+        report = run_backup(rt, "contoso", force_full=True)
+        assert report.status == "succeeded" and report.snapshot is not None
+        results = {k.kind: k for k in report.kinds}
+        org = handle.exchange
+        pages = 0
+        for kind, recipient_type in TYPES.items():
+            live = get_groups(org, {"RecipientTypeDetails": recipient_type})
+            pages += -(-len(live) // 3)
+            groups = stored(rt, report.snapshot.id, kind)
+            members = stored(rt, report.snapshot.id, f"{kind}Member")
+            assert set(groups) == set(members) == {g["ExternalDirectoryObjectId"] for g in live}
+            assert results[kind].succeeded == results[f"{kind}Member"].succeeded == len(live)
+            for group in live:
+                gid = group["ExternalDirectoryObjectId"]
+                expected = {
+                    m["ExternalDirectoryObjectId"] for m in get_members(org, {"Identity": gid})
+                }
+                assert {m["ExternalDirectoryObjectId"] for m in members[gid]["members"]} == expected
+        # One call per page of 3 groups, each type on its own.
+        assert report.graph["bridge"]["by_function"]["Export-EbDistributionGroups"] == pages > 2

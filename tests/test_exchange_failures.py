@@ -8,11 +8,13 @@ import time
 from pathlib import Path
 
 from agent.jobs.backup import run_backup
+from agent.simulator.exchange.dl import get_groups
 from agent.simulator.world import ServiceAccount
 from tests.agent_helpers import cli
 from tests.exchange_agent_helpers import bridge_for, exchange_agent
 
 PASSWORD = "Svc-Passw0rd!"
+DL = "MailUniversalDistributionGroup"
 
 
 def backup_cli(config: Path) -> tuple[int, str]:
@@ -128,6 +130,21 @@ def test_dropped_session_is_reopened_and_the_read_retried_once(tmp_path: Path) -
         assert again.objects == first.objects and again.failures == {}
         assert bridge.stats.reconnects == 1
         assert sim.bridge.stats.get("<script>") == 2  # the module was loaded again
+
+
+def test_a_listing_lost_with_its_session_is_listed_again(tmp_path: Path) -> None:
+    with exchange_agent(tmp_path) as (sim, handle, _, rt), bridge_for(rt) as bridge:
+        live = get_groups(handle.exchange, {"RecipientTypeDetails": DL})
+        pages = bridge.export_groups(DL, page_size=2)
+        first = next(pages)
+        assert sim.winrm.drop_all() == 1  # the bridge host restarted mid-listing
+        rest = list(pages)
+        # The new session cannot continue the old listing: it starts again from the first page.
+        assert rest[0].restarted and not any(p.restarted for p in rest[1:])
+        assert rest[0].groups == first.groups
+        listed = [g["ExternalDirectoryObjectId"] for p in rest for g in p.groups]
+        assert sorted(listed) == sorted(g["ExternalDirectoryObjectId"] for g in live)
+        assert bridge.stats.reconnects == 1
 
 
 def test_throttled_cmdlets_are_retried_after_the_hosts_back_off(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ def _doc(**over: object) -> str:
         ],
         "succeeded": [],
         "failed": ["Get-X"],
+        "next": None,
     }
     base.update(over)
     return json.dumps(base, separators=(",", ":"))
@@ -67,3 +68,8 @@ def test_parse_envelope_strict() -> None:
         parse_envelope([_doc(items={})])
     with pytest.raises(ProtocolError):
         parse_envelope([json.dumps({"schema": 1})])
+    # A page of a paged export names its continuation; anything but a string or null is refused.
+    assert parse_envelope([_doc(next="0" * 32 + ":100")]).next == "0" * 32 + ":100"
+    assert parse_envelope([_doc()]).next is None
+    with pytest.raises(ProtocolError):
+        parse_envelope([_doc(next=100)])

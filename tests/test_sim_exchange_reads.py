@@ -13,7 +13,7 @@ import pytest
 from agent.exchange import protocol
 from agent.exchange.contract import SETTINGS_GET_CMDLETS, parse_module
 from agent.simulator.service import Simulator, TenantHandle, TenantSpec
-from tests.exchange_helpers import open_bridge, run, settings_of
+from tests.exchange_helpers import Failed, open_bridge, run, settings_of
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$")
 DL, SG = "MailUniversalDistributionGroup", "MailUniversalSecurityGroup"
@@ -158,3 +158,65 @@ def test_changed_since_returns_only_later_changes(sim: Simulator, tenant: Tenant
     assert {i["Guid"] for i in later["items"]} == expected
     assert 0 < len(expected) < len(everything)
     assert "Members" not in later["items"][0]
+
+
+def test_groups_come_in_pages_with_a_resume_token(sim: Simulator, tenant: TenantHandle) -> None:
+    with open_bridge(sim, tenant) as pool:
+        whole = run(pool, "Export-EbDistributionGroups", RecipientTypeDetails=DL, PageSize=1000)
+        assert whole["next"] is None and len(whole["items"]) >= 12
+        pages = [run(pool, "Export-EbDistributionGroups", RecipientTypeDetails=DL, PageSize=5)]
+        while pages[-1]["next"] is not None:
+            token = pages[-1]["next"]
+            again = run(
+                pool,
+                "Export-EbDistributionGroups",
+                RecipientTypeDetails=DL,
+                PageSize=5,
+                ResumeToken=token,
+                IncludeMembers=True,
+            )
+            # The same token gives the same page again: a retried read is safe.
+            replay = run(
+                pool,
+                "Export-EbDistributionGroups",
+                RecipientTypeDetails=DL,
+                PageSize=5,
+                ResumeToken=token,
+                IncludeMembers=True,
+            )
+            assert replay == again
+            pages.append(again)
+        # Members are read only for the groups of the page written.
+        assert "Members" not in pages[0]["items"][0] and "Members" in pages[1]["items"][0]
+        assert all(len(p["items"]) == 5 for p in pages[:-1]) and 0 < len(pages[-1]["items"]) <= 5
+        listed = [i["Guid"] for p in pages for i in p["items"]]
+        assert listed == [i["Guid"] for i in whole["items"]]
+        # A session keeps a few listings; older ones are evicted, and a token means nothing
+        # in another session.
+        for _ in range(4):
+            run(pool, "Export-EbDistributionGroups", RecipientTypeDetails=DL, PageSize=2)
+        evicted = run(
+            pool, "Export-EbDistributionGroups", RecipientTypeDetails=DL, ResumeToken=token
+        )
+        assert evicted["failed"] == ["ResumeToken"] and evicted["items"] == []
+        assert evicted["errors"][0]["category"] == "NotFound" and evicted["next"] is None
+        open_one = run(pool, "Export-EbDistributionGroups", RecipientTypeDetails=DL, PageSize=2)
+    with open_bridge(sim, tenant) as other:
+        elsewhere = run(
+            other,
+            "Export-EbDistributionGroups",
+            RecipientTypeDetails=DL,
+            ResumeToken=open_one["next"],
+        )
+        assert elsewhere["failed"] == ["ResumeToken"]
+        # A listing of one type does not continue as the other.
+        mine = run(other, "Export-EbDistributionGroups", RecipientTypeDetails=DL, PageSize=2)
+        crossed = run(
+            other, "Export-EbDistributionGroups", RecipientTypeDetails=SG, ResumeToken=mine["next"]
+        )
+        assert crossed["failed"] == ["ResumeToken"]
+        # Page size and token are validated while binding, before the function runs.
+        for bad in ({"PageSize": 0}, {"PageSize": 1001}, {"ResumeToken": "x; Remove-Item *"}):
+            refused = run(other, "Export-EbDistributionGroups", RecipientTypeDetails=DL, **bad)
+            assert isinstance(refused, Failed), bad
+            assert "ParameterArgumentValidationError" in refused.error_id, refused

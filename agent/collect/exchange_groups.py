@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,25 +128,39 @@ class _Run:
 
     # -- staging -------------------------------------------------------------------------------
 
-    def stage(self, kind_type: _Type, export: GroupsExport) -> set[str]:
+    def stage(
+        self, kind_type: _Type, pages: Iterable[GroupsExport], watch: Container[str] = ()
+    ) -> set[str]:
+        """Stage each page as it arrives (memory: one page); the ids of ``watch`` listed."""
         groups = self.stagers.get(kind_type.group)
         members = self.stagers.get(kind_type.members)
-        ids: set[str] = set()
-        for group in export.groups:
-            group_id = str(group["ExternalDirectoryObjectId"])
-            ids.add(group_id)
-            self._see(group)
-            if groups is not None:
-                groups.put({k: v for k, v in group.items() if k != "Members"})
-            if members is not None:
-                failure = export.member_failures.get(str(group.get("Guid")))
-                if group.get("Members") is None or failure is not None:
-                    members.keep(group_id, str(failure or "members unknown"))
-                else:
-                    members.put(membership(group_id, group["Members"]))
+        mine = [s for s in (groups, members) if s is not None]
+        # What the kinds counted before this listing: a restarted listing counts again.
+        before = [(s.result.succeeded, s.result.failed) for s in mine]
+        listed = 0
+        got: set[str] = set()
+        for page in pages:
+            if page.restarted:
+                for stager, (succeeded, failed) in zip(mine, before, strict=True):
+                    stager.result.succeeded, stager.result.failed = succeeded, failed
+                listed = 0
+            for group in page.groups:
+                group_id = str(group["ExternalDirectoryObjectId"])
+                listed += 1
+                if group_id in watch:
+                    got.add(group_id)
+                self._see(group)
+                if groups is not None:
+                    groups.put({k: v for k, v in group.items() if k != "Members"})
+                if members is not None:
+                    failure = page.member_failures.get(str(group.get("Guid")))
+                    if group.get("Members") is None or failure is not None:
+                        members.keep(group_id, str(failure or "members unknown"))
+                    else:
+                        members.put(membership(group_id, group["Members"]))
             self.ctx.checkpoint()
-        self.ctx.report(kind_type.group, len(ids))
-        return ids
+            self.ctx.report(kind_type.group, listed)
+        return got
 
     def remove(self, kind_type: _Type, group_id: str) -> None:
         for name in (kind_type.group, kind_type.members):
@@ -155,10 +170,10 @@ class _Run:
     # -- runs ----------------------------------------------------------------------------------
 
     def export_full(self, kind_type: _Type) -> None:
-        export = self.bridge.export_groups(
+        pages = self.bridge.export_groups(
             kind_type.recipient_type, include_members=kind_type.members in self.stagers
         )
-        self.stage(kind_type, export)
+        self.stage(kind_type, pages)
         for name in (kind_type.group, kind_type.members):
             if name in self.stagers:
                 self.ctx.catalog.mark_full_listing(self.ctx.job_id, name)
@@ -197,12 +212,12 @@ class _Run:
                 self.export_full(kind_type)
             return
         for kind_type in self.types:
-            export = self.bridge.export_groups(
+            pages = self.bridge.export_groups(
                 kind_type.recipient_type,
                 changed_since=since - OVERLAP,
                 include_members=kind_type.members in self.stagers,
             )
-            got = self.stage(kind_type, export)
+            got = self.stage(kind_type, pages, watch=changed)
             known = self.known(kind_type, list(changed) + list(removed))
             for group_id in removed:
                 if group_id in known:

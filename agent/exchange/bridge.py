@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,10 @@ log = logging.getLogger("entra_backup.exchange")
 THROTTLE_RETRIES = 3
 THROTTLE_WAIT_CAP_S = 60.0
 GROUP_TYPES = ("MailUniversalDistributionGroup", "MailUniversalSecurityGroup")
+# Groups per Export-EbDistributionGroups page: 100 groups of a few hundred members are a few MB.
+GROUP_PAGE_SIZE = 100
+# A listing whose session was lost mid-way is started again at most this many times.
+GROUP_LISTING_RESTARTS = 2
 
 
 @dataclass
@@ -39,10 +43,13 @@ class SettingsExport:
 
 @dataclass
 class GroupsExport:
-    """Groups with their Exchange properties; ``Members`` is None where it could not be read."""
+    """One page of groups with their Exchange properties; ``Members`` is None where it could
+    not be read. ``restarted``: the listing began again from its first group (the bridge host
+    lost the session holding it), so the groups of earlier pages come again."""
 
     groups: list[dict[str, Any]] = field(default_factory=list)
     member_failures: dict[str, ExchangeError] = field(default_factory=dict)  # by group Guid
+    restarted: bool = False
 
 
 @dataclass
@@ -67,6 +74,7 @@ class ExchangeBridge(ABC):
     """The operations backup and restore need from Exchange Online."""
 
     host: str = "bridge"
+    group_page_size: int = GROUP_PAGE_SIZE
 
     def __init__(self) -> None:
         self.stats = BridgeStats()
@@ -94,17 +102,47 @@ class ExchangeBridge(ABC):
         *,
         changed_since: dt.datetime | None = None,
         include_members: bool = True,
-    ) -> GroupsExport:
-        """Every DL (or mail-enabled security group), or those changed since a UTC time."""
+        page_size: int | None = None,
+    ) -> Iterator[GroupsExport]:
+        """Every DL (or mail-enabled security group), or those changed since a UTC time, one
+        page at a time: the agent holds one page of groups and members, never the tenant's."""
         if recipient_type not in GROUP_TYPES:
             raise ValueError(f"unknown recipient type {recipient_type}")
-        params: dict[str, Any] = {"RecipientTypeDetails": recipient_type}
+        first: dict[str, Any] = {
+            "RecipientTypeDetails": recipient_type,
+            "PageSize": page_size or self.group_page_size,
+        }
         if changed_since is not None:
             # pypsrp cannot serialize DateTime: PowerShell binds the ISO string to [datetime].
-            params["ChangedSinceUtc"] = iso_utc(changed_since)
+            first["ChangedSinceUtc"] = iso_utc(changed_since)
         if include_members:
-            params["IncludeMembers"] = True
-        envelope = self._read("Export-EbDistributionGroups", params)
+            first["IncludeMembers"] = True
+        token: str | None = None
+        restarts = 0
+        restarted = False
+        while True:
+            params = dict(first)
+            if token is not None:
+                params = {k: v for k, v in first.items() if k != "ChangedSinceUtc"}
+                params["ResumeToken"] = token
+            envelope = self._read("Export-EbDistributionGroups", params)
+            if token is not None and any(e.cmdlet == "ResumeToken" for e in envelope.errors):
+                # The listing lived in a session the host dropped: list again from the start.
+                if restarts >= GROUP_LISTING_RESTARTS:
+                    raise error_for(envelope.errors[0], self.host)
+                restarts += 1
+                self.stats.retries += 1
+                token, restarted = None, True
+                log.warning("Bridge lost the %s listing; listing again.", recipient_type)
+                continue
+            page = self._groups_page(envelope, include_members)
+            page.restarted, restarted = restarted, False
+            yield page
+            token = envelope.next
+            if token is None:
+                return
+
+    def _groups_page(self, envelope: Envelope, include_members: bool) -> GroupsExport:
         result = GroupsExport()
         for error in envelope.errors:
             name, _, group = error.cmdlet.partition(":")

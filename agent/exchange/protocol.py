@@ -23,10 +23,13 @@ How to call the bridge (pypsrp, one ``RunspacePool`` per tenant connection)
    ``add_script`` with values, never a value in a command name.
 5. The function writes exactly one output: a compact JSON string, the envelope
    ``{"schema":1,"op":…,"ok":…,"items":[…],"errors":[{"cmdlet","category","message"}],
-   "succeeded":[…],"failed":[…]}`` (``parse_envelope``). A Failed pipeline (``had_errors`` with
-   state Failed) means PowerShell itself refused the call: an unknown function
-   (CommandNotFoundException — the module is not loaded, e.g. after the bridge host dropped the
-   shell: open a new pool and load again) or a parameter-binding error (the agent's bug).
+   "succeeded":[…],"failed":[…],"next":…}`` (``parse_envelope``). ``next`` is null except on a
+   page of a paged export (Export-EbDistributionGroups): then it is the resume token to pass
+   as ``-ResumeToken`` for the next page, valid only in the same pool (runspace). A Failed
+   pipeline (``had_errors`` with state Failed) means PowerShell itself refused the call: an
+   unknown function (CommandNotFoundException — the module is not loaded, e.g. after the bridge
+   host dropped the shell: open a new pool and load again) or a parameter-binding error (the
+   agent's bug).
 6. ``errors[].category`` is one of ``CATEGORIES``; ``Throttled`` messages carry the host's
    back-off as "retry after N seconds" (``retry_after_seconds``).
 
@@ -89,11 +92,12 @@ $document = [ordered]@{
     errors    = $errors
     succeeded = @()
     failed    = $failed
+    next      = $null
 }
 ConvertTo-Json -InputObject $document -Depth 5 -Compress
 """
 
-ENVELOPE_KEYS = ("schema", "op", "ok", "items", "errors", "succeeded", "failed")
+ENVELOPE_KEYS = ("schema", "op", "ok", "items", "errors", "succeeded", "failed", "next")
 # What the module's Get-EbErrorCategory returns, plus the loader's ModuleMissing.
 CATEGORIES = ("Mfa", "NotLicensed", "Permission", "Throttled", "NotFound", "Other", "ModuleMissing")
 _RETRY_AFTER = re.compile(r"retry after (\d+) seconds?", re.IGNORECASE)
@@ -138,6 +142,7 @@ class Envelope:
     errors: list[EnvelopeError]
     succeeded: list[str]
     failed: list[str]
+    next: str | None = None  # resume token of a paged export; None when complete
 
 
 def parse_envelope(outputs: list[Any]) -> Envelope:
@@ -155,6 +160,8 @@ def parse_envelope(outputs: list[Any]) -> Envelope:
     for key in ("items", "errors", "succeeded", "failed"):
         if not isinstance(document[key], list):
             raise ProtocolError(f"envelope {key} is not an array")
+    if document["next"] is not None and not isinstance(document["next"], str):
+        raise ProtocolError("envelope next is not a string")
     errors = [EnvelopeError(e["cmdlet"], e["category"], e["message"]) for e in document["errors"]]
     return Envelope(
         op=document["op"],
@@ -163,6 +170,7 @@ def parse_envelope(outputs: list[Any]) -> Envelope:
         errors=errors,
         succeeded=list(document["succeeded"]),
         failed=list(document["failed"]),
+        next=document["next"],
     )
 
 

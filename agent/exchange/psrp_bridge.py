@@ -81,6 +81,7 @@ class PsrpExchangeBridge(ExchangeBridge):
         super().__init__()
         assert tenant.exchange is not None, "tenant has no [exchange] section"
         self.config: ExchangeConfig = tenant.exchange
+        self.group_page_size = self.config.group_page_size
         self.tenant = tenant
         self.app_id = app_id or tenant.app.client_id
         self.include_security_compliance = include_security_compliance

@@ -158,6 +158,7 @@ class BridgeHost:
             ],
             "succeeded": [],
             "failed": missing,
+            "next": None,
         }
         return InvocationResult(output=[json.dumps(document, separators=(",", ":"))])
 

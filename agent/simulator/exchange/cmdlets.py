@@ -51,6 +51,8 @@ class Session:
     ipps: bool = False
     delay_s: float = 0.0  # simulated time the current call's cmdlets took
     calls: list[str] = field(default_factory=list)  # cmdlets run in the current call
+    # Export-EbDistributionGroups' open listings ($script:EbGroupCursors), oldest first.
+    group_cursors: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def visible(session: Session, org: ExchangeOrg, cmdlet: str) -> bool:

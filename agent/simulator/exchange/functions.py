@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ class Envelope:
     errors: list[dict[str, str]] = field(default_factory=list)
     succeeded: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    next: str | None = None  # resume token of a paged export
 
     def add_error(self, label: str, category: str, message: str) -> None:
         self.errors.append({"cmdlet": label, "category": category, "message": message})
@@ -71,6 +73,7 @@ class Envelope:
             "errors": self.errors,
             "succeeded": self.succeeded,
             "failed": self.failed,
+            "next": self.next,
         }
         return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
@@ -98,20 +101,50 @@ def _test_properties(
 
 def export_distribution_groups(env: Envelope, bound: Bound) -> None:
     values = bound.values
-    query: dict[str, Any] = {
-        "RecipientTypeDetails": values["RecipientTypeDetails"],
-        "ResultSize": "Unlimited",
-    }
-    if "ChangedSinceUtc" in bound.bound:
-        since: dt.datetime = values["ChangedSinceUtc"]
-        stamp = since.astimezone(dt.UTC).strftime("%m/%d/%Y %H:%M:%S")
-        query["Filter"] = f"WhenChangedUTC -gt '{stamp}'"
-    groups = env.invoke("Get-DistributionGroup", query)
-    properties = list(env.module.tables["EbDlProperties"])
-    for group in groups or []:
-        item: dict[str, Any] = {name: group.get(name) for name in properties}
+    cursors = env.session.group_cursors
+    cursor: dict[str, Any] | None = None
+    cursor_id, offset = "", 0
+    if "ResumeToken" in bound.bound:
+        cursor_id, _, offset_text = str(values["ResumeToken"]).partition(":")
+        offset = int(offset_text)
+        cursor = cursors.get(cursor_id)
+        if (
+            cursor is None
+            or cursor["RecipientTypeDetails"] != values["RecipientTypeDetails"]
+            or offset > len(cursor["Groups"])
+        ):
+            env.add_error(
+                "ResumeToken",
+                "NotFound",
+                "The resume token is not known to this session; start the listing again.",
+            )
+            cursor = None
+    else:
+        query: dict[str, Any] = {
+            "RecipientTypeDetails": values["RecipientTypeDetails"],
+            "ResultSize": "Unlimited",
+        }
+        if "ChangedSinceUtc" in bound.bound:
+            since: dt.datetime = values["ChangedSinceUtc"]
+            stamp = since.astimezone(dt.UTC).strftime("%m/%d/%Y %H:%M:%S")
+            query["Filter"] = f"WhenChangedUTC -gt '{stamp}'"
+        groups = env.invoke("Get-DistributionGroup", query)
+        if groups is not None:
+            properties = list(env.module.tables["EbDlProperties"])
+            items = [{name: group.get(name) for name in properties} for group in groups]
+            cursor_id = uuid.uuid4().hex
+            cursor = {"RecipientTypeDetails": values["RecipientTypeDetails"], "Groups": items}
+            while len(cursors) >= int(env.module.tables["EbMaxGroupCursors"]):
+                cursors.pop(next(iter(cursors)))  # oldest first
+            cursors[cursor_id] = cursor
+    if cursor is None:
+        return
+    listing: list[dict[str, Any]] = cursor["Groups"]
+    end = min(offset + int(values["PageSize"]), len(listing))
+    for source in listing[offset:end]:
+        item = dict(source)
         if values.get("IncludeMembers"):
-            group_id = _string(group, "Guid") or ""
+            group_id = _string(source, "Guid") or ""
             members = env.invoke(
                 "Get-DistributionGroupMember",
                 {"Identity": group_id, "ResultSize": "Unlimited"},
@@ -130,6 +163,8 @@ def export_distribution_groups(env: Envelope, bound: Bound) -> None:
                 ]
             )
         env.items.append(item)
+    if end < len(listing):
+        env.next = f"{cursor_id}:{end}"
 
 
 def export_settings(env: Envelope, bound: Bound) -> None:
@@ -306,7 +341,13 @@ READS: dict[str, tuple[str, ...]] = {
         "Credential",
         "IncludeSecurityCompliance",
     ),
-    "Export-EbDistributionGroups": ("RecipientTypeDetails", "ChangedSinceUtc", "IncludeMembers"),
+    "Export-EbDistributionGroups": (
+        "RecipientTypeDetails",
+        "ChangedSinceUtc",
+        "IncludeMembers",
+        "PageSize",
+        "ResumeToken",
+    ),
     "Export-EbSettings": ("Cmdlet",),
     "New-EbDistributionGroup": (
         "Name",
