@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from agent.exchange.contract import load_contract
-from agent.kinds import ALL_KINDS, resolve
+from agent.kinds import ALL_KINDS, BY_NAME, resolve
 from agent.kinds.exchange import GROUP_KINDS, SETTING_BY_KIND, SETTINGS_KINDS
 from tests.agent_helpers import cli
 
@@ -71,3 +71,36 @@ def test_permissions_command_names_the_exchange_permission_and_roles() -> None:
     ]
     write = cli("permissions", "--scope", "exchange", "--write", "--json").json()["exchange"]
     assert {"Distribution Groups", "Transport Rules"} <= set(write["role_group_roles"])
+
+
+def test_member_lists_and_multi_valued_properties_compare_as_sets() -> None:
+    from agent.compare.differ import diff_objects
+    from agent.exchange.contract import parse_module
+
+    dl_properties = set(parse_module(PS_DIR).tables["EbDlProperties"])
+    a = {"ExternalDirectoryObjectId": "u-a", "PrimarySmtpAddress": "a@contoso.com"}
+    b = {"ExternalDirectoryObjectId": "u-b", "PrimarySmtpAddress": "b@contoso.com"}
+    c = {"ExternalDirectoryObjectId": "u-c", "PrimarySmtpAddress": "c@contoso.com"}
+    for group, members in (
+        ("distributionGroup", "distributionGroupMember"),
+        ("mailEnabledSecurityGroup", "mailEnabledSecurityGroupMember"),
+    ):
+        assert {e.partition("[")[0] for e in BY_NAME[group].unordered} <= dl_properties
+        # Exchange returns members in any order: the same set is no difference.
+        old = {"groupId": "g", "members": [a, b]}
+        assert diff_objects(members, "g", old, {"groupId": "g", "members": [b, a]}) is None
+        changed = diff_objects(members, "g", old, {"groupId": "g", "members": [b, c]})
+        assert changed is not None
+        assert {(ch.path, ch.op) for ch in changed.changes} == {
+            ("members[u-a]", "removed"),
+            ("members[u-c]", "added"),
+        }
+        before = {
+            "ExternalDirectoryObjectId": "g",
+            "EmailAddresses": ["SMTP:x@c.com", "smtp:y@c.com"],
+        }
+        after = {
+            "ExternalDirectoryObjectId": "g",
+            "EmailAddresses": ["smtp:y@c.com", "SMTP:x@c.com"],
+        }
+        assert diff_objects(group, "g", before, after) is None

@@ -214,6 +214,28 @@ def _setting_kind(s: Setting) -> KindSpec:
     )
 
 
+# Exchange's multi-valued recipient properties: sets, whatever order a read returns them in.
+GROUP_SET_PROPERTIES = (
+    "ManagedBy",
+    "AcceptMessagesOnlyFrom",
+    "AcceptMessagesOnlyFromDLMembers",
+    "AcceptMessagesOnlyFromSendersOrMembers",
+    "RejectMessagesFrom",
+    "RejectMessagesFromDLMembers",
+    "RejectMessagesFromSendersOrMembers",
+    "ModeratedBy",
+    "BypassModerationFromSendersOrMembers",
+    "EmailAddresses",
+    "GrantSendOnBehalfTo",
+    "MailTipTranslations",
+    "ExtensionCustomAttribute1",
+    "ExtensionCustomAttribute2",
+    "ExtensionCustomAttribute3",
+    "ExtensionCustomAttribute4",
+    "ExtensionCustomAttribute5",
+)
+
+
 def _group_kinds(
     name: str, title: str, recipient_type: str, graph_type: str
 ) -> tuple[KindSpec, KindSpec]:
@@ -240,6 +262,7 @@ def _group_kinds(
         # and Graph's groups delta names the Exchange objects that changed.
         key="ExternalDirectoryObjectId",
         label="DisplayName",
+        unordered=GROUP_SET_PROPERTIES,
         restore=("set", "recreate"),
         after=("user",),
         notes=f"Incremental: Graph's groups delta ({graph_type}) finds membership and basic "
@@ -264,6 +287,8 @@ def _group_kinds(
         write_roles=(EXCHANGE_ROLE,),
         key="groupId",
         label="groupId",
+        # A membership is a set: members matched by their Entra object id.
+        unordered=("members[ExternalDirectoryObjectId]",),
         parent=name,
         restore=("sync",),
         after=(name, "user"),
