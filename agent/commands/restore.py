@@ -15,7 +15,7 @@ from agent.errors import ConfigError
 from agent.kinds import BY_NAME, resolve
 from agent.restore.apply import RestoreReport, run_restore
 from agent.restore.plan import MODES, Plan, Request
-from agent.restore.restorers import READY, restorable
+from agent.restore.restorers import ready, restorable
 
 EXIT_REFUSED = 2
 
@@ -61,9 +61,9 @@ def restore(
         chosen = resolve(kind)
         if with_relationships:
             names = {k.name for k in chosen}
-            chosen = resolve([*names, *(n for n in READY if BY_NAME[n].parent in names)])
+            chosen = resolve([*names, *(n for n in ready() if BY_NAME[n].parent in names)])
     else:
-        chosen = resolve(sorted(READY))
+        chosen = resolve(sorted(ready()))
     request = Request(
         kinds=restorable(chosen) if not kind else chosen,
         ids=set(object_id) if object_id else None,

@@ -20,12 +20,11 @@ from agent.db.catalog import KindResult
 from agent.errors import AgentError, ConfigError, PermissionMissing, WriteRejected
 from agent.graph import GraphClient
 from agent.jobs.backup import connect_tenant
-from agent.kinds import BY_NAME
-from agent.restore import properties
+from agent.kinds import BY_NAME, KindSpec
 from agent.restore.idmap import IdMap
 from agent.restore.passwords import PasswordFile, temporary_password
 from agent.restore.plan import Action, Plan, Request, build_plan, live_kinds
-from agent.restore.restorers import GLOBAL_ADMIN, LINKS, OBJECTS, link_field, link_items
+from agent.restore.restorers import GLOBAL_ADMIN, link_field, link_items, restorer_for
 from agent.runtime import Runtime
 
 RESULT_SCHEMA = "entra-backup/restore/1"
@@ -201,20 +200,21 @@ def _apply(
         outcome.status, outcome.reason = "skipped", action.reason
         return outcome
     spec = BY_NAME[action.kind]
+    r = restorer_for(spec)
     try:
         if action.action == "patch":
-            OBJECTS.patch(g, spec, ids.get(action.object_id), ids.rewrite(action.patch))
+            r.patch(g, spec, ids.get(action.object_id), ids.rewrite(action.patch))
         elif action.action == "undelete":
-            OBJECTS.undelete(g, spec, action.object_id)
-            now = OBJECTS.read(g, spec, action.object_id)
-            body = _differing(spec.entity_type or spec.name, now, ids.rewrite(action.snapshot))
+            r.undelete(g, spec, action.object_id)
+            now = r.read(g, spec, action.object_id)
+            body = _differing(r, spec, now, ids.rewrite(action.snapshot))
             if request.properties is not None:
                 body = {k: v for k, v in body.items() if k in request.properties}
             if body:
-                OBJECTS.patch(g, spec, action.object_id, body)
+                r.patch(g, spec, action.object_id, body)
         elif action.action == "recreate":
             entity = spec.entity_type or spec.name
-            allowed = properties.creatable(entity)
+            allowed = r.creatable(spec)
             body = {
                 k: v
                 for k, v in ids.rewrite(action.snapshot).items()
@@ -227,7 +227,7 @@ def _apply(
                     "password": password,
                     "forceChangePasswordNextSignIn": True,
                 }
-            created = OBJECTS.create(g, spec, body)
+            created = r.create(g, spec, body)
             outcome.new_id = str(created["id"])
             ids.add(spec.name, action.object_id, outcome.new_id)
             old_app, new_app = action.snapshot.get("appId"), created.get("appId")
@@ -237,10 +237,10 @@ def _apply(
                 again = {
                     k: v
                     for k, v in ids.rewrite(body).items()
-                    if v != body[k] and k in properties.writable(entity)
+                    if v != body[k] and k in r.writable(spec)
                 }
                 if again:
-                    OBJECTS.patch(g, spec, outcome.new_id, again)
+                    r.patch(g, spec, outcome.new_id, again)
             if password is not None and passwords is not None:
                 passwords.add(str(action.snapshot.get("userPrincipalName")), password)
         elif action.action == "relink":
@@ -252,17 +252,18 @@ def _apply(
 
 def _relink(g: GraphClient, action: Action, ids: IdMap, outcome: Outcome) -> None:
     spec = BY_NAME[action.kind]
+    r = restorer_for(spec)
     pid = ids.get(action.object_id)
     problems: list[str] = []
     for link in action.add:
         try:
-            LINKS.add(g, spec, pid, ids.rewrite(link))
+            r.add(g, spec, pid, ids.rewrite(link))
         except WriteRejected as exc:
             if exc.reason != "exists":  # already there: the goal is met
                 problems.append(f"add {link['id']}: {exc}")
     for target in action.remove:
         try:
-            LINKS.remove(g, spec, pid, target)
+            r.remove(g, spec, pid, target)
         except WriteRejected as exc:
             if exc.status != 404:  # already gone
                 problems.append(f"remove {target}: {exc}")
@@ -272,9 +273,9 @@ def _relink(g: GraphClient, action: Action, ids: IdMap, outcome: Outcome) -> Non
         outcome.reason = "; ".join(problems)
 
 
-def _differing(entity: str, now: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
-    diff = diff_objects(entity, "", now, then, reveal=True)
-    writable = properties.writable(entity)
+def _differing(r: Any, spec: KindSpec, now: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
+    diff = diff_objects(spec.name, "", now, then, reveal=True)
+    writable = r.writable(spec)
     return {p: then.get(p) for p in (diff.properties if diff else []) if p in writable}
 
 
@@ -303,9 +304,9 @@ def _verify(
     if now is None:
         outcome.status, outcome.reason = "failed", "not found in the tenant after the restore"
         return
-    entity = spec.entity_type or spec.name
+    r = restorer_for(spec)
     diff = diff_objects(action.kind, action.object_id, now, want, reveal=True)
-    writable = properties.writable(entity)
+    writable = r.writable(spec)
     scope = set(action.patch) if action.action == "patch" else None
     for prop in diff.properties if diff else []:
         if prop == spec.key or (request.properties is not None and prop not in request.properties):
@@ -313,9 +314,7 @@ def _verify(
         if scope is not None and prop not in scope and prop in writable:
             continue  # not part of this restore (e.g. merge left it)
         outcome.properties[prop] = (
-            "still differs after the write"
-            if prop in writable
-            else properties.why_not(entity, prop)
+            "still differs after the write" if prop in writable else r.why_not(spec, prop)
         )
     if outcome.properties:
         outcome.status = "partial"

@@ -27,7 +27,6 @@ from agent.compare.live import LiveRead
 from agent.compare.sides import SnapshotSide, label_of
 from agent.errors import ConfigError
 from agent.kinds import KindSpec
-from agent.restore import properties
 from agent.restore.idmap import IdMap
 from agent.restore.restorers import deleted_kind_of, link_field, link_items, restorer_for
 
@@ -208,7 +207,6 @@ def _object_action(
 ) -> Action | None:
     if then is None:
         return None  # created since the snapshot: restore never deletes (no prune yet)
-    entity = spec.entity_type or spec.name
     if now is None and then.get("onPremisesSyncEnabled"):
         return Action(
             spec.name, oid, "skip", snapshot=then,
@@ -230,7 +228,8 @@ def _object_action(
         return Action(spec.name, oid, "skip", reason="exists; --mode skip leaves it as it is")
     diff = diff_objects(spec.name, oid, now, then, reveal=True)
     action = Action(spec.name, oid, "patch", snapshot=then)
-    writable = properties.writable(entity)
+    restorer = restorer_for(spec)
+    writable = restorer.writable(spec)
     for prop in diff.properties if diff else []:
         if prop == spec.key or (_empty(now.get(prop)) and _empty(then.get(prop))):
             continue  # a recreated object's new id (in the id map); absent vs null
@@ -241,7 +240,7 @@ def _object_action(
         if prop in writable:
             action.patch[prop] = then.get(prop)
         else:
-            action.notes[prop] = properties.why_not(entity, prop)
+            action.notes[prop] = restorer.why_not(spec, prop)
     if not action.patch and not action.notes:
         return None
     if action.patch and now.get("onPremisesSyncEnabled"):

@@ -1,25 +1,24 @@
-"""How one family of kinds is written back. The engine (plan.py, apply.py) knows no kind by
-name: it asks the kind's restorer, chosen from the kind's declaration (channel, parent,
-restore strategies). Families today: Graph directory objects and Graph relationship links;
-bridge kinds and singletons get restorers of their own.
+"""How one family of kinds is written back, and the registry of restorable kinds.
+
+The engine (plan.py, apply.py) knows no kind by name: it asks the kind's restorer. A family
+module (agent/restore/<family>.py) defines its restorer, usually a subclass of GraphObjects or
+GraphLinks, and calls ``register(restorer, *kind_names)`` at import; FAMILIES below lists the
+family modules (one line each). A kind is registered only once the disaster drill of its
+family proves it (tests/test_restore_*.py): a declared strategy alone is not enough.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Protocol
 
 from agent.errors import ConfigError
 from agent.graph import GraphClient
 from agent.kinds import ALL_KINDS, BY_NAME, KindSpec
+from agent.restore import properties
 
-# Kinds whose restore is implemented and proven by the disaster drill; a declared strategy
-# alone is not enough (tests/test_restore_e2e.py).
-READY = frozenset({
-    "user", "group", "groupMember", "groupOwner", "userManager",
-    "application", "servicePrincipal", "applicationOwner", "servicePrincipalOwner",
-    "appRoleAssignment", "administrativeUnit", "administrativeUnitMember",
-    "oauth2PermissionGrant",
-})  # fmt: skip
+# Family modules that register restorers when imported (each a module of agent/restore/).
+FAMILIES: tuple[str, ...] = ()
 # Links that are whole objects (appRoleAssignedTo): what identifies one across a recreate (its
 # own id is new), and what a create sends. Other links are $ref, identified by the target id.
 LINK_IDENTITY: dict[str, tuple[str, ...]] = {"appRoleAssignedTo": ("principalId", "appRoleId")}
@@ -32,6 +31,9 @@ GLOBAL_ADMIN = ("Global Administrator", "62e90394-69f5-4237-9190-012177145e10")
 
 
 class Restorer(Protocol):
+    """What the engine asks of every family (objects add patch/undelete/create, links
+    add/remove: see GraphObjects and GraphLinks)."""
+
     def cannot_relink(self, spec: KindSpec, parent: dict[str, Any]) -> str: ...
 
 
@@ -77,10 +79,23 @@ def ref(object_id: str) -> dict[str, str]:
 
 
 class GraphObjects:
-    """Directory objects with a Graph collection: PATCH, undelete from deletedItems, POST."""
+    """Directory objects with a Graph collection: PATCH, undelete from deletedItems, POST.
+    Families subclass it to change a write path or which properties a write may carry."""
 
     def cannot_relink(self, spec: KindSpec, parent: dict[str, Any]) -> str:
         return ""
+
+    def writable(self, spec: KindSpec) -> frozenset[str]:
+        """Properties a PATCH may carry."""
+        return properties.writable(spec.entity_type or spec.name)
+
+    def creatable(self, spec: KindSpec) -> frozenset[str]:
+        """Properties a create may carry."""
+        return properties.creatable(spec.entity_type or spec.name)
+
+    def why_not(self, spec: KindSpec, prop: str) -> str:
+        """Why ``prop`` is not written."""
+        return properties.why_not(spec.entity_type or spec.name, prop)
 
     def path(self, spec: KindSpec, oid: str) -> str:
         return f"{spec.path}/{oid}"
@@ -142,15 +157,52 @@ class GraphLinks:
 
 OBJECTS, LINKS = GraphObjects(), GraphLinks()
 
+# kind name → its restorer; filled by register() (here and in the FAMILIES modules).
+_REGISTRY: dict[str, Any] = {}
+_loaded = False
+
+
+def register(restorer: Any, *kinds: str) -> None:
+    """Make ``kinds`` restorable through ``restorer`` (call at import of a family module)."""
+    for name in kinds:
+        if name not in BY_NAME:
+            raise ValueError(f"register: unknown kind {name!r}")
+        if _REGISTRY.get(name, restorer) is not restorer:
+            raise ValueError(f"register: {name!r} already has a restorer")
+        _REGISTRY[name] = restorer
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in FAMILIES:
+            importlib.import_module(module)
+
+
+def ready() -> frozenset[str]:
+    """Kinds restore can write back (proven by a drill)."""
+    _load()
+    return frozenset(_REGISTRY)
+
 
 def restorer_for(spec: KindSpec) -> Any:
-    if spec.name not in READY or spec.channel != "graph":
+    _load()
+    restorer = _REGISTRY.get(spec.name)
+    if restorer is None:
         raise ConfigError(
             f"Restoring '{spec.name}' is not supported yet.",
-            f"Restore one of: {', '.join(sorted(READY))}.",
+            f"Restore one of: {', '.join(sorted(_REGISTRY))}.",
         )
-    return LINKS if spec.parent else OBJECTS
+    return restorer
 
 
 def restorable(kinds: list[KindSpec]) -> list[KindSpec]:
-    return [k for k in kinds if k.name in READY and k.channel == "graph"]
+    return [k for k in kinds if k.name in ready()]
+
+
+# Proven by tests/test_restore_e2e.py.
+register(OBJECTS, "user", "group", "application", "servicePrincipal", "administrativeUnit",
+         "oauth2PermissionGrant")  # fmt: skip
+register(LINKS, "groupMember", "groupOwner", "userManager", "applicationOwner",
+         "servicePrincipalOwner", "appRoleAssignment", "administrativeUnitMember")  # fmt: skip
