@@ -1,0 +1,131 @@
+"""Staging: what a running job read, held back until its snapshot commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import (
+    Connection,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.exc import IntegrityError as DbIntegrityError
+
+from agent.db.engine import BLOB_CHILD, FULL_LISTING, STAGED, STAGED_LINK, CatalogBase, check
+from agent.db.views import ACTIONS, StagedObject
+
+
+class Staging(CatalogBase):
+    def stage(self, job_id: int, rows: Iterable[StagedObject]) -> None:
+        latest: dict[tuple[str, str], StagedObject] = {}
+        for row in rows:
+            check(row.action, ACTIONS, "staged action")
+            if (row.action == "put") != (row.blob_id is not None):
+                raise ValueError(f"staged {row.kind} {row.object_id}: put needs a blob id")
+            latest[(row.kind, row.object_id)] = row  # the last one wins within a batch
+        if not latest:
+            return
+        # Plain bulk insert, no per-row lookups: a repeat from an earlier batch is resolved at
+        # commit (highest id wins), which keeps staging fast on any database.
+        with self._write() as conn:
+            conn.execute(
+                insert(STAGED),
+                [
+                    {
+                        "job_id": job_id,
+                        "kind": r.kind,
+                        "object_id": r.object_id,
+                        "label": r.label,
+                        "action": r.action,
+                        "blob_id": r.blob_id,
+                    }
+                    for r in latest.values()
+                ],
+            )
+
+    def record_blob_children(self, parent: str, children: Iterable[str]) -> None:
+        """Remember that blob ``parent`` refers to ``children`` (verify and export follow it).
+
+        Written when the parent is staged; a pair of a job that never commits is harmless
+        (its parent is simply unreferenced)."""
+        wanted = set(children) - {parent}
+        if not wanted:
+            return
+        try:
+            with self._write() as conn:
+                known = set(
+                    conn.execute(
+                        select(BLOB_CHILD.c.child).where(BLOB_CHILD.c.parent == parent)
+                    ).scalars()
+                )
+                if missing := sorted(wanted - known):
+                    conn.execute(
+                        insert(BLOB_CHILD), [{"parent": parent, "child": c} for c in missing]
+                    )
+        except DbIntegrityError:
+            pass  # another job stored the same content at the same moment: already recorded
+
+    def blob_children(self, parent: str) -> list[str]:
+        with self._read() as conn:
+            return sorted(
+                conn.execute(
+                    select(BLOB_CHILD.c.child).where(BLOB_CHILD.c.parent == parent)
+                ).scalars()
+            )
+
+    def mark_full_listing(self, job_id: int, kind: str) -> None:
+        with self._write() as conn:
+            marked = conn.execute(
+                select(FULL_LISTING.c.kind).where(
+                    FULL_LISTING.c.job_id == job_id, FULL_LISTING.c.kind == kind
+                )
+            ).first()
+            if marked is None:
+                conn.execute(insert(FULL_LISTING).values(job_id=job_id, kind=kind))
+
+    def stage_delta_link(self, job_id: int, kind: str, link: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                delete(STAGED_LINK).where(
+                    STAGED_LINK.c.job_id == job_id, STAGED_LINK.c.kind == kind
+                )
+            )
+            conn.execute(insert(STAGED_LINK).values(job_id=job_id, kind=kind, link=link))
+
+    def staged_count(self, job_id: int, kind: str) -> int:
+        with self._read() as conn:
+            return int(
+                conn.execute(
+                    select(func.count(STAGED.c.object_id.distinct())).where(
+                        STAGED.c.job_id == job_id, STAGED.c.kind == kind
+                    )
+                ).scalar_one()
+            )
+
+    def discard_staging(self, job_id: int) -> None:
+        with self._write() as conn:
+            discard(conn, job_id)
+
+
+def discard(conn: Connection, job_id: int) -> None:
+    for table in (STAGED, FULL_LISTING, STAGED_LINK):
+        conn.execute(delete(table).where(table.c.job_id == job_id))
+
+
+def drop_superseded(conn: Connection, job_id: int) -> None:
+    """An object staged more than once in a job: the last row wins."""
+    later = STAGED.alias("later")
+    conn.execute(
+        delete(STAGED).where(
+            STAGED.c.job_id == job_id,
+            exists().where(
+                later.c.job_id == job_id,
+                later.c.kind == STAGED.c.kind,
+                later.c.object_id == STAGED.c.object_id,
+                later.c.id > STAGED.c.id,
+            ),
+        )
+    )
