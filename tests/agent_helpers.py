@@ -14,7 +14,9 @@ from typing import Any
 
 from agent.cli import main
 from agent.config import load_config
+from agent.db.catalog import KindResult
 from agent.demo import setup_agent
+from agent.jobs.backup import run_backup
 from agent.kinds import known_names
 from agent.runtime import Runtime
 from agent.simulator.service import Simulator, TenantSpec
@@ -72,6 +74,29 @@ def agent_for(data_dir: Path, sim: Simulator, **options: Any) -> tuple[Path, Run
 def state_of(rt: Runtime, snapshot_id: int) -> dict[tuple[str, str], str]:
     snap = rt.catalog.snapshot(snapshot_id)
     return {(v.kind, v.object_id): v.blob_id for v in rt.catalog.state(snap.tenant, snap.seq)}
+
+
+def objects_of(rt: Runtime, snapshot_id: int, kind: str) -> dict[str, Any]:
+    """The objects of one kind in a snapshot, by object id, read back from the repository."""
+    snap = rt.catalog.snapshot(snapshot_id)
+    return {
+        v.object_id: rt.repository.get(v.blob_id)
+        for v in rt.catalog.state(snap.tenant, snap.seq, kind)
+    }
+
+
+def kinds_with_permissions(tmp_path: Path, permissions: list[str]) -> dict[str, KindResult]:
+    """One full backup of a small simulated tenant whose app holds only ``permissions``:
+    the result of every kind, by name."""
+    with simulated_tenant(
+        tmp_path / "sim", users=60, groups=8, graph_permissions=permissions
+    ) as sim:
+        _, rt = agent_for(tmp_path / "agent", sim)
+        try:
+            report = run_backup(rt, "contoso", force_full=True)
+        finally:
+            rt.close()
+    return {k.kind: k for k in report.kinds}
 
 
 def counts(rt: Runtime, snapshot_id: int) -> dict[str, int]:

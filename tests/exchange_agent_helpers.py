@@ -41,15 +41,6 @@ def bridge_for(rt: Runtime) -> PsrpExchangeBridge:
     return PsrpExchangeBridge(rt.config.tenant("contoso"))
 
 
-def stored(rt: Runtime, snapshot_id: int, kind: str) -> dict[str, dict[str, Any]]:
-    """The objects of one kind in a snapshot, by object id, read back from the repository."""
-    snap = rt.catalog.snapshot(snapshot_id)
-    return {
-        v.object_id: rt.repository.get(v.blob_id)
-        for v in rt.catalog.state(snap.tenant, snap.seq, kind)
-    }
-
-
 def exchange_state(rt: Runtime, snapshot_id: int) -> dict[tuple[str, str], str]:
     snap = rt.catalog.snapshot(snapshot_id)
     return {

@@ -56,6 +56,14 @@ def run(pool: RunspacePool, command: str, *, script: bool = False, **params: Any
     return json.loads(output[0])
 
 
+def set_setting(
+    pool: RunspacePool, cmdlet: str, properties: dict[str, Any], identity: str | None = None
+) -> Any:
+    """One Set-EbSetting call (a singleton setting has no identity)."""
+    ident = {} if identity is None else {"Identity": identity}
+    return run(pool, "Set-EbSetting", Cmdlet=cmdlet, Properties=properties, **ident)
+
+
 def load(pool: RunspacePool) -> dict[str, Any]:
     result = run(pool, protocol.LOADER_SCRIPT, script=True, **protocol.loader_parameters())
     assert isinstance(result, dict), result

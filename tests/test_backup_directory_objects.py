@@ -7,7 +7,13 @@ import random
 from pathlib import Path
 
 from agent.jobs.backup import run_backup
-from tests.agent_helpers import agent_for, counts, simulated_tenant, state_of
+from tests.agent_helpers import (
+    agent_for,
+    counts,
+    kinds_with_permissions,
+    simulated_tenant,
+    state_of,
+)
 
 DELTA_KINDS = (
     "application",
@@ -58,17 +64,9 @@ def test_every_directory_object_kind_is_captured_and_incremental_equals_full(
 
 def test_kinds_without_application_permission_are_skipped_by_name(tmp_path: Path) -> None:
     permissions = ["User.Read.All", "Group.Read.All", "Device.Read.All"]
-    with simulated_tenant(
-        tmp_path / "sim", users=60, groups=8, graph_permissions=permissions
-    ) as sim:
-        _, rt = agent_for(tmp_path / "agent", sim)
-        report = run_backup(rt, "contoso", force_full=True)
-        by_kind = {k.kind: k for k in report.kinds}
-        assert by_kind["device"].status == "succeeded"
-        assert by_kind["application"].status == "skipped"
-        assert by_kind["application"].reason == "missing Application.Read.All"
-        assert by_kind["administrativeUnit"].reason == "missing AdministrativeUnit.Read.All"
-        assert (
-            by_kind["oauth2PermissionGrant"].reason == "missing DelegatedPermissionGrant.Read.All"
-        )
-        rt.close()
+    by_kind = kinds_with_permissions(tmp_path, permissions)
+    assert by_kind["device"].status == "succeeded"
+    assert by_kind["application"].status == "skipped"
+    assert by_kind["application"].reason == "missing Application.Read.All"
+    assert by_kind["administrativeUnit"].reason == "missing AdministrativeUnit.Read.All"
+    assert by_kind["oauth2PermissionGrant"].reason == "missing DelegatedPermissionGrant.Read.All"

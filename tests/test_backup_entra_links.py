@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
 
 from agent.config import load_config
 from agent.demo import setup_agent
@@ -15,7 +14,13 @@ from agent.kinds import known_names
 from agent.runtime import Runtime
 from agent.simulator.graph.directory import Directory
 from agent.simulator.graph.policy_store import SP_RELATIONS
-from tests.agent_helpers import agent_for, simulated_tenant, state_of
+from tests.agent_helpers import (
+    agent_for,
+    kinds_with_permissions,
+    objects_of,
+    simulated_tenant,
+    state_of,
+)
 
 # kind -> (parent kind, relation as the simulator stores it, property in the backed-up object)
 LINKS = {
@@ -44,11 +49,6 @@ CHILDREN = {
 }
 
 
-def _objects(rt: Runtime, snapshot_id: int, kind: str) -> dict[str, Any]:
-    state = state_of(rt, snapshot_id)
-    return {oid: rt.repository.get(b) for (k, oid), b in state.items() if k == kind}
-
-
 def _live_targets(d: Directory, relation: str, source: str) -> set[str]:
     targets = d.objects.targets(relation, source)
     name = relation.split(".", 1)[1]
@@ -60,7 +60,7 @@ def _live_targets(d: Directory, relation: str, source: str) -> set[str]:
 
 def _assert_matches_simulator(rt: Runtime, snapshot_id: int, d: Directory) -> None:
     for kind, (parent, relation, prop) in LINKS.items():
-        got = _objects(rt, snapshot_id, kind)
+        got = objects_of(rt, snapshot_id, kind)
         with d.lock:
             parents = {r["id"] for _, r in d.scan(parent, 0)}
             want = {p: _live_targets(d, relation, p) for p in parents}
@@ -68,7 +68,7 @@ def _assert_matches_simulator(rt: Runtime, snapshot_id: int, d: Directory) -> No
         assert {p: {t["id"] for t in o[prop]} for p, o in got.items()} == want, kind
         assert sum(map(len, want.values())) > 0, f"simulator has no {relation} to back up"
     for kind, relation in CHILDREN.items():
-        got = _objects(rt, snapshot_id, kind)
+        got = objects_of(rt, snapshot_id, kind)
         with d.lock:
             want = {
                 r["id"]: sorted(c["id"] for c in d.objects.of(f"application.{relation}", r["id"]))
@@ -77,7 +77,7 @@ def _assert_matches_simulator(rt: Runtime, snapshot_id: int, d: Directory) -> No
         assert {p: [c["id"] for c in o[relation]] for p, o in got.items()} == want, kind
         assert any(want.values()), kind
     # Every app role assignment exactly once, whoever holds it (users, groups, SPs).
-    held = [a for o in _objects(rt, snapshot_id, "appRoleAssignment").values()
+    held = [a for o in objects_of(rt, snapshot_id, "appRoleAssignment").values()
             for a in o["appRoleAssignedTo"]]  # fmt: skip
     with d.lock:
         live = {
@@ -119,16 +119,10 @@ def test_relationships_match_the_tenant_and_incremental_equals_full(tmp_path: Pa
 
 def test_policy_links_are_skipped_by_name_without_policy_permission(tmp_path: Path) -> None:
     permissions = ["User.Read.All", "Group.Read.All", "Application.Read.All"]
-    with simulated_tenant(
-        tmp_path / "sim", users=60, groups=8, graph_permissions=permissions
-    ) as sim:
-        _, rt = agent_for(tmp_path / "agent", sim)
-        report = run_backup(rt, "contoso", force_full=True)
-        by_kind = {k.kind: k for k in report.kinds}
-        assert by_kind["applicationExtensionProperty"].status == "succeeded"
-        assert by_kind["servicePrincipalClaimsMappingPolicy"].status == "skipped"
-        assert by_kind["servicePrincipalClaimsMappingPolicy"].reason == "missing Policy.Read.All"
-        rt.close()
+    by_kind = kinds_with_permissions(tmp_path, permissions)
+    assert by_kind["applicationExtensionProperty"].status == "succeeded"
+    assert by_kind["servicePrincipalClaimsMappingPolicy"].status == "skipped"
+    assert by_kind["servicePrincipalClaimsMappingPolicy"].reason == "missing Policy.Read.All"
 
 
 def _managers(d: Directory) -> dict[str, str]:
@@ -141,7 +135,7 @@ def _managers(d: Directory) -> dict[str, str]:
 
 
 def _backed_up_managers(rt: Runtime, snapshot_id: int) -> dict[str, str]:
-    got = _objects(rt, snapshot_id, "userManager")
+    got = objects_of(rt, snapshot_id, "userManager")
     assert all(o["manager"]["@odata.type"] == "#microsoft.graph.user" for o in got.values())
     return {u: o["manager"]["id"] for u, o in got.items()}
 

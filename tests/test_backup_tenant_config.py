@@ -8,12 +8,18 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any
 
 from agent.jobs.backup import run_backup
-from agent.runtime import Runtime
 from agent.simulator.graph import Directory
-from tests.agent_helpers import agent_for, cli, counts, simulated_tenant, state_of
+from tests.agent_helpers import (
+    agent_for,
+    cli,
+    counts,
+    kinds_with_permissions,
+    objects_of,
+    simulated_tenant,
+    state_of,
+)
 
 KINDS = (
     "roleDefinition",
@@ -40,14 +46,6 @@ def expected_counts(d: Directory) -> dict[str, int]:
         }
 
 
-def stored(rt: Runtime, snapshot_id: int, kind: str) -> dict[str, Any]:
-    return {
-        oid: rt.repository.get(blob)
-        for (k, oid), blob in state_of(rt, snapshot_id).items()
-        if k == kind
-    }
-
-
 def test_tenant_configuration_is_captured_with_images_and_incremental_equals_full(
     tmp_path: Path,
 ) -> None:
@@ -60,16 +58,16 @@ def test_tenant_configuration_is_captured_with_images_and_incremental_equals_ful
         assert {k: present.get(k, 0) for k in KINDS} == expected_counts(d)
 
         # The RBAC view ties real principals to roles, some scoped to an AU.
-        assignments = stored(rt, first.snapshot.id, "roleAssignment")
+        assignments = objects_of(rt, first.snapshot.id, "roleAssignment")
         scopes = {a["directoryScopeId"] for a in assignments.values()}
         assert "/" in scopes and any(s.startswith("/administrativeUnits/") for s in scopes)
-        definitions = stored(rt, first.snapshot.id, "roleDefinition")
+        definitions = objects_of(rt, first.snapshot.id, "roleDefinition")
         assert {a["roleDefinitionId"] for a in assignments.values()} <= set(definitions)
         assert any(r["isBuiltIn"] for r in definitions.values())
         assert any(not r["isBuiltIn"] for r in definitions.values())
 
         # Branding images are blobs of their own, byte for byte what the tenant serves.
-        branding = stored(rt, first.snapshot.id, "companyBranding")
+        branding = objects_of(rt, first.snapshot.id, "companyBranding")
         images = d.tenant_config.images
         for locale, obj in branding.items():
             assert set(obj["images"]) == set(images.get(locale, {})), locale
@@ -104,7 +102,7 @@ def test_tenant_configuration_is_captured_with_images_and_incremental_equals_ful
         } <= changed
         assert not {"organization", "domain"} & changed
         locale, image = summary.branding_images_changed[0]
-        ref = stored(rt, incremental.snapshot.id, "companyBranding")[locale]["images"][image]
+        ref = objects_of(rt, incremental.snapshot.id, "companyBranding")[locale]["images"][image]
         assert rt.repository.get_bytes(ref["blobId"]) == d.tenant_config.images[locale][image]
 
         # Export writes each image next to its localization's JSON.
@@ -133,22 +131,16 @@ def test_tenant_configuration_is_captured_with_images_and_incremental_equals_ful
 
 def test_role_kinds_are_skipped_without_role_management_permission(tmp_path: Path) -> None:
     permissions = ["User.Read.All", "Group.Read.All", "Organization.Read.All", "Domain.Read.All"]
-    with simulated_tenant(
-        tmp_path / "sim", users=60, groups=8, graph_permissions=permissions
-    ) as sim:
-        _, rt = agent_for(tmp_path / "agent", sim)
-        report = run_backup(rt, "contoso", force_full=True)
-        by_kind = {k.kind: k for k in report.kinds}
-        assert by_kind["roleDefinition"].reason == "missing RoleManagement.Read.Directory"
-        assert by_kind["roleAssignment"].reason == "missing RoleManagement.Read.Directory"
-        assert (
-            by_kind["roleEligibilitySchedule"].reason
-            == "missing RoleEligibilitySchedule.Read.Directory"
-        )
-        for kind in ("organization", "domain", "companyBranding"):
-            assert by_kind[kind].status == "succeeded", kind
-        assert by_kind["groupSetting"].reason == "missing GroupSettings.Read.All"
-        rt.close()
+    by_kind = kinds_with_permissions(tmp_path, permissions)
+    assert by_kind["roleDefinition"].reason == "missing RoleManagement.Read.Directory"
+    assert by_kind["roleAssignment"].reason == "missing RoleManagement.Read.Directory"
+    assert (
+        by_kind["roleEligibilitySchedule"].reason
+        == "missing RoleEligibilitySchedule.Read.Directory"
+    )
+    for kind in ("organization", "domain", "companyBranding"):
+        assert by_kind[kind].status == "succeeded", kind
+    assert by_kind["groupSetting"].reason == "missing GroupSettings.Read.All"
 
 
 def test_pim_is_skipped_as_not_licensed_in_a_tenant_without_p2(tmp_path: Path) -> None:

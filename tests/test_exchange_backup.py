@@ -11,7 +11,8 @@ from agent.simulator.exchange import settings as sim_settings
 from agent.simulator.exchange.churn import churn
 from agent.simulator.exchange.dl import get_groups, get_members
 from agent.simulator.exchange.state import ExchangeOrg
-from tests.exchange_agent_helpers import bridge_for, exchange_agent, exchange_state, stored
+from tests.agent_helpers import objects_of
+from tests.exchange_agent_helpers import bridge_for, exchange_agent, exchange_state
 
 TYPES = {
     "distributionGroup": "MailUniversalDistributionGroup",
@@ -36,10 +37,10 @@ def test_full_backup_has_every_group_with_members_and_every_setting(tmp_path: Pa
         for kind, recipient_type in TYPES.items():
             live = get_groups(org, {"RecipientTypeDetails": recipient_type})
             assert live, f"the simulator made no {kind}"
-            groups = stored(rt, report.snapshot.id, kind)
+            groups = objects_of(rt, report.snapshot.id, kind)
             assert set(groups) == {g["ExternalDirectoryObjectId"] for g in live}
             assert results[kind].succeeded == len(live)
-            members = stored(rt, report.snapshot.id, f"{kind}Member")
+            members = objects_of(rt, report.snapshot.id, f"{kind}Member")
             assert set(members) == set(groups)
             for group in live:
                 gid = group["ExternalDirectoryObjectId"]
@@ -51,7 +52,7 @@ def test_full_backup_has_every_group_with_members_and_every_setting(tmp_path: Pa
                 assert {m["ExternalDirectoryObjectId"] for m in members[gid]["members"]} == expected
         for kind in SETTINGS_KINDS:
             expected = truth(org, kind.extra["cmdlet"])
-            objects = stored(rt, report.snapshot.id, kind.name)
+            objects = objects_of(rt, report.snapshot.id, kind.name)
             assert results[kind.name].status == "succeeded", kind.name
             assert len(objects) == len(expected) == results[kind.name].succeeded, kind.name
             assert set(objects) == {o["Identity"] for o in expected}, kind.name
@@ -98,11 +99,11 @@ def test_incremental_after_churn_equals_a_full_backup(tmp_path: Path) -> None:
         full = run_backup(rt, "contoso", force_full=True)
         assert incremental.snapshot is not None and full.snapshot is not None
         assert exchange_state(rt, incremental.snapshot.id) == exchange_state(rt, full.snapshot.id)
-        groups = stored(rt, incremental.snapshot.id, "distributionGroup")
+        groups = objects_of(rt, incremental.snapshot.id, "distributionGroup")
         assert created["ExternalDirectoryObjectId"] in groups
         assert dls[1]["ExternalDirectoryObjectId"] not in groups
         assert groups[dls[0]["ExternalDirectoryObjectId"]]["MailTip"] == "Ask first"
-        members = stored(rt, incremental.snapshot.id, "mailEnabledSecurityGroupMember")
+        members = objects_of(rt, incremental.snapshot.id, "mailEnabledSecurityGroupMember")
         assert members[security[0]["ExternalDirectoryObjectId"]]["members"] == []
         # The job report still counts the objects of each kind in the snapshot.
         counts = {k.kind: k.objects for k in incremental.snapshot.kinds}
@@ -137,8 +138,8 @@ def test_groups_stream_into_the_repository_page_by_page(tmp_path: Path) -> None:
         for kind, recipient_type in TYPES.items():
             live = get_groups(org, {"RecipientTypeDetails": recipient_type})
             pages += -(-len(live) // 3)
-            groups = stored(rt, report.snapshot.id, kind)
-            members = stored(rt, report.snapshot.id, f"{kind}Member")
+            groups = objects_of(rt, report.snapshot.id, kind)
+            members = objects_of(rt, report.snapshot.id, f"{kind}Member")
             assert set(groups) == set(members) == {g["ExternalDirectoryObjectId"] for g in live}
             assert results[kind].succeeded == results[f"{kind}Member"].succeeded == len(live)
             for group in live:

@@ -14,7 +14,8 @@ from typing import Any
 from agent.exchange import protocol
 from agent.exchange.contract import load_contract
 from agent.jobs.backup import run_backup
-from tests.exchange_agent_helpers import bridge_for, exchange_agent, stored
+from tests.agent_helpers import objects_of
+from tests.exchange_agent_helpers import bridge_for, exchange_agent
 
 NASTY = (
     'O\'Brien "quoted"; $(Remove-Item C:\\ -Recurse) `whoami` @(1) ${env:PATH} | Out-Host'
@@ -54,22 +55,22 @@ def test_hostile_values_round_trip_as_parameters_only(tmp_path: Path) -> None:
         assert report.status == "succeeded" and report.snapshot is not None
         snap = report.snapshot.id
 
-        dls = stored(rt, snap, "distributionGroup")
+        dls = objects_of(rt, snap, "distributionGroup")
         assert dls[nasty["ExternalDirectoryObjectId"]]["Name"] == NASTY
         assert dls[nasty["ExternalDirectoryObjectId"]]["DisplayName"] == NASTY
         assert dls[nasty["ExternalDirectoryObjectId"]]["MailTip"] == NASTY
         assert dls[nasty["ExternalDirectoryObjectId"]]["CustomAttribute1"] == BIG
         assert (
-            stored(rt, snap, "mailEnabledSecurityGroup")[big["ExternalDirectoryObjectId"]][
+            objects_of(rt, snap, "mailEnabledSecurityGroup")[big["ExternalDirectoryObjectId"]][
                 "DisplayName"
             ]
             == BIG
         )
-        spam = stored(rt, snap, "hostedContentFilterPolicy")
+        spam = objects_of(rt, snap, "hostedContentFilterPolicy")
         assert spam["Default"]["AdminDisplayName"] == NASTY
-        assert stored(rt, snap, "transportRule")[rule]["Comments"] == BIG
-        assert stored(rt, snap, "antiPhishPolicy")[NASTY]["AdminDisplayName"] == BIG
-        assert stored(rt, snap, "antiPhishRule")[NASTY]["Comments"] == NASTY
+        assert objects_of(rt, snap, "transportRule")[rule]["Comments"] == BIG
+        assert objects_of(rt, snap, "antiPhishPolicy")[NASTY]["AdminDisplayName"] == BIG
+        assert objects_of(rt, snap, "antiPhishRule")[NASTY]["Comments"] == NASTY
 
         # Restore writes a backed-up value back through the same path, unchanged.
         with bridge_for(rt) as bridge:
@@ -80,9 +81,9 @@ def test_hostile_values_round_trip_as_parameters_only(tmp_path: Path) -> None:
         after = run_backup(rt, "contoso", force_full=True)
         assert after.snapshot is not None
         assert (
-            stored(rt, after.snapshot.id, "distributionGroup")[nasty["ExternalDirectoryObjectId"]][
-                "MailTip"
-            ]
+            objects_of(rt, after.snapshot.id, "distributionGroup")[
+                nasty["ExternalDirectoryObjectId"]
+            ]["MailTip"]
             == BIG
         )
 

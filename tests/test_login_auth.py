@@ -139,11 +139,6 @@ client_id = "{client_id or self.app_id}"
             time.sleep(0.01)
 
 
-@pytest.fixture(scope="module")
-def tls() -> ca.TlsMaterial:
-    return ca.generate()
-
-
 @pytest.fixture
 def login(tmp_path: Path, tls: ca.TlsMaterial) -> Iterator[Login]:
     full_pem, cert_pem = make_certificate()

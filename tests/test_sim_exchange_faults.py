@@ -19,7 +19,7 @@ from agent.exchange.protocol import iso_utc, retry_after_seconds
 from agent.simulator.exchange.churn import churn
 from agent.simulator.service import Simulator, TenantHandle, TenantSpec
 from agent.simulator.world import ServiceAccount
-from tests.exchange_helpers import connect, load, open_bridge, run, wsman
+from tests.exchange_helpers import connect, load, open_bridge, run, set_setting, wsman
 
 MDO = ["Get-SafeLinksPolicy", "Get-SafeAttachmentRule", "Get-AtpPolicyForO365"]
 DL = "MailUniversalDistributionGroup"
@@ -44,31 +44,28 @@ def test_not_licensed_for_defender(sim: Simulator) -> None:
         assert {e["cmdlet"]: e["category"] for e in envelope["errors"]} == dict.fromkeys(
             MDO, "NotLicensed"
         )
-        write = run(
+        write = set_setting(
             pool,
-            "Set-EbSetting",
-            Cmdlet="Set-SafeLinksPolicy",
-            Identity="Built-In Protection Policy",
-            Properties={"TrackClicks": False},
+            "Set-SafeLinksPolicy",
+            {"TrackClicks": False},
+            identity="Built-In Protection Policy",
         )
         assert write["errors"][0]["category"] == "NotLicensed"
         new = run(pool, "New-EbPolicyWithRule", Family="SafeAttachment", Name="X", Priority=0)
         assert new["errors"][0]["category"] == "NotLicensed"
         # Anti-phishing exists in EOP, its impersonation settings only with Defender.
-        phish = run(
+        phish = set_setting(
             pool,
-            "Set-EbSetting",
-            Cmdlet="Set-AntiPhishPolicy",
-            Identity="Office365 AntiPhish Default",
-            Properties={"EnableTargetedUserProtection": True},
+            "Set-AntiPhishPolicy",
+            {"EnableTargetedUserProtection": True},
+            identity="Office365 AntiPhish Default",
         )
         assert phish["errors"][0]["category"] == "NotLicensed"
-        spoof = run(
+        spoof = set_setting(
             pool,
-            "Set-EbSetting",
-            Cmdlet="Set-AntiPhishPolicy",
-            Identity="Office365 AntiPhish Default",
-            Properties={"EnableSpoofIntelligence": False},
+            "Set-AntiPhishPolicy",
+            {"EnableSpoofIntelligence": False},
+            identity="Office365 AntiPhish Default",
         )
         assert spoof["ok"]
 

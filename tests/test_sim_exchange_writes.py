@@ -13,7 +13,7 @@ import pytest
 from pypsrp.powershell import RunspacePool
 
 from agent.simulator.service import Simulator, TenantHandle, TenantSpec
-from tests.exchange_helpers import open_bridge, run, settings_of
+from tests.exchange_helpers import open_bridge, run, set_setting, settings_of
 
 DL, SG = "MailUniversalDistributionGroup", "MailUniversalSecurityGroup"
 
@@ -194,36 +194,23 @@ def test_security_group_writes_need_manager_or_bypass_rights(
 
 
 def test_set_setting_changes_what_export_shows(pool: RunspacePool, tenant: TenantHandle) -> None:
-    result = run(
+    result = set_setting(
         pool,
-        "Set-EbSetting",
-        Cmdlet="Set-HostedContentFilterPolicy",
-        Identity="Default",
-        Properties={"BulkThreshold": 4, "BlockedSenderDomains": ["spam.example"]},
+        "Set-HostedContentFilterPolicy",
+        {"BulkThreshold": 4, "BlockedSenderDomains": ["spam.example"]},
+        identity="Default",
     )
     assert result["ok"] and result["succeeded"] == ["Set-HostedContentFilterPolicy"]
-    singleton = run(
-        pool, "Set-EbSetting", Cmdlet="Set-OrganizationConfig", Properties={"FocusedInboxOn": False}
-    )
+    singleton = set_setting(pool, "Set-OrganizationConfig", {"FocusedInboxOn": False})
     assert singleton["ok"]
-    refused = run(
-        pool, "Set-EbSetting", Cmdlet="Set-OrganizationConfig", Properties={"IsDehydrated": True}
-    )
+    refused = set_setting(pool, "Set-OrganizationConfig", {"IsDehydrated": True})
     assert refused["errors"][0]["message"] == "properties not allowed: IsDehydrated"
-    missing = run(
-        pool,
-        "Set-EbSetting",
-        Cmdlet="Set-RemoteDomain",
-        Identity="NoSuchDomain",
-        Properties={"AutoForwardEnabled": False},
+    missing = set_setting(
+        pool, "Set-RemoteDomain", {"AutoForwardEnabled": False}, identity="NoSuchDomain"
     )
     assert missing["errors"][0]["category"] == "NotFound"
-    bad = run(
-        pool,
-        "Set-EbSetting",
-        Cmdlet="Set-HostedContentFilterPolicy",
-        Identity="Default",
-        Properties={"BulkThreshold": "high"},
+    bad = set_setting(
+        pool, "Set-HostedContentFilterPolicy", {"BulkThreshold": "high"}, identity="Default"
     )
     assert bad["errors"][0]["category"] == "Other"
     exported = run(
@@ -332,12 +319,9 @@ def test_exchange_state_survives_a_restart_with_state(tmp_path: Path) -> None:
             assert run(
                 pool, "Set-EbDistributionGroup", Identity="Kept DL", Properties={"MailTip": "kept"}
             )["ok"]
-            assert run(
-                pool,
-                "Set-EbSetting",
-                Cmdlet="Set-TransportConfig",
-                Properties={"MaxRecipientEnvelopeLimit": "250"},
-            )["ok"]
+            assert set_setting(pool, "Set-TransportConfig", {"MaxRecipientEnvelopeLimit": "250"})[
+                "ok"
+            ]
         before = {g.group_id: g.props for g in tenant.exchange.dls.values()}
     with Simulator(tmp_path) as second:
         tenant = second.add_tenant(spec)

@@ -102,11 +102,6 @@ class Env:
         assert self.endpoint.errors == []
 
 
-@pytest.fixture(scope="module")
-def tls() -> ca.TlsMaterial:
-    return ca.generate()
-
-
 @pytest.fixture
 def env(tls: ca.TlsMaterial, tmp_path: Path) -> Iterator[Env]:
     ca_path, _, _ = tls.write(tmp_path / "tls")
