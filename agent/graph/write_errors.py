@@ -182,6 +182,44 @@ _RULES: tuple[tuple[str, re.Pattern[str], str, str], ...] = tuple(
             "Leave built-in objects as they are; change a custom copy instead.",
         ),
         (
+            "exists",
+            r"(A conflicting object) with one or more|The (Role assignment) already exists",
+            "the role assignment or eligibility already exists",
+            "Nothing to do: it is already there.",
+        ),
+        (
+            "missing",
+            r"The (Role assignment) does not exist",
+            "the role eligibility does not exist",
+            "Nothing to remove: it is already gone.",
+        ),
+        (
+            "not_licensed",
+            r"needs to have (Microsoft Entra ID P2)",
+            "the tenant has no {target} or ID Governance licence",
+            "Buy Microsoft Entra ID P2 (or ID Governance) for the tenant, or restore without "
+            "PIM eligibility.",
+        ),
+        (
+            "invalid_value",
+            r"Only groups with (isAssignableToRole)|resource action '([^']+)' is not supported",
+            "'{target}' does not allow this role write",
+            "Assign roles only to role-assignable groups; custom roles hold only "
+            "microsoft.directory/ actions.",
+        ),
+        (
+            "expired",
+            r"(expiration time) of the schedule is in the past",
+            "the schedule ended before this write",
+            "Nothing to restore: the eligibility would already have expired.",
+        ),
+        (
+            "in_use",
+            r"(role definition) cannot be deleted because it has active assignments",
+            "the {target} is still assigned",
+            "Remove its assignments first.",
+        ),
+        (
             "synced",
             r"(on-premises mastered)",
             "the object is synchronised from on-premises Active Directory",
@@ -224,7 +262,7 @@ def write_error(method: str, url: str, status: int, body: Any, request_id: str =
     for reason, pattern, text, fix in _RULES:
         match = pattern.search(message)
         if match:
-            target = match.group(1)
+            target = next((g for g in match.groups() if g), "")  # alternations: the one hit
             return WriteRejected(
                 f"Graph refused {what}: {text.format(target=target)} ({status} {code}).",
                 fix.format(target=target),

@@ -406,6 +406,9 @@ def register_routes(api: GraphApi) -> None:
     from agent.simulator.graph.routes_policy_writes import register_policy_write_routes
 
     register_policy_write_routes(api)  # their creates, updates, deletes and SP links
+    from agent.simulator.graph.routes_role_writes import register_role_write_routes
+
+    register_role_write_routes(api)  # role definitions, assignments, PIM schedule requests
 
 
 __all__ = ["GraphError", "register_routes"]

@@ -115,6 +115,11 @@ def _check_pim(ctx: Context, what: str) -> None:
             "instanceAnnotations": [],
         }
         raise GraphError(403, "UnknownError", json.dumps(inner, separators=(",", ":")))
+    check_pim_licence(ctx)
+
+
+def check_pim_licence(ctx: Context) -> None:
+    """PIM reads and schedule requests refuse a tenant without P2 / ID Governance."""
     with ctx.directory.lock:
         licensed = any(
             plan.get("servicePlanName") in PIM_PLANS
