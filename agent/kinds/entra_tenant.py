@@ -94,7 +94,10 @@ TENANT_CONFIG_KINDS: tuple[KindSpec, ...] = (
             "/roleManagement/directory/roleEligibilitySchedules",
             "Privileged Identity Management eligible role assignments and their schedules.",
             read=ELIGIBILITY_READ,
-            write=("RoleEligibilitySchedule.ReadWrite.Directory",),
+            write=(
+                "RoleEligibilitySchedule.ReadWrite.Directory",
+                "RoleManagement.ReadWrite.Directory",
+            ),
             entity_type="unifiedRoleEligibilitySchedule",
             label="id",
             restore=("recreate",),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,8 @@ def run_restore(
     tenant = rt.config.tenant(tenant_name)
     to_read = live_kinds(request.kinds)
     if dry_run:
+        claims = connect_tenant(rt, tenant_name, tenant).tokens.claims()
+        request = _as_caller(request, claims)
         with read_live(rt, tenant_name, to_read) as live:
             return RestoreReport(build_plan(snap, live, request, snapshot_id), dry_run=True)
     catalog = rt.catalog
@@ -111,10 +113,12 @@ def run_restore(
     status, error = "failed", None
     passwords: PasswordFile | None = None
     try:
+        conn = connect_tenant(rt, tenant_name, tenant)
+        claims = conn.tokens.claims()
+        request = _as_caller(request, claims)
         with read_live(rt, tenant_name, to_read, job_id=job_id) as live:
             plan = build_plan(snap, live, request, snapshot_id)
-        conn = connect_tenant(rt, tenant_name, tenant)
-        _check(plan, set(conn.tokens.claims().get("wids") or ()), password_file)
+        _check(plan, set(claims.get("wids") or ()), password_file)
         confirm(plan)
         if password_file is not None and plan.needs("user", "recreate"):
             passwords = PasswordFile(password_file)
@@ -155,6 +159,7 @@ def run_restore(
                     skipped=sum(o.status == "skipped" for o in mine),
                     added=sum(o.action.action == "recreate" for o in mine),
                     changed=sum(o.action.action in ("patch", "undelete", "relink") for o in mine),
+                    removed=sum(o.action.action == "delete" for o in mine),
                 ),
             )
         status = "partial" if report.failed else "succeeded"
@@ -167,6 +172,12 @@ def run_restore(
         if passwords is not None:
             passwords.close()
         catalog.finish_job(job_id, status, error=error)
+
+
+def _as_caller(request: Request, claims: dict[str, Any]) -> Request:
+    """``request`` knowing what the token grants (kinds it cannot write are skipped, "missing
+    X") and who the app is (its own role assignments are never pruned)."""
+    return replace(request, granted=set(claims.get("roles") or ()), caller=claims.get("oid"))
 
 
 def _check(plan: Plan, wids: set[str], password_file: Path | None) -> None:
@@ -245,6 +256,8 @@ def _apply(
                 passwords.add(str(action.snapshot.get("userPrincipalName")), password)
         elif action.action == "relink":
             _relink(g, action, ids, outcome)
+        elif action.action == "delete":
+            r.delete(g, spec, action.object_id, action.snapshot)
     except AgentError as exc:
         outcome.status, outcome.reason = "failed", str(exc)
     return outcome
@@ -288,6 +301,10 @@ def _verify(
         return
     spec = BY_NAME[action.kind]
     now = live.find(action.kind, ids.get(action.object_id))
+    if action.action == "delete":
+        if now is not None:
+            outcome.status, outcome.reason = "failed", "still in the tenant after the delete"
+        return
     want = ids.rewrite(action.snapshot)
     if spec.parent:
         name = link_field(spec)

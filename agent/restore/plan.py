@@ -9,7 +9,10 @@ with ``diff_objects`` and becomes one action:
 - ``undelete``  gone but in the recycle bin: restore it, then patch what differs;
 - ``recreate``  gone for good: create it again (new id, recorded in the id map);
 - ``relink``    a relationship kind: links to add and to remove;
-- ``skip``      nothing will be written, with the reason.
+- ``delete``    created since the snapshot, for kinds whose restorer prunes (role
+                assignments, PIM eligibility) and only in overwrite mode;
+- ``skip``      nothing will be written, with the reason (a kind whose write permission
+                the app lacks is one skip: "missing X").
 
 Mode, for objects that exist: overwrite (make it equal to the snapshot), merge (only
 properties and links missing or emptied since) or skip. Kinds are ordered by their ``after``
@@ -38,7 +41,7 @@ PLAN_SCHEMA = "entra-backup/restore-plan/1"
 class Action:
     kind: str
     object_id: str  # the id in the snapshot
-    action: str  # patch | undelete | recreate | relink | skip
+    action: str  # patch | undelete | recreate | relink | delete | skip
     label: str = ""
     patch: dict[str, Any] = field(default_factory=dict)  # property → snapshot value
     add: list[dict[str, Any]] = field(default_factory=list)  # links to add ({"id", …})
@@ -67,6 +70,8 @@ class Request:
     ids: set[str] | None = None
     properties: set[str] | None = None
     mode: str = "overwrite"
+    granted: set[str] | None = None  # the token's application permissions (None: unknown)
+    caller: str | None = None  # the service app's own object id (token oid): never pruned
 
 
 @dataclass
@@ -131,11 +136,21 @@ def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id
     actions: list[Action] = []
     ids = IdMap(live.tenant, live.tenant)
     for spec in ordered(request.kinds):
-        restorer_for(spec)  # a kind without a restorer fails here, before anything is read
+        restorer = restorer_for(spec)  # a kind without one fails here, before any read
         if spec.name not in live.kinds_read:
-            actions.append(Action(spec.name, "*", "skip", reason="the live read of it failed"))
+            why = next((r.reason for r in live.results if r.kind == spec.name and r.reason), "")
+            actions.append(Action(spec.name, "*", "skip", reason=why or "the live read failed"))
+            continue
+        needs = restorer.write_permissions(spec)
+        if request.granted is not None and needs and not request.granted & set(needs):
+            if any(
+                request.ids is None or p.object_id in request.ids
+                for p in live.differences(snap.seq, [spec.name])
+            ):  # only when there is something to restore
+                actions.append(Action(spec.name, "*", "skip", reason=f"missing {needs[0]}"))
             continue
         added = {} if spec.parent else _added_since(spec, snap, live)
+        fresh: list[str] = []  # created since the snapshot (pruned in overwrite mode)
         for pair in live.differences(snap.seq, [spec.name]):
             if request.ids is not None and pair.object_id not in request.ids:
                 continue
@@ -146,7 +161,11 @@ def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id
                     now = live.find(spec.name, ids.get(pair.object_id))
                 action = _link_action(spec, pair.object_id, then, now, snap, request, ids)
             else:
-                twin = added.get(_match_key(spec, then)) if then and now is None else None
+                if then is None:
+                    fresh.append(pair.object_id)
+                twin = (
+                    added.get(_match_key(spec, ids.rewrite(then))) if then and now is None else None
+                )
                 if twin is not None and then is not None:  # recreated by an earlier restore
                     ids.add(spec.name, pair.object_id, twin)
                     now = live.find(spec.name, twin)
@@ -158,6 +177,18 @@ def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id
                 action = _object_action(spec, pair.object_id, then, now, live, request)
             if action is not None:
                 action.label = label_of(spec.name, pair.object_id, then or now or {}, (snap, live))
+                actions.append(action)
+        if getattr(restorer, "prunes_added", False) and request.mode == "overwrite":
+            twins = set(ids.ids.values())
+            for oid in fresh:
+                if oid in twins or (request.ids is not None and oid not in request.ids):
+                    continue
+                now = live.find(spec.name, oid) or {}
+                action = Action(spec.name, oid, "delete", snapshot=now)
+                if request.caller and request.caller in (now.get("principalId"), oid):
+                    action.action = "skip"
+                    action.reason = "the restore's own service principal: never removed"
+                action.label = label_of(spec.name, oid, now, (snap, live))
                 actions.append(action)
     return Plan(live.tenant, snapshot_id, request.mode, actions, ids)
 
@@ -172,6 +203,10 @@ MATCH_BY: dict[str, tuple[str, ...]] = {
     "administrativeUnit": ("displayName",),
     # A grant is recreated with a new id; principalId is empty for admin consent.
     "oAuth2PermissionGrant": ("clientId", "consentType", "resourceId", "principalId"),
+    "unifiedRoleDefinition": ("displayName",),
+    # Assignments and eligibility: who holds which role where (ids through the id map).
+    "unifiedRoleAssignment": ("principalId", "roleDefinitionId", "directoryScopeId"),
+    "unifiedRoleEligibilitySchedule": ("principalId", "roleDefinitionId", "directoryScopeId"),
 }
 
 
@@ -206,7 +241,10 @@ def _object_action(
     request: Request,
 ) -> Action | None:
     if then is None:
-        return None  # created since the snapshot: restore never deletes (no prune yet)
+        return None  # created since the snapshot: only pruning restorers delete (above)
+    cannot = restorer_for(spec).cannot_restore(spec, then)
+    if cannot:
+        return Action(spec.name, oid, "skip", snapshot=then, reason=cannot)
     if now is None and then.get("onPremisesSyncEnabled"):
         return Action(
             spec.name, oid, "skip", snapshot=then,

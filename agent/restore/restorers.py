@@ -18,7 +18,7 @@ from agent.kinds import ALL_KINDS, BY_NAME, KindSpec
 from agent.restore import properties
 
 # Family modules that register restorers when imported (each a module of agent/restore/).
-FAMILIES: tuple[str, ...] = ()
+FAMILIES: tuple[str, ...] = ("agent.restore.roles",)
 # Links that are whole objects (appRoleAssignedTo): what identifies one across a recreate (its
 # own id is new), and what a create sends. Other links are $ref, identified by the target id.
 LINK_IDENTITY: dict[str, tuple[str, ...]] = {"appRoleAssignedTo": ("principalId", "appRoleId")}
@@ -78,12 +78,26 @@ def ref(object_id: str) -> dict[str, str]:
     return {"@odata.id": f"{GRAPH_ROOT}/directoryObjects/{object_id}"}
 
 
+# Accepted by every directory write the kinds declare, except role management and PIM.
+DIRECTORY_WRITE = "Directory.ReadWrite.All"
+
+
 class GraphObjects:
     """Directory objects with a Graph collection: PATCH, undelete from deletedItems, POST.
     Families subclass it to change a write path or which properties a write may carry."""
 
+    prunes_added = False  # True: objects created since the snapshot are deleted (overwrite)
+
     def cannot_relink(self, spec: KindSpec, parent: dict[str, Any]) -> str:
         return ""
+
+    def cannot_restore(self, spec: KindSpec, then: dict[str, Any]) -> str:
+        """Why this object of the snapshot cannot be written back ("" = it can)."""
+        return ""
+
+    def write_permissions(self, spec: KindSpec) -> tuple[str, ...]:
+        """Any one of these lets the app write the kind (the plan skips it otherwise)."""
+        return (*spec.write_permissions, DIRECTORY_WRITE) if spec.write_permissions else ()
 
     def writable(self, spec: KindSpec) -> frozenset[str]:
         """Properties a PATCH may carry."""
@@ -113,9 +127,21 @@ class GraphObjects:
     def create(self, g: GraphClient, spec: KindSpec, body: dict[str, Any]) -> dict[str, Any]:
         return g.post(spec.path or "", body)
 
+    def delete(self, g: GraphClient, spec: KindSpec, oid: str, now: dict[str, Any]) -> None:
+        """Remove an object created since the snapshot (``now``: it as read live)."""
+        g.delete(self.path(spec, oid))
+
 
 class GraphLinks:
     """Relationship kinds: $ref links from a parent object (members, owners, manager)."""
+
+    prunes_added = False
+
+    def cannot_restore(self, spec: KindSpec, then: dict[str, Any]) -> str:
+        return ""
+
+    def write_permissions(self, spec: KindSpec) -> tuple[str, ...]:
+        return (*spec.write_permissions, DIRECTORY_WRITE) if spec.write_permissions else ()
 
     def cannot_relink(self, spec: KindSpec, parent: dict[str, Any]) -> str:
         if link_field(spec) != "members":
