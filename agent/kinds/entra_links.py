@@ -8,6 +8,8 @@ stays flat in tenant size (agent/collect/graph_generic.py).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from agent.kinds.entra import GROUP_READ, USER_READ
 from agent.kinds.entra_directory import APP_READ, relation_kind
 from agent.kinds.spec import DIRECTORY_READ, Area, Incremental, KindSpec
@@ -55,33 +57,38 @@ SP_POLICY_KINDS: tuple[KindSpec, ...] = tuple(
         read=SP_POLICY_READ,
         write=SP_POLICY_WRITE,
         expand=False,
+        after=(policy,),  # a policy recreated by the same restore is linked by its new id
         notes=SP_POLICY_NOTE,
     )
-    for name, title, relation, describes in (
+    for name, title, relation, describes, policy in (
         (
             "servicePrincipalClaimsMappingPolicy",
             "Enterprise app claims mapping policies",
             "claimsMappingPolicies",
             "The claims mapping policy assigned to each enterprise application (SAML/OIDC "
             "attributes and claims).",
+            "claimsMappingPolicy",
         ),
         (
             "servicePrincipalTokenIssuancePolicy",
             "Enterprise app token issuance policies",
             "tokenIssuancePolicies",
             "The token issuance policy (SAML signing, token version) of each enterprise app.",
+            "tokenIssuancePolicy",
         ),
         (
             "servicePrincipalTokenLifetimePolicy",
             "Enterprise app token lifetime policies",
             "tokenLifetimePolicies",
             "The token lifetime policy assigned to each enterprise application.",
+            "tokenLifetimePolicy",
         ),
         (
             "servicePrincipalHomeRealmDiscoveryPolicy",
             "Enterprise app home realm discovery policies",
             "homeRealmDiscoveryPolicies",
             "The home realm discovery policy assigned to each enterprise application.",
+            "homeRealmDiscoveryPolicy",
         ),
     )
 )
@@ -176,31 +183,40 @@ BITLOCKER_KEY = KindSpec(
 
 LINK_KINDS: tuple[KindSpec, ...] = (
     USER_MANAGER,
-    relation_kind(
-        "applicationExtensionProperty",
-        "App registration extension properties",
-        "application",
-        "/applications",
-        "extensionProperties",
-        "Directory extension attributes each app registration defines (name, data type, "
-        "target object types).",
-        read=APP_READ,
-        write=("Application.ReadWrite.All",),
-        expand=False,
-        full_items=True,
+    replace(
+        relation_kind(
+            "applicationExtensionProperty",
+            "App registration extension properties",
+            "application",
+            "/applications",
+            "extensionProperties",
+            "Directory extension attributes each app registration defines (name, data type, "
+            "target object types).",
+            read=APP_READ,
+            write=("Application.ReadWrite.All",),
+            expand=False,
+            full_items=True,
+            notes="Create-only: Graph has no update for an extension property, so restore "
+            "recreates a missing one (a recreated app's new appId in its name) and never changes "
+            "one that exists; a recreated one has a new id.",
+        ),
+        unordered=("extensionProperties[name]",),  # a recreated one has a new id
     ),
-    relation_kind(
-        "applicationFederatedCredential",
-        "App registration federated credentials",
-        "application",
-        "/applications",
-        "federatedIdentityCredentials",
-        "Workload identity federation trusts of each app registration (issuer, subject, "
-        "audiences).",
-        read=APP_READ,
-        write=("Application.ReadWrite.All",),
-        expand=False,
-        full_items=True,
+    replace(
+        relation_kind(
+            "applicationFederatedCredential",
+            "App registration federated credentials",
+            "application",
+            "/applications",
+            "federatedIdentityCredentials",
+            "Workload identity federation trusts of each app registration (issuer, subject, "
+            "audiences).",
+            read=APP_READ,
+            write=("Application.ReadWrite.All",),
+            expand=False,
+            full_items=True,
+        ),
+        unordered=("federatedIdentityCredentials[name]",),  # names are unique per app
     ),
     *SP_POLICY_KINDS,
     relation_kind(

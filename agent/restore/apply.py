@@ -268,18 +268,25 @@ def _relink(g: GraphClient, action: Action, ids: IdMap, outcome: Outcome) -> Non
     r = restorer_for(spec)
     pid = ids.get(action.object_id)
     problems: list[str] = []
-    for link in action.add:
-        try:
-            r.add(g, spec, pid, ids.rewrite(link))
-        except WriteRejected as exc:
-            if exc.reason != "exists":  # already there: the goal is met
-                problems.append(f"add {link['id']}: {exc}")
+
+    def adds() -> None:
+        for link in action.add:
+            try:
+                r.add(g, spec, pid, ids.rewrite(link))
+            except WriteRejected as exc:
+                if exc.reason != "exists":  # already there: the goal is met
+                    problems.append(f"add {link['id']}: {exc}")
+
+    if not getattr(r, "removes_first", False):
+        adds()
     for target in action.remove:
         try:
             r.remove(g, spec, pid, target)
         except WriteRejected as exc:
             if exc.status != 404:  # already gone
                 problems.append(f"remove {target}: {exc}")
+    if getattr(r, "removes_first", False):
+        adds()
     if problems:
         done = len(action.add) + len(action.remove) - len(problems)
         outcome.status = "partial" if done else "failed"

@@ -160,6 +160,9 @@ def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id
                 if pair.object_id in ids.ids:
                     now = live.find(spec.name, ids.get(pair.object_id))
                 action = _link_action(spec, pair.object_id, then, now, snap, request, ids)
+                gone = _parent_gone(spec, pair.object_id, live, ids, actions)
+                if action is not None and action.action == "relink" and gone:
+                    action.action, action.reason, action.add, action.remove = "skip", gone, [], []
             else:
                 if then is None:
                     fresh.append(pair.object_id)
@@ -242,7 +245,7 @@ def _object_action(
 ) -> Action | None:
     if then is None:
         return None  # created since the snapshot: only pruning restorers delete (above)
-    cannot = restorer_for(spec).cannot_restore(spec, then)
+    cannot = restorer_for(spec).cannot_restore(spec, then, now)
     if cannot:
         return Action(spec.name, oid, "skip", snapshot=then, reason=cannot)
     if now is None and then.get("onPremisesSyncEnabled"):
@@ -290,6 +293,20 @@ def _object_action(
     return action
 
 
+def _parent_gone(
+    spec: KindSpec, pid: str, live: LiveRead, ids: IdMap, actions: list[Action]
+) -> str:
+    """Why links cannot be written because their parent object is gone and this restore does
+    not bring it back ("" when it exists, comes back, or was not read live)."""
+    parent = spec.parent or ""
+    if parent not in live.kinds_read or live.find(parent, ids.get(pid)) is not None:
+        return ""
+    done = next((a for a in actions if a.kind == parent and a.object_id == pid), None)
+    if done is not None and done.action in ("recreate", "undelete"):
+        return ""
+    return f"its {parent} is gone" + (f" and {done.reason}" if done and done.reason else "")
+
+
 def _link_action(
     spec: KindSpec,
     pid: str,
@@ -305,13 +322,21 @@ def _link_action(
     name = link_field(spec)
     then = then or {}
     action = Action(spec.name, pid, "relink", snapshot=then)
-    skip = restorer_for(spec).cannot_relink(spec, parent)
+    restorer = restorer_for(spec)
+    skip = restorer.cannot_relink(spec, parent)
     if skip:
         action.action, action.reason = "skip", skip
         return action
     wanted = link_items(spec, ids.rewrite(then.get(name)))
     present = link_items(spec, (now or {}).get(name))
     action.add = [wanted[i] for i in sorted(wanted.keys() - present.keys())]
+    fields = getattr(restorer, "content", ())
+    if fields and request.mode == "overwrite":  # links edited since: their add updates them
+        action.add += [
+            wanted[k]
+            for k in sorted(wanted.keys() & present.keys())
+            if any(wanted[k].get(f) != present[k].get(f) for f in fields)
+        ]
     # A single-valued link (manager) is replaced by the PUT that adds the new one.
     if request.mode == "overwrite" and not (action.add and not isinstance(then.get(name), list)):
         action.remove = sorted(str(present[k].get("id")) for k in present.keys() - wanted.keys())

@@ -10,6 +10,7 @@ family proves it (tests/test_restore_*.py): a declared strategy alone is not eno
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from agent.errors import ConfigError
@@ -18,7 +19,7 @@ from agent.kinds import ALL_KINDS, BY_NAME, KindSpec
 from agent.restore import properties
 
 # Family modules that register restorers when imported (each a module of agent/restore/).
-FAMILIES: tuple[str, ...] = ("agent.restore.roles",)
+FAMILIES: tuple[str, ...] = ("agent.restore.roles", "agent.restore.app_links")
 # Links that are whole objects (appRoleAssignedTo): what identifies one across a recreate (its
 # own id is new), and what a create sends. Other links are $ref, identified by the target id.
 LINK_IDENTITY: dict[str, tuple[str, ...]] = {"appRoleAssignedTo": ("principalId", "appRoleId")}
@@ -60,15 +61,27 @@ def link_field(spec: KindSpec) -> str:
     return "manager"  # single-valued: userManager
 
 
+# Links identified by a value computed from the item (e.g. an app's extension property by its
+# name without the app's own appId, which a recreated app changes); filled by family modules.
+LINK_KEY: dict[str, Callable[[dict[str, Any]], str]] = {}
+
+
 def link_items(spec: KindSpec, value: Any) -> dict[str, dict[str, Any]]:
     """The links a relationship object holds, by what identifies each (see LINK_IDENTITY)."""
     items = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
-    fields = LINK_IDENTITY.get(link_field(spec))
+    name = link_field(spec)
+    fields = LINK_IDENTITY.get(name)
+    keyed = LINK_KEY.get(name)
     out: dict[str, dict[str, Any]] = {}
     for item in items:
         if not isinstance(item, dict):
             continue
-        key = "/".join(str(item.get(f)) for f in fields) if fields else str(item.get("id") or "")
+        if keyed is not None:
+            key = keyed(item)
+        elif fields:
+            key = "/".join(str(item.get(f)) for f in fields)
+        else:
+            key = str(item.get("id") or "")
         if key:
             out[key] = item
     return out
@@ -91,8 +104,11 @@ class GraphObjects:
     def cannot_relink(self, spec: KindSpec, parent: dict[str, Any]) -> str:
         return ""
 
-    def cannot_restore(self, spec: KindSpec, then: dict[str, Any]) -> str:
-        """Why this object of the snapshot cannot be written back ("" = it can)."""
+    def cannot_restore(
+        self, spec: KindSpec, then: dict[str, Any], now: dict[str, Any] | None
+    ) -> str:
+        """Why this object of the snapshot cannot be written back ("" = it can); ``now`` is
+        the object as read live (None: gone)."""
         return ""
 
     def write_permissions(self, spec: KindSpec) -> tuple[str, ...]:
@@ -136,9 +152,8 @@ class GraphLinks:
     """Relationship kinds: $ref links from a parent object (members, owners, manager)."""
 
     prunes_added = False
-
-    def cannot_restore(self, spec: KindSpec, then: dict[str, Any]) -> str:
-        return ""
+    removes_first = False  # True: a relationship holding one link (SP policies) is freed first
+    content: tuple[str, ...] = ()  # fields of a link an update writes (same key, changed)
 
     def write_permissions(self, spec: KindSpec) -> tuple[str, ...]:
         return (*spec.write_permissions, DIRECTORY_WRITE) if spec.write_permissions else ()

@@ -38,7 +38,9 @@ class RoleDefinitions(GraphObjects):
 
     WRITABLE = frozenset({"description", "displayName", "isEnabled", "rolePermissions"})
 
-    def cannot_restore(self, spec: KindSpec, then: dict[str, Any]) -> str:
+    def cannot_restore(
+        self, spec: KindSpec, then: dict[str, Any], now: dict[str, Any] | None
+    ) -> str:
         return BUILT_IN if then.get("isBuiltIn") else ""
 
     def write_permissions(self, spec: KindSpec) -> tuple[str, ...]:
@@ -92,7 +94,9 @@ class RoleEligibility(GraphObjects):
     CREATE = frozenset({"principalId", "roleDefinitionId", "directoryScopeId", "scheduleInfo"})
     REQUESTS = f"{RM}/roleEligibilityScheduleRequests"
 
-    def cannot_restore(self, spec: KindSpec, then: dict[str, Any]) -> str:
+    def cannot_restore(
+        self, spec: KindSpec, then: dict[str, Any], now: dict[str, Any] | None
+    ) -> str:
         if _ended(then.get("scheduleInfo")):
             return "expired since the snapshot: the eligibility would have ended by now"
         return ""
@@ -138,7 +142,9 @@ class ViaAssignments(GraphLinks):
 class ActivatedRoles(GraphObjects):
     """directoryRole: Entra activates a built-in role at its first assignment."""
 
-    def cannot_restore(self, spec: KindSpec, then: dict[str, Any]) -> str:
+    def cannot_restore(
+        self, spec: KindSpec, then: dict[str, Any], now: dict[str, Any] | None
+    ) -> str:
         return "activated by its first role assignment (" + VIA_ASSIGNMENTS + ")"
 
 

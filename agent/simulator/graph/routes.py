@@ -409,6 +409,9 @@ def register_routes(api: GraphApi) -> None:
     from agent.simulator.graph.routes_role_writes import register_role_write_routes
 
     register_role_write_routes(api)  # role definitions, assignments, PIM schedule requests
+    from agent.simulator.graph.app_child_writes import register_app_child_routes
+
+    register_app_child_routes(api)  # app extension properties, federated credentials
 
 
 __all__ = ["GraphError", "register_routes"]
