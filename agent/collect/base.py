@@ -28,9 +28,19 @@ class Cancelled(Exception):
 
 
 def clean(obj: dict[str, Any], volatile: Iterable[str] = ()) -> dict[str, Any]:
-    """Drop OData annotations (except the type) and volatile properties before storing."""
-    drop = set(volatile)
-    return {k: v for k, v in obj.items() if k not in drop and ("@" not in k or k == "@odata.type")}
+    """Drop OData annotations (except the type) and volatile properties before storing; a
+    dotted name ("licenseAssignmentStates.lastUpdatedDateTime") drops a nested property, in
+    each item of a list too."""
+    drop = {v for v in volatile if "." not in v}
+    out = {k: v for k, v in obj.items() if k not in drop and ("@" not in k or k == "@odata.type")}
+    for path in (v for v in volatile if "." in v):
+        head, _, rest = path.partition(".")
+        value = out.get(head)
+        if isinstance(value, dict):
+            out[head] = clean(value, (rest,))
+        elif isinstance(value, list):
+            out[head] = [clean(i, (rest,)) if isinstance(i, dict) else i for i in value]
+    return out
 
 
 class Stager:

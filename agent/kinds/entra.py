@@ -10,6 +10,9 @@ USER_SELECT = (
     "id",
     "accountEnabled",
     "ageGroup",
+    # Direct and group-based licences; the states say which is which (assignedByGroup), so
+    # restore gives back only the direct ones (the groups give back the others).
+    "assignedLicenses",
     "businessPhones",
     "city",
     "companyName",
@@ -29,6 +32,7 @@ USER_SELECT = (
     "identities",
     "imAddresses",
     "jobTitle",
+    "licenseAssignmentStates",
     "mail",
     "mailNickname",
     "mobilePhone",
@@ -100,7 +104,16 @@ USER = KindSpec(
     delta_path="/users/delta",
     label="userPrincipalName",
     select=USER_SELECT,
-    unordered=("businessPhones", "imAddresses", "otherMails", "proxyAddresses", "identities"),
+    unordered=(
+        "businessPhones",
+        "imAddresses",
+        "otherMails",
+        "proxyAddresses",
+        "identities",
+        "assignedLicenses[skuId]",
+    ),
+    # When Entra last re-evaluated a licence: moves without any configuration change.
+    volatile=("licenseAssignmentStates.lastUpdatedDateTime",),
     restore=("patch", "undelete", "recreate"),
 )
 
@@ -120,7 +133,7 @@ GROUP = KindSpec(
     path="/groups",
     delta_path="/groups/delta",
     select=GROUP_SELECT,
-    unordered=("groupTypes", "proxyAddresses"),
+    unordered=("groupTypes", "proxyAddresses", "assignedLicenses[skuId]"),
     restore=("patch", "undelete", "recreate"),
     after=("user",),
 )

@@ -335,6 +335,9 @@ def _verify(
     for prop in diff.properties if diff else []:
         if prop == spec.key or (request.properties is not None and prop not in request.properties):
             continue
+        if prop in action.notes:  # planned as not written, with its reason
+            outcome.properties[prop] = action.notes[prop]
+            continue
         if scope is not None and prop not in scope and prop in writable:
             continue  # not part of this restore (e.g. merge left it)
         outcome.properties[prop] = (

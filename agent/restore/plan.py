@@ -284,9 +284,14 @@ def _object_action(
             action.notes[prop] = restorer.why_not(spec, prop)
     if not action.patch and not action.notes:
         return None
+    synced = "synced from on-premises Active Directory: restore it there"
     if action.patch and now.get("onPremisesSyncEnabled"):
-        action.action = "skip"
-        action.reason = "synced from on-premises Active Directory: restore it there"
+        cloud = getattr(restorer, "cloud_writable", lambda _spec: frozenset())(spec)
+        for prop in [p for p in action.patch if p not in cloud]:  # mastered on-premises
+            del action.patch[prop]
+            action.notes[prop] = synced
+        if not action.patch:
+            action.action, action.reason = "skip", synced
     elif not action.patch:
         action.action = "skip"
         action.reason = "only properties Graph does not let a client write differ"

@@ -19,7 +19,11 @@ from agent.kinds import ALL_KINDS, BY_NAME, KindSpec
 from agent.restore import properties
 
 # Family modules that register restorers when imported (each a module of agent/restore/).
-FAMILIES: tuple[str, ...] = ("agent.restore.roles", "agent.restore.app_links")
+FAMILIES: tuple[str, ...] = (
+    "agent.restore.licences",  # users and groups with their licences
+    "agent.restore.roles",
+    "agent.restore.app_links",
+)
 # Links that are whole objects (appRoleAssignedTo): what identifies one across a recreate (its
 # own id is new), and what a create sends. Other links are $ref, identified by the target id.
 LINK_IDENTITY: dict[str, tuple[str, ...]] = {"appRoleAssignedTo": ("principalId", "appRoleId")}
@@ -243,7 +247,7 @@ def restorable(kinds: list[KindSpec]) -> list[KindSpec]:
 
 
 # Proven by tests/test_restore_e2e.py.
-register(OBJECTS, "user", "group", "application", "servicePrincipal", "administrativeUnit",
+register(OBJECTS, "application", "servicePrincipal", "administrativeUnit",
          "oauth2PermissionGrant")  # fmt: skip
 register(LINKS, "groupMember", "groupOwner", "userManager", "applicationOwner",
          "servicePrincipalOwner", "appRoleAssignment", "administrativeUnitMember")  # fmt: skip

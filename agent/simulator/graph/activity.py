@@ -77,6 +77,10 @@ def drop_premium(d: Directory) -> None:
                 row["assignedLicenses"] = [
                     lic for lic in row["assignedLicenses"] if lic["skuId"] not in premium
                 ]
+            if "licenseAssignmentStates" in row:
+                row["licenseAssignmentStates"] = [
+                    s for s in row["licenseAssignmentStates"] if s["skuId"] not in premium
+                ]
 
 
 def micros(ts: float) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 from agent.simulator.graph.directory import Directory, iso
 from agent.simulator.graph.gen_apps import generate_apps
 from agent.simulator.graph.generator import CITIES, DEPARTMENTS, EPOCH, new_id
+from agent.simulator.graph.licences import seed_states
 from agent.simulator.world import ROLE_TEMPLATE_IDS
 
 INTUNE = "0000000a-0000-0000-c000-000000000000"
@@ -215,12 +216,15 @@ def _licenses(d: Directory, rng: random.Random, users: list[dict[str, Any]]) -> 
     store = d.objects
     consumed: dict[str, int] = {sku: 0 for _, sku, _ in SKUS}
     licensed = [u for u in users if rng.random() < 0.85]
+    direct: dict[str, list[str]] = {}
+    inherited: dict[str, dict[str, str]] = {}  # user → SKU → licensing group
     for user in licensed:
         main = SKU_IDS["SPE_E5"] if rng.random() < 0.2 else SKU_IDS["ENTERPRISEPACK"]
         skus = [main] + (
             [SKU_IDS["EMS"]] if main != SKU_IDS["SPE_E5"] and rng.random() < 0.4 else []
         )
         user["assignedLicenses"] = [{"disabledPlans": [], "skuId": s} for s in skus]
+        direct[user["id"]] = skus
     # Group-based licensing: a few static security groups carry a licence for their members.
     candidates = [
         r for _, r in d.scan("group", 0)
@@ -239,6 +243,11 @@ def _licenses(d: Directory, rng: random.Random, users: list[dict[str, Any]]) -> 
                 have = row.setdefault("assignedLicenses", [])
                 if all(x["skuId"] != sku for x in have):
                     have.append({"disabledPlans": [], "skuId": sku})
+                inherited.setdefault(member, {})[sku] = group["id"]
+    for uid in direct.keys() | inherited.keys():
+        row = d.row("user", uid)
+        if row is not None:  # states say which licence is direct and which from a group
+            seed_states(row, direct.get(uid, []), inherited.get(uid, {}))
     for _, row in d.scan("user", 0):
         for lic in row.get("assignedLicenses", ()):
             consumed[lic["skuId"]] += 1

@@ -412,6 +412,9 @@ def register_routes(api: GraphApi) -> None:
     from agent.simulator.graph.app_child_writes import register_app_child_routes
 
     register_app_child_routes(api)  # app extension properties, federated credentials
+    from agent.simulator.graph.licences import register_licence_routes
+
+    register_licence_routes(api)  # users' and groups' assignLicense
 
 
 __all__ = ["GraphError", "register_routes"]

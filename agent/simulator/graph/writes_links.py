@@ -15,6 +15,7 @@ from typing import Any
 
 from agent.simulator.graph.directory import Directory, iso
 from agent.simulator.graph.errors import bad_request, not_found
+from agent.simulator.graph.licences import inherit
 from agent.simulator.graph.writes import (
     MAIL_ENABLED_GROUP,
     SYNCED,
@@ -73,6 +74,7 @@ def add_link(d: Directory, kind: str, relation: str, source: str, body: Any) -> 
                 if target == source:
                     raise bad_request("A group cannot be a member of itself.")
                 d.add_member(source, target)
+                inherit(d, source, target)  # group-based licences reach the new member
             else:
                 d.load_owner(source, target)  # owners are not tracked by groups delta
             return
@@ -92,6 +94,7 @@ def remove_link(d: Directory, kind: str, relation: str, source: str, target: str
                 raise not_found(target)
             if relation == "members":
                 d.remove_member(source, target)
+                inherit(d, source, target)
             else:
                 d.remove_owner(source, target)
             return
