@@ -181,6 +181,7 @@ def test_kinds_the_app_cannot_write_are_skipped_with_the_reason(tmp_path: Path, 
         row = next(r for r in listing(g, "roleAssignments"))
         d = sim.tenants["contoso"].directory
         d.tenant_config.custom_assignments.clear()  # damage without the app's permission
+        d.tenant_config.eligibility.clear()
         with d.lock:
             for rel in d.objects.links["directoryRole.members"].values():
                 rel.discard(row["principalId"])

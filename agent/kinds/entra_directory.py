@@ -6,6 +6,11 @@ from __future__ import annotations
 from agent.kinds.spec import DIRECTORY_READ, Area, Incremental, KindSpec
 
 APP_READ = ("Application.Read.All", "Application.ReadWrite.All", *DIRECTORY_READ)
+# Role holders are written once, as role assignments (agent/restore/roles.py).
+VIA_ASSIGNMENTS = (
+    "Restored through roleAssignment (POST /roleManagement/directory/roleAssignments): these "
+    "are the same assignments seen from the role or the unit, so they have one write path."
+)
 
 
 def delta_kind(
@@ -265,6 +270,9 @@ DEVICE = delta_kind(
     restore=("patch",),
     unordered=("physicalIds", "systemLabels"),
     volatile=("approximateLastSignInDateTime",),
+    notes="Restore patches what an administrator sets (accountEnabled, displayName); a deleted "
+    "device cannot be recreated by an app — it re-registers itself (Entra join, registration "
+    "or Intune enrolment) and its owners and users are then restored as links.",
 )
 
 DIRECTORY_ROLE = delta_kind(
@@ -353,6 +361,7 @@ DIRECTORY_KINDS: tuple[KindSpec, ...] = (
         expand=False,
         full_items=True,
         after=("user",),
+        notes=VIA_ASSIGNMENTS,
     ),
     relation_kind(
         "directoryRoleMember",
@@ -365,6 +374,7 @@ DIRECTORY_KINDS: tuple[KindSpec, ...] = (
         write=("RoleManagement.ReadWrite.Directory",),
         expand=False,
         after=("user", "group"),
+        notes=VIA_ASSIGNMENTS,
     ),
     relation_kind(
         "deviceRegisteredOwner",

@@ -63,7 +63,12 @@ def render_support_list(kinds: Iterable[KindSpec] = ALL_KINDS) -> str:
         "permission | write permission | roles |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    from agent.restore.restorers import ready  # restore reads the kinds: import when rendering
+
+    proven = ready()
     for k in kinds:
+        restore = ", ".join(k.restore) or "-"
+        restore = restore if k.name in proven else f"{restore} (planned)" if k.restore else "-"
         roles = ", ".join(sorted(set(k.read_roles) | set(k.write_roles))) or "-"
         also = f" and one of {', '.join(k.read_also)}" if k.read_also else ""
         read = ", ".join(k.read_permissions) + also or (
@@ -72,7 +77,7 @@ def render_support_list(kinds: Iterable[KindSpec] = ALL_KINDS) -> str:
         lines.append(
             f"| `{k.name}` ({k.title}) | {k.area.value} | {k.describes} | `{k.source}` | "
             f"{INCREMENTAL[k.incremental]} | "
-            f"{', '.join(k.restore) or '-'} (planned) | {read} | "
+            f"{restore} | {read} | "
             f"{', '.join(k.write_permissions) or '-'} | {roles} |"
         )
     notes = [k for k in kinds if k.notes or k.opt_in]
