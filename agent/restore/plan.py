@@ -286,7 +286,7 @@ def _object_action(
         return None
     synced = "synced from on-premises Active Directory: restore it there"
     if action.patch and now.get("onPremisesSyncEnabled"):
-        cloud = getattr(restorer, "cloud_writable", lambda _spec: frozenset())(spec)
+        cloud: frozenset[str] = getattr(restorer, "cloud_writable", lambda _spec: frozenset())(spec)
         for prop in [p for p in action.patch if p not in cloud]:  # mastered on-premises
             del action.patch[prop]
             action.notes[prop] = synced
