@@ -47,6 +47,12 @@ def served(items: list[Any]) -> dict[str, Any]:
     }
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) this process has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def simulator_process(
     conn: Connection, state: str, users: int, groups: int, latency_ms: float
 ) -> None:
@@ -100,7 +106,7 @@ def simulator_process(
         elif command == "log":
             items = sim.log.items()
             sim.log.clear()
-            conn.send(served(items))
+            conn.send({**served(items), "cpu_s": _cpu_s()})
         else:
             sim.server.stop()
             conn.send("stopped")
@@ -172,10 +178,13 @@ def measure(
             parent.send(("churn", churn))
             results["churn"] = parent.recv()
         parent.send(("log", None))
-        parent.recv()
+        sim_cpu = parent.recv()["cpu_s"]
+        agent_cpu = _cpu_s()
+        load = os.getloadavg()[0]
         started = time.monotonic()
         report = run_backup(rt, "bench", force_full=full)
         wall = time.monotonic() - started
+        agent_cpu = _cpu_s() - agent_cpu
         parent.send(("log", None))
         served = parent.recv()
         objects = sum(k.succeeded for k in report.kinds)
@@ -191,6 +200,10 @@ def measure(
             "throttled_429": served["throttled"],
             "batches_with_429": served["batches_with_429"],
             "objects_per_s": round(objects / wall),
+            # Both share the machine's cores: CPU seconds per wall second of each side
+            "agent_cpu_s": round(agent_cpu, 1),
+            "simulator_cpu_s": round(served["cpu_s"] - sim_cpu, 1),
+            "load_before": round(load, 1),
             "efficiency": round(served["ru"] / BUDGET_RU_PER_S[size] / wall, 3),
             "repository_bytes": rt.repository.stats()[1],
             "top_paths": served["top_paths"],

@@ -86,10 +86,12 @@ class Stager:
     def _add(self, row: StagedObject) -> None:
         self._buffer.append(row)
         if len(self._buffer) >= STAGE_BATCH:
-            self.flush()
+            self.flush(force=True)
 
-    def flush(self) -> None:
-        if self._buffer:
+    def flush(self, *, force: bool = False) -> None:
+        """A page boundary: check for cancellation, and write the staged rows once a batch is
+        full (one catalog transaction per STAGE_BATCH rows, not one per page)."""
+        if self._buffer and (force or len(self._buffer) >= STAGE_BATCH):
             self._ctx.catalog.stage(self._ctx.job_id, self._buffer)
             self._buffer = []
         self._ctx.checkpoint()
@@ -98,7 +100,7 @@ class Stager:
         # An archive of events is never a full listing: absence means "aged out", not "gone".
         if full_listing and self.kind.incremental == "window":
             raise ValueError(f"{self.kind.name}: a time-window kind cannot mark a full listing")
-        self.flush()
+        self.flush(force=True)
         if full_listing:
             self._ctx.catalog.mark_full_listing(self._ctx.job_id, self.kind.name)
             self.result.mode = "full"

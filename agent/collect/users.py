@@ -1,20 +1,33 @@
-"""Users and their managers through one Graph users delta round.
+"""Users and their managers.
 
-``$select=…,manager`` makes the users delta carry ``manager@delta`` (facts file §2), so the
-manager costs no request of its own and stays incremental: a full round names every user's
-manager, an incremental round only the users whose manager (or other tracked property)
-changed. Users repeat nowhere (a manager is single-valued), so items are staged as they come.
+A full read takes the users delta position first (``$deltatoken=latest``, facts file §2), then
+reads two short chains side by side: the users from the plain collection (``$top=999``: a page
+of 999 for 1 RU, where a delta page holds 100) and the managers from a delta round that selects
+only ``manager`` (``manager@delta``: no request per user). The position taken first is the one
+stored, so every change made while the reads ran comes with the next incremental round
+(replaying a change already read is harmless: the newest state wins).
+
+An incremental run reads the users delta from that position with ``$select=…,manager``: only
+the users whose tracked properties or manager changed.
+
+A list read shows an unset property as null or [] where a delta item leaves it out; both are
+stored without them, so a user reads the same either way (incremental equals full).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from agent.collect.base import CollectContext, Stager
 from agent.collect.prefetch import prefetched
 from agent.db.catalog import KindResult
+from agent.graph.client import DeltaRound
 
 USER_KINDS = ("user", "userManager")
+LIST_PAGE = "999"  # facts file §2: /users pages up to 999
 
 
 def _shared_link(ctx: CollectContext, names: list[str]) -> str | None:
@@ -32,19 +45,79 @@ def manager_from(item: dict[str, Any]) -> dict[str, str] | None:
     return None
 
 
+def stored_user(item: dict[str, Any]) -> dict[str, Any]:
+    """A user as stored: unset properties (null, []) left out, as a delta item has them."""
+    return {k: v for k, v in item.items() if v is not None and v != [] and k != "manager@delta"}
+
+
 def collect_users(ctx: CollectContext) -> dict[str, KindResult]:
     names = [name for name in USER_KINDS if ctx.wants(name)]
     spec = ctx.kind("user") if ctx.wants("user") else None
     select = list(spec.select) if spec else ["id"]
     if ctx.wants("userManager"):
         select.append("manager")
-    round_ = ctx.graph.delta(
-        "/users/delta",
-        params={"$select": ",".join(select)},
-        delta_link=_shared_link(ctx, names),
-    )
+    params = {"$select": ",".join(select)}
     users = ctx.stager("user") if spec else None
     managers = ctx.stager("userManager") if ctx.wants("userManager") else None
+    stored = _shared_link(ctx, names)
+    if stored is None:
+        link: str | None = ctx.graph.delta_position("/users/delta", params=params)
+        _read_in_full(ctx, users, managers)
+        full = True
+    else:
+        round_ = ctx.graph.delta("/users/delta", params=params, delta_link=stored)
+        _read_round(ctx, round_, users, managers)
+        link, full = round_.delta_link, round_.full  # a rejected link made it a full round
+    return {
+        name: stager.finish(full_listing=full, delta_link=link)
+        for name, stager in (("user", users), ("userManager", managers))
+        if stager is not None
+    }
+
+
+def _read_in_full(ctx: CollectContext, users: Stager | None, managers: Stager | None) -> None:
+    stop = threading.Event()  # one chain failed: the other stops at its next page
+    tasks: list[Callable[[], None]] = []
+    if users is not None:
+        tasks.append(lambda: _list_users(ctx, users, stop))
+    if managers is not None:
+        tasks.append(lambda: _all_managers(ctx, managers, stop))
+    with ThreadPoolExecutor(len(tasks), thread_name_prefix="users") as pool:
+        futures = [pool.submit(task) for task in tasks]
+        try:
+            for future in futures:
+                future.result()
+        finally:
+            stop.set()
+
+
+def _list_users(ctx: CollectContext, stager: Stager, stop: threading.Event) -> None:
+    params = {"$select": ",".join(stager.kind.select), "$top": LIST_PAGE}
+    done = 0
+    for page in prefetched(ctx.graph.pages(stager.kind.path or "/users", params)):
+        if stop.is_set():
+            return
+        for item in page.items:
+            stager.put(stored_user(item))
+        stager.flush()
+        done += len(page.items)
+        ctx.report("user", done)
+
+
+def _all_managers(ctx: CollectContext, stager: Stager, stop: threading.Event) -> None:
+    round_ = ctx.graph.delta("/users/delta", params={"$select": "id,manager"})
+    done = 0
+    for page in prefetched(round_.pages()):
+        if stop.is_set():
+            return
+        _stage_managers(ctx, stager, page.items, full=True)
+        done += len(page.items)
+        ctx.report("userManager", done)
+
+
+def _read_round(
+    ctx: CollectContext, round_: DeltaRound, users: Stager | None, managers: Stager | None
+) -> None:
     done = 0
     for page in prefetched(round_.pages()):
         if managers is not None:
@@ -54,15 +127,10 @@ def collect_users(ctx: CollectContext) -> dict[str, KindResult]:
                 if "@removed" in item:  # soft or hard deleted: gone from the live state
                     users.remove(item["id"])
                 else:
-                    users.put(item)
+                    users.put(stored_user(item))
             users.flush()
         done += len(page.items)
         ctx.report("user", done)
-    return {
-        name: stager.finish(full_listing=round_.full, delta_link=round_.delta_link)
-        for name, stager in (("user", users), ("userManager", managers))
-        if stager is not None
-    }
 
 
 def _stage_managers(
@@ -80,7 +148,7 @@ def _stage_managers(
                 stager.put({"userId": item["id"], "manager": manager})
             elif not full:
                 gone.append(item["id"])
-    if gone:
+    if gone and not full:
         stored = ctx.catalog.current_blobs(ctx.tenant, stager.kind.name, gone)
         for user_id in gone:
             if user_id in stored:

@@ -195,6 +195,24 @@ class GraphClient:
     ) -> DeltaRound:
         return DeltaRound(self, path, params, delta_link, headers)
 
+    def delta_position(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        """A deltaLink for "now" without reading a single object: ``$deltatoken=latest``
+        answers an empty page with only the deltaLink (facts file §2). A full read taken
+        after it plus the changes from it later miss nothing."""
+        query = {**(params or {}), "$deltatoken": "latest"}
+        page = _page(self.get_json(path, query, headers))
+        if page.delta_link is None:
+            raise GraphError(
+                f"Graph answered GET {path}?$deltatoken=latest without a deltaLink.",
+                "Run the job again; if it persists, report it with the job log.",
+            )
+        return page.delta_link
+
     def batch(self, requests: Sequence[BatchRequest]) -> list[BatchResult]:
         """Results in request order; ≤ 20 per POST, throttled items retried on their own."""
         results: list[BatchResult] = []
