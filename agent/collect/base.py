@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 from agent.db.catalog import Catalog, KindResult, StagedObject
@@ -18,6 +19,7 @@ from agent.exchange.bridge import ExchangeBridge
 from agent.graph.client import GraphClient
 from agent.kinds.spec import KindSpec
 from agent.portal import PortalClient
+from agent.schema.csdl import load_schema
 from agent.store.repository import Repository
 
 STAGE_BATCH = 2000
@@ -41,6 +43,30 @@ def clean(obj: dict[str, Any], volatile: Iterable[str] = ()) -> dict[str, Any]:
         elif isinstance(value, list):
             out[head] = [clean(i, (rest,)) if isinstance(i, dict) else i for i in value]
     return out
+
+
+def with_unset(kind: KindSpec, obj: dict[str, Any]) -> dict[str, Any]:
+    """An object as stored: every selected property present, unset ones as Graph's collection
+    read shows them (null, or [] for a collection). A delta item leaves unset properties out;
+    completed alike, a full read and an incremental one give the same blob, and restore finds
+    [] (not null) for an emptied collection."""
+    if kind.entity_type is None or not kind.select:
+        return obj
+    missing = [(n, c) for n, c in _selected(kind.entity_type, kind.select) if n not in obj]
+    if not missing:
+        return obj
+    return {**obj, **{name: [] if collection else None for name, collection in missing}}
+
+
+@lru_cache(maxsize=64)
+def _selected(entity_type: str, select: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
+    """(property, is a collection) of the selected structural properties (CSDL)."""
+    props = load_schema().properties(entity_type)
+    return tuple(
+        (name, props[name].collection)
+        for name in select
+        if name in props and name != "id" and not props[name].navigation
+    )
 
 
 class Stager:

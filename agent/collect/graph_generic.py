@@ -8,9 +8,10 @@ their members) have their own collector.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
 
-from agent.collect.base import CollectContext, clean
+from agent.collect.base import CollectContext, clean, with_unset
 from agent.collect.prefetch import prefetched
 from agent.db.catalog import KindResult
 from agent.graph.client import BatchRequest
@@ -19,6 +20,8 @@ from agent.kinds.spec import KindSpec
 # Graph stops expanded collections at 20 items with no nextLink (facts file §1).
 EXPAND_LIMIT = 20
 EXPAND_PAGE = "100"
+LIST_PAGE = "999"  # the largest page a directory collection serves (facts file §2)
+TAIL_WORKERS = 4  # relationships longer than a page, continued side by side
 
 
 def _select(kind: KindSpec) -> dict[str, str]:
@@ -26,14 +29,28 @@ def _select(kind: KindSpec) -> dict[str, str]:
 
 
 def collect_delta(ctx: CollectContext) -> dict[str, KindResult]:
-    """Kinds with a Graph delta function: a full round first, then only changes."""
+    """Kinds with a Graph delta function. A full read takes the delta position first
+    ($deltatoken=latest) and then lists the collection in pages of 999 (a delta page holds
+    100); the next run reads only the changes since that position, which include every change
+    made while the list was read."""
     results: dict[str, KindResult] = {}
     for kind in ctx.kinds:
         assert kind.delta_path, f"{kind.name} declares no delta_path"
         stager = ctx.stager(kind.name)
-        round_ = ctx.graph.delta(
-            kind.delta_path, params=_select(kind), delta_link=ctx.delta_link(kind.name)
-        )
+        stored = ctx.delta_link(kind.name)
+        if stored is None and kind.path:
+            link = ctx.graph.delta_position(kind.delta_path, params=_select(kind))
+            params = {**_select(kind), **({"$top": LIST_PAGE} if kind.pages else {})}
+            done = 0
+            for page in prefetched(ctx.graph.pages(kind.path, params=params)):
+                for item in page.items:
+                    stager.put(with_unset(kind, item))
+                done += len(page.items)
+                ctx.report(kind.name, done)
+                stager.flush()
+            results[kind.name] = stager.finish(full_listing=True, delta_link=link)
+            continue
+        round_ = ctx.graph.delta(kind.delta_path, params=_select(kind), delta_link=stored)
         done = 0
         for page in prefetched(round_.pages()):
             for item in page.items:
@@ -42,7 +59,7 @@ def collect_delta(ctx: CollectContext) -> dict[str, KindResult]:
                     # live state; deletedItems kinds record what can still be undeleted.
                     stager.remove(item["id"])
                 else:
-                    stager.put(item)
+                    stager.put(with_unset(kind, item))
             done += len(page.items)
             ctx.report(kind.name, done)
             stager.flush()
@@ -133,14 +150,27 @@ def collect_relation(ctx: CollectContext) -> dict[str, KindResult]:
             done += len(page.items)
             ctx.report(kind.name, done)
             stager.flush()
-        for result in ctx.graph.run_batches(_relation_reads(kind, follow_up)):
-            if result.status == 200 and result.body is not None:
-                items = list(result.body.get("value", []))
-                next_link = result.body.get("@odata.nextLink")
-                if next_link:  # a relationship longer than one page
-                    items += [i for p in ctx.graph.pages(next_link) for i in p.items]
-                stager.put(relation_object(kind, result.id, items))
-            elif result.status != 404:  # 404: deleted since the listing; the listing drops it
-                stager.keep(result.id, f"HTTP {result.status}")
+        with ThreadPoolExecutor(TAIL_WORKERS, thread_name_prefix="relation-tail") as pool:
+            # A relationship longer than one page continues on its own chain of nextLinks:
+            # the chains of different parents run side by side, not one after another.
+            tails: dict[Future[list[dict[str, Any]]], str] = {}
+            for result in ctx.graph.run_batches(_relation_reads(kind, follow_up)):
+                if result.status == 200 and result.body is not None:
+                    items = list(result.body.get("value", []))
+                    next_link = result.body.get("@odata.nextLink")
+                    if next_link:
+                        tails[pool.submit(_rest, ctx, items, next_link)] = result.id
+                    else:
+                        stager.put(relation_object(kind, result.id, items))
+                elif result.status != 404:  # 404: deleted since the listing; the listing drops it
+                    stager.keep(result.id, f"HTTP {result.status}")
+                for tail in [t for t in tails if t.done()]:
+                    stager.put(relation_object(kind, tails.pop(tail), tail.result()))
+            for tail in as_completed(list(tails)):
+                stager.put(relation_object(kind, tails.pop(tail), tail.result()))
         results[kind.name] = stager.finish(full_listing=True)
     return results
+
+
+def _rest(ctx: CollectContext, items: list[dict[str, Any]], next_link: str) -> list[dict[str, Any]]:
+    return items + [i for page in ctx.graph.pages(next_link) for i in page.items]

@@ -11,7 +11,8 @@ An incremental run reads the users delta from that position with ``$select=…,m
 the users whose tracked properties or manager changed.
 
 A list read shows an unset property as null or [] where a delta item leaves it out; both are
-stored without them, so a user reads the same either way (incremental equals full).
+stored with them (``with_unset``), so a user reads the same either way (incremental equals
+full).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from agent.collect.base import CollectContext, Stager
+from agent.collect.base import CollectContext, Stager, with_unset
 from agent.collect.prefetch import prefetched
 from agent.db.catalog import KindResult
 from agent.graph.client import DeltaRound
@@ -43,11 +44,6 @@ def manager_from(item: dict[str, Any]) -> dict[str, str] | None:
         if "@removed" not in entry:
             return {"id": entry["id"], "@odata.type": entry.get("@odata.type", "")}
     return None
-
-
-def stored_user(item: dict[str, Any]) -> dict[str, Any]:
-    """A user as stored: unset properties (null, []) left out, as a delta item has them."""
-    return {k: v for k, v in item.items() if v is not None and v != [] and k != "manager@delta"}
 
 
 def collect_users(ctx: CollectContext) -> dict[str, KindResult]:
@@ -98,7 +94,7 @@ def _list_users(ctx: CollectContext, stager: Stager, stop: threading.Event) -> N
         if stop.is_set():
             return
         for item in page.items:
-            stager.put(stored_user(item))
+            stager.put(with_unset(stager.kind, item))
         stager.flush()
         done += len(page.items)
         ctx.report("user", done)
@@ -127,7 +123,7 @@ def _read_round(
                 if "@removed" in item:  # soft or hard deleted: gone from the live state
                     users.remove(item["id"])
                 else:
-                    users.put(stored_user(item))
+                    users.put(with_unset(users.kind, item))
             users.flush()
         done += len(page.items)
         ctx.report("user", done)

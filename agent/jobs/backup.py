@@ -41,7 +41,10 @@ from agent.store.repository import Repository
 log = logging.getLogger("entra_backup.backup")
 
 HEARTBEAT_EVERY_S = 15.0
-PARALLEL_COLLECTORS = 4
+# Collectors running at once. Most of a collector's time is a chain of requests waiting on
+# the network (each page names the next), so more chains than cores keep the tenant's RU budget
+# busy; the shared budget keeps them all under it together.
+PARALLEL_COLLECTORS = 8
 # A running job whose heartbeat is older than this belongs to a dead agent on another host.
 STALE_AFTER_S = 15 * 60
 # Skip reason of an opt-in kind (KindSpec.opt_in) the tenant has not turned on.

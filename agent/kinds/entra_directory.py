@@ -29,12 +29,14 @@ def delta_kind(
     volatile: tuple[str, ...] = (),
     unordered: tuple[str, ...] = (),
     notes: str = "",
+    pages: bool = True,
 ) -> KindSpec:
     return KindSpec(
         name=name,
         title=title,
         area=Area.ENTRA,
         collector="graph.delta",
+        pages=pages,
         describes=describes,
         source=f"GET {delta_path}",
         incremental=Incremental.DELTA,
@@ -286,6 +288,7 @@ DIRECTORY_ROLE = delta_kind(
     write=("RoleManagement.ReadWrite.Directory",),
     entity_type="directoryRole",
     restore=("recreate",),
+    pages=False,
 )
 
 DIRECTORY_KINDS: tuple[KindSpec, ...] = (

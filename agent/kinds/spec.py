@@ -49,6 +49,7 @@ class KindSpec:
     path: str | None = None  # Graph collection (or singleton) the kind is read from
     delta_path: str | None = None  # Graph delta function for incremental reads
     singleton: bool = False  # ``path`` answers one object, not a collection
+    pages: bool = True  # ``path`` takes $top (directoryRoles does not page, facts file §2)
     # Time-window kinds (activity logs): the event time the window filters on.
     time_property: str | None = None
     relation: str | None = None  # for relationship kinds: navigation property of the parent
