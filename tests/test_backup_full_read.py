@@ -24,22 +24,30 @@ def test_changes_made_during_a_full_read_come_with_the_next_incremental(tmp_path
         _, rt = agent_for(tmp_path / "agent", sim)
         users = sorted(u["id"] for u in d.users())
         renamed, moved, boss = users[0], users[1], users[2]
+        group = sorted(g["id"] for g in d.groups() if len(d.members(g["id"])) > 1)[0]
+        leaver = sorted(d.members(group))[0]
         changed: list[str] = []
-        once = threading.Lock()
+        once = {"user": threading.Lock(), "group": threading.Lock()}
 
         def change_while_reading(kind: str, done: int) -> None:
             # Called by the collectors after a page: the position was taken before any page,
-            # and the users' only list page (250 < 999) has been read already.
-            if kind == "user" and once.acquire(blocking=False):
+            # and the only list page of users (250 < 999) or groups has been read already.
+            if kind == "user" and once["user"].acquire(blocking=False):
                 d.update_user(renamed, displayName="Renamed during the full read")
                 d.set_manager(moved, boss)
                 changed.append(d.create_user(displayName="Hired during the full read")["id"])
                 d.delete_user(users[3])
+            if kind == "group" and once["group"].acquire(blocking=False):
+                d.update_group(group, description="Changed during the full read")
+                d.remove_member(group, leaver)
+                d.add_member(group, renamed)
 
         full = run_backup(rt, "contoso", force_full=True, progress=change_while_reading)
         assert full.status == "succeeded" and changed
         in_full = _objects(rt, full.snapshot.id, "user")
         assert in_full[renamed]["displayName"] != "Renamed during the full read"
+        groups_in_full = _objects(rt, full.snapshot.id, "group")
+        assert groups_in_full[group].get("description") != "Changed during the full read"
 
         incremental = run_backup(rt, "contoso")
         assert incremental.mode == "incremental"
@@ -48,6 +56,13 @@ def test_changes_made_during_a_full_read_come_with_the_next_incremental(tmp_path
         assert changed[0] in users_now and users[3] not in users_now
         managers = _objects(rt, incremental.snapshot.id, "userManager")
         assert managers[moved]["manager"]["id"] == boss
+        groups = _objects(rt, incremental.snapshot.id, "group")
+        assert groups[group]["description"] == "Changed during the full read"
+        members = {
+            m["id"] for m in _objects(rt, incremental.snapshot.id, "groupMember")[group]["members"]
+        }
+        assert renamed in members and leaver not in members
+        assert members == set(d.members(group))
 
         again = run_backup(rt, "contoso", force_full=True)
         assert state_of(rt, incremental.snapshot.id) == state_of(rt, again.snapshot.id)

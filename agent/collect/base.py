@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
@@ -56,6 +57,17 @@ def with_unset(kind: KindSpec, obj: dict[str, Any]) -> dict[str, Any]:
     if not missing:
         return obj
     return {**obj, **{name: [] if collection else None for name, collection in missing}}
+
+
+def side_by_side(tasks: Sequence[Callable[[], None]]) -> None:
+    """Run independent reads of one collector at once (each is a chain of pages); the first
+    failure is raised once all have stopped."""
+    if len(tasks) == 1:
+        tasks[0]()
+        return
+    with ThreadPoolExecutor(len(tasks), thread_name_prefix="chain") as pool:
+        for future in [pool.submit(task) for task in tasks]:
+            future.result()
 
 
 @lru_cache(maxsize=64)

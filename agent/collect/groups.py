@@ -1,19 +1,27 @@
-"""Groups and their members through one Graph groups delta round.
+"""Groups and their members through Graph's groups delta.
 
 ``$select=…,members`` makes the delta carry ``members@delta``: in a full round every member,
 in an incremental round only the added and removed ones. A big group repeats across pages and
-must be merged (facts file §2), so the round is gathered in scratch space first, then turned
+must be merged (facts file §2), so a round is gathered in scratch space first, then turned
 into one group object and one membership object per group.
+
+A full read takes the position first (``$deltatoken=latest``), then reads the groups from the
+collection (pages of 999) beside a delta round selecting only ``members``; the stored position
+is the one taken first, so changes made during the read come with the next incremental round.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from agent.collect.base import CollectContext, Stager
+from agent.collect.base import CollectContext, Stager, side_by_side, with_unset
 from agent.collect.prefetch import prefetched
 from agent.collect.scratch import GroupScratch
 from agent.db.catalog import KindResult
+from agent.graph.client import DeltaRound
+
+LIST_PAGE = "999"  # facts file §2: directory collections page up to 999
 
 MEMBERS_BATCH = 200
 
@@ -31,35 +39,67 @@ def collect_groups(ctx: CollectContext) -> dict[str, KindResult]:
     want_members = ctx.wants("groupMember")
     if want_members:
         select.append("members")
+    params = {"$select": ",".join(select)}
     # Both kinds share one delta position: they are read by the same round.
     position_kind = "group" if spec else "groupMember"
-    round_ = ctx.graph.delta(
-        "/groups/delta",
-        params={"$select": ",".join(select)},
-        delta_link=ctx.delta_link(position_kind),
-    )
+    stored = ctx.delta_link(position_kind)
+    groups = ctx.stager("group") if spec else None
+    members = ctx.stager("groupMember") if want_members else None
+    if stored is None:
+        link: str | None = ctx.graph.delta_position("/groups/delta", params=params)
+        _read_in_full(ctx, groups, members)
+        full = True
+    else:
+        round_ = ctx.graph.delta("/groups/delta", params=params, delta_link=stored)
+        _read_round(ctx, round_, groups, members)
+        link, full = round_.delta_link, round_.full  # a rejected link made it a full round
+
+    results: dict[str, KindResult] = {}
+    if groups:
+        results["group"] = groups.finish(full_listing=full, delta_link=link)
+    if members:
+        results["groupMember"] = members.finish(
+            full_listing=full, delta_link=link if not groups else None
+        )
+    return results
+
+
+def _read_in_full(ctx: CollectContext, groups: Stager | None, members: Stager | None) -> None:
+    """The groups from the collection (pages of 999) beside a delta round that selects only
+    ``members`` (the membership approach: members@delta, 1,000 edges a page)."""
+    tasks: list[Callable[[], None]] = []
+    if groups is not None:
+        tasks.append(lambda: _list_groups(ctx, groups))
+    if members is not None:
+        round_ = ctx.graph.delta("/groups/delta", params={"$select": "id,members"})
+        tasks.append(lambda: _read_round(ctx, round_, None, members))
+    side_by_side(tasks)
+
+
+def _list_groups(ctx: CollectContext, stager: Stager) -> None:
+    params = {"$select": ",".join(stager.kind.select), "$top": LIST_PAGE}
+    done = 0
+    for page in prefetched(ctx.graph.pages(stager.kind.path or "/groups", params)):
+        for item in page.items:
+            stager.put(with_unset(stager.kind, item))
+        stager.flush()
+        done += len(page.items)
+        ctx.report("group", done)
+
+
+def _read_round(
+    ctx: CollectContext, round_: DeltaRound, groups: Stager | None, members: Stager | None
+) -> None:
     with GroupScratch(ctx.scratch_dir) as scratch:
         seen = 0
         for page in prefetched(round_.pages()):
             for item in page.items:
                 scratch.add_group(item)
             seen += len(page.items)
-            ctx.report("group", seen)
+            ctx.report("group" if groups else "groupMember", seen)
             ctx.checkpoint()
         scratch.index()
-        groups = ctx.stager("group") if spec else None
-        members = ctx.stager("groupMember") if want_members else None
         _stage_round(ctx, scratch, round_.full, groups, members)
-
-    results: dict[str, KindResult] = {}
-    link = round_.delta_link
-    if groups:
-        results["group"] = groups.finish(full_listing=round_.full, delta_link=link)
-    if members:
-        results["groupMember"] = members.finish(
-            full_listing=round_.full, delta_link=link if not groups else None
-        )
-    return results
 
 
 def _stage_round(
@@ -99,7 +139,7 @@ def _stage_batch(
     prev_members = ctx.previous("groupMember", ids) if members and not full else {}
     for group_id, props, has_members in batch:
         if groups and (full or set(props) - {"id", "@odata.type"}):
-            groups.put({**prev_groups.get(group_id, {}), **props})
+            groups.put(with_unset(groups.kind, {**prev_groups.get(group_id, {}), **props}))
         # A group new since the last round gets a membership object even with no members.
         if members and (full or has_members or group_id not in prev_members):
             current: dict[str, str] = {}

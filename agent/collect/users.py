@@ -17,12 +17,10 @@ full).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from agent.collect.base import CollectContext, Stager, with_unset
+from agent.collect.base import CollectContext, Stager, side_by_side, with_unset
 from agent.collect.prefetch import prefetched
 from agent.db.catalog import KindResult
 from agent.graph.client import DeltaRound
@@ -72,27 +70,18 @@ def collect_users(ctx: CollectContext) -> dict[str, KindResult]:
 
 
 def _read_in_full(ctx: CollectContext, users: Stager | None, managers: Stager | None) -> None:
-    stop = threading.Event()  # one chain failed: the other stops at its next page
     tasks: list[Callable[[], None]] = []
     if users is not None:
-        tasks.append(lambda: _list_users(ctx, users, stop))
+        tasks.append(lambda: _list_users(ctx, users))
     if managers is not None:
-        tasks.append(lambda: _all_managers(ctx, managers, stop))
-    with ThreadPoolExecutor(len(tasks), thread_name_prefix="users") as pool:
-        futures = [pool.submit(task) for task in tasks]
-        try:
-            for future in futures:
-                future.result()
-        finally:
-            stop.set()
+        tasks.append(lambda: _all_managers(ctx, managers))
+    side_by_side(tasks)
 
 
-def _list_users(ctx: CollectContext, stager: Stager, stop: threading.Event) -> None:
+def _list_users(ctx: CollectContext, stager: Stager) -> None:
     params = {"$select": ",".join(stager.kind.select), "$top": LIST_PAGE}
     done = 0
     for page in prefetched(ctx.graph.pages(stager.kind.path or "/users", params)):
-        if stop.is_set():
-            return
         for item in page.items:
             stager.put(with_unset(stager.kind, item))
         stager.flush()
@@ -100,12 +89,10 @@ def _list_users(ctx: CollectContext, stager: Stager, stop: threading.Event) -> N
         ctx.report("user", done)
 
 
-def _all_managers(ctx: CollectContext, stager: Stager, stop: threading.Event) -> None:
+def _all_managers(ctx: CollectContext, stager: Stager) -> None:
     round_ = ctx.graph.delta("/users/delta", params={"$select": "id,manager"})
     done = 0
     for page in prefetched(round_.pages()):
-        if stop.is_set():
-            return
         _stage_managers(ctx, stager, page.items, full=True)
         done += len(page.items)
         ctx.report("userManager", done)
