@@ -107,6 +107,14 @@ class Stager:
         self.result.succeeded += 1
         return blob_id
 
+    def put_canonical(self, object_id: str, payload: bytes) -> str:
+        """Stage an object given as its canonical JSON (what ``put`` would store for it),
+        for objects too large to hold as Python dicts cheaply."""
+        blob_id = self._ctx.repo.put_canonical(payload)
+        self._add(StagedObject(self.kind.name, object_id, "", "put", blob_id))
+        self.result.succeeded += 1
+        return blob_id
+
     def remove(self, object_id: str) -> None:
         self._add(StagedObject(self.kind.name, object_id, "", "remove", None))
 

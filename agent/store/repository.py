@@ -156,7 +156,11 @@ class Repository:
         return hmac.new(self._key.mac_key, canonical_json(obj), hashlib.sha256).hexdigest()
 
     def put(self, obj: Any) -> str:
-        payload = canonical_json(obj)
+        return self.put_canonical(canonical_json(obj))
+
+    def put_canonical(self, payload: bytes) -> str:
+        """Store an object given as its canonical JSON (``canonical_json``'s exact bytes:
+        equal content must give equal ids)."""
         blob_id = hmac.new(self._key.mac_key, payload, hashlib.sha256).hexdigest()
         self._store(blob_id, _JSON, payload)
         return blob_id
@@ -239,6 +243,11 @@ class Repository:
             return json.loads(payload)
         except ValueError:
             raise _damaged(blob_id, "content is not JSON") from None
+
+    def get_canonical(self, blob_id: str) -> bytes:
+        """An object blob's canonical JSON text, not decoded (a reader that needs only part
+        of a large object need not build it whole)."""
+        return self._payload(blob_id, _JSON)
 
     def get_bytes(self, blob_id: str) -> bytes:
         return self._payload(blob_id, _BYTES)
