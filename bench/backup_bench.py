@@ -204,6 +204,9 @@ def measure(
             "agent_cpu_s": round(agent_cpu, 1),
             "simulator_cpu_s": round(served["cpu_s"] - sim_cpu, 1),
             "load_before": round(load, 1),
+            "peak_rss_mb_so_far": round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+            ),
             "efficiency": round(served["ru"] / BUDGET_RU_PER_S[size] / wall, 3),
             "repository_bytes": rt.repository.stats()[1],
             "top_paths": served["top_paths"],

@@ -159,6 +159,11 @@ def collect_relation(ctx: CollectContext) -> dict[str, KindResult]:
                     items = list(result.body.get("value", []))
                     next_link = result.body.get("@odata.nextLink")
                     if next_link:
+                        if len(tails) >= 2 * TAIL_WORKERS:  # bounded: memory stays flat
+                            done_tail = next(as_completed(tails))
+                            stager.put(
+                                relation_object(kind, tails.pop(done_tail), done_tail.result())
+                            )
                         tails[pool.submit(_rest, ctx, items, next_link)] = result.id
                     else:
                         stager.put(relation_object(kind, result.id, items))
