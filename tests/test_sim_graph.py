@@ -593,3 +593,26 @@ def test_delta_tracks_only_selected_properties(small: tuple[Simulator, Graph]) -
     assert g.delta(plain)[0] == []
     items = g.delta(with_manager)[0]
     assert [i["id"] for i in items] == [user["id"]] and items[0]["manager@delta"] == []
+
+
+def test_delta_latest_position_for_groups_with_members_and_devices(
+    small: tuple[Simulator, Graph],
+) -> None:
+    """Facts file §2: $deltatoken=latest answers only a deltaLink, for every delta function;
+    the link replays exactly what changed after it (members@delta included)."""
+    sim, g = small
+    d = sim.tenants["contoso"].directory
+    groups = g.get("/groups/delta", **{"$deltatoken": "latest", "$select": "id,members"})
+    devices = g.get("/devices/delta", **{"$deltatoken": "latest", "$select": "id,displayName"})
+    for body in (groups.json(), devices.json()):
+        assert body["value"] == [] and "@odata.deltaLink" in body
+        assert "@odata.nextLink" not in body
+    group = d.groups()[0]["id"]
+    user = next(u["id"] for u in d.users() if u["id"] not in d.members(group))
+    d.add_member(group, user)
+    device = next(iter(d.scan("device", 0)))[1]["id"]
+    d.update("device", device, displayName="Renamed")
+    items, _, _ = g.delta(groups.json()["@odata.deltaLink"])
+    assert [(i["id"], [m["id"] for m in i["members@delta"]]) for i in items] == [(group, [user])]
+    items, _, _ = g.delta(devices.json()["@odata.deltaLink"])
+    assert [(i["id"], i["displayName"]) for i in items] == [(device, "Renamed")]
