@@ -26,6 +26,7 @@ WRITE_PERMISSIONS = [
     "AdministrativeUnit.ReadWrite.All",
     "Device.ReadWrite.All",
 ]
+DEFAULT_ACCESS = "00000000-0000-0000-0000-000000000000"  # "default access" app role
 PASSWORD = {"password": "Tmp-9fQ2-xL7w!", "forceChangePasswordNextSignIn": True}
 
 
@@ -489,3 +490,24 @@ def test_a_4000_write_run_paces_itself_and_applies_every_write(
     assert [r.status for r in results] == [204] * 4000
     assert applied(handle.directory, requests) == 4000
     assert budget.writes >= 4000
+
+
+def test_generated_app_role_assignments_are_ones_graph_accepts(
+    tenant: tuple[Simulator, GraphClient, Directory],
+) -> None:
+    """What the generator assigned, restore can write back as it is: default access (the
+    all-zero role) only on apps that declare no app roles, as Graph requires."""
+    _, g, d = tenant
+    sps = {r["id"]: r for _, r in d.scan("servicePrincipal", 0)}
+    generated = [
+        dict(a) for a in d.objects.assignments.values() if a["principalType"] in ("User", "Group")
+    ]
+    default = [a for a in generated if a["appRoleId"] == DEFAULT_ACCESS]
+    assert default, "the tenant should have default-access assignments"
+    assert all(not sps[a["resourceId"]].get("appRoles") for a in default)
+    with_role = [a for a in generated if a["appRoleId"] != DEFAULT_ACCESS]
+    for a in [*default[:3], *with_role[:3]]:
+        base = f"/servicePrincipals/{a['resourceId']}/appRoleAssignedTo"
+        g.delete(f"{base}/{a['id']}")
+        again = g.post(base, {k: a[k] for k in ("principalId", "resourceId", "appRoleId")})
+        assert (again["principalId"], again["appRoleId"]) == (a["principalId"], a["appRoleId"])

@@ -27,7 +27,6 @@ WRITES = [
     "DelegatedPermissionGrant.ReadWrite.All",
 ]
 KINDS = ("user", "group", "groupMember", "groupOwner", "userManager")
-DEFAULT_ROLE = "00000000-0000-0000-0000-000000000000"
 APP_KINDS = ("application", "servicePrincipal", "applicationOwner", "servicePrincipalOwner",
              "appRoleAssignment")  # fmt: skip
 # Writable properties the drill compares (read-only ones cannot come back on a recreate).
@@ -224,14 +223,6 @@ def test_drill_restores_apps_service_principals_owners_and_assignments(env) -> N
     sps = {sp["appId"]: sp for sp in g.get_json("/servicePrincipals")["value"]}
     ours = [a for a in apps if a["appId"] in sps]
     assert len(ours) >= 4
-    # The generator gives some apps with roles default-access (all-zero role) assignments,
-    # which the simulator's write rules (Graph's documented rule) refuse to create: drop them
-    # so the drill tests restore, not that inconsistency.
-    for sp in sps.values():
-        if sp.get("appRoles"):
-            for a in g.get_json(f"/servicePrincipals/{sp['id']}/appRoleAssignedTo")["value"]:
-                if a["appRoleId"] == DEFAULT_ROLE:
-                    g.delete(f"/servicePrincipals/{sp['id']}/appRoleAssignedTo/{a['id']}")
     snap = backup(config)
     soft, hard, edited, linked = ours[:4]
     g.delete(f"/applications/{soft['id']}")

@@ -20,6 +20,9 @@ from agent.simulator.graph.generator import DEPARTMENTS, EPOCH, new_id
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 MICROSOFT_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"  # Microsoft Services (first party)
 DEFAULT_ACCESS = "00000000-0000-0000-0000-000000000000"  # "default access" app role
+# Gallery SSO apps here declare no app roles: their users and groups hold default access, which
+# Graph accepts only for a resource without app roles (appRoleAssignment: appRoleId).
+NO_APP_ROLES = ("saml", "password")
 # Microsoft Graph application permissions (appRoles) and delegated scopes, real ids.
 GRAPH_ROLES = {
     "User.Read.All": "df021288-bdef-4463-88db-98f22de89214",
@@ -155,6 +158,8 @@ def _application(rng: random.Random, index: int, kind: str, domain: str) -> dict
     roles = [_role(rng, v, ["User"]) for v in rng.sample(("Reader", "Writer", "Admin"), 2)]
     if kind == "daemon":
         roles.append(_role(rng, "Task.Run", ["Application"]))
+    if kind in NO_APP_ROLES:
+        roles = []  # drawn as before, so the rest of the tenant stays the same
     row: dict[str, Any] = {
         "id": new_id(rng),
         "appId": app_id,
@@ -393,10 +398,11 @@ def generate_apps(d: Directory, rng: random.Random, count: int) -> None:
             role_ids = [r["id"] for r in app["appRoles"] if "User" in r["allowedMemberTypes"]]
             n = min(len(users), int(rng.lognormvariate(1.8, 0.9)))
             for user in rng.sample(users, n):
-                role = rng.choice([*role_ids, DEFAULT_ACCESS])
+                role = rng.choice(role_ids) if role_ids else DEFAULT_ACCESS
                 store.add_assignment(_assignment(rng, user, "User", sp, role))
             for group in rng.sample(groups, min(len(groups), rng.randint(0, 2))):
-                store.add_assignment(_assignment(rng, group, "Group", sp, rng.choice(role_ids)))
+                role = rng.choice(role_ids) if role_ids else DEFAULT_ACCESS
+                store.add_assignment(_assignment(rng, group, "Group", sp, role))
         if kind == "web":  # delegated consent to Microsoft Graph
             grant = {
                 "id": opaque_id(rng),
