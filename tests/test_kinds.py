@@ -56,3 +56,23 @@ def test_unknown_kind_in_a_scope_is_a_clear_error() -> None:
     result = cli("permissions", "--scope", "usr")
     assert result.code == 2
     assert "usr" in result.err and "user" in result.err
+
+
+def test_permissions_lists_what_restore_needs_for_the_scope() -> None:
+    data = cli("permissions", "--scope", "user", "--scope", "group", "--json").json()
+    assert data["read"] == ["Group.Read.All", "User.Read.All"]
+    restore = data["restore"]
+    assert restore["permissions"] == ["Group.ReadWrite.All", "User.ReadWrite.All"]
+    # Undeleting users and groups needs Global Administrator (the kinds declare it).
+    assert restore["roles"] == {"Global Administrator": ["group", "user"]}
+    portal = cli("permissions", "--scope", "groupsGeneralSettings", "--json").json()
+    assert portal["restore"]["roles"] == {
+        "Cloud Application Administrator": ["groupsGeneralSettings"]
+    }
+    text = cli("permissions", "--scope", "user")
+    assert text.code == 0, text.err
+    assert "Restore also needs" in text.out
+    assert "User.ReadWrite.All" in text.out
+    assert "Global Administrator (for user)" in text.out
+    devices = cli("permissions", "--scope", "device", "--json").json()["restore"]
+    assert devices["roles"] == {}  # devices are restored without a directory role

@@ -21,7 +21,12 @@ from agent.config import load_config, render_example_config
 from agent.db.catalog import Catalog
 from agent.errors import SecretError
 from agent.kinds import ALL_KINDS, known_names, resolve
-from agent.kinds.support import exchange_requirements, minimal_permissions, render_support_list
+from agent.kinds.support import (
+    exchange_requirements,
+    minimal_permissions,
+    render_support_list,
+    restore_roles,
+)
 from agent.store.keys import RepositoryKey
 from agent.store.repository import Repository
 
@@ -120,7 +125,8 @@ def permissions(
     write: Annotated[bool, typer.Option("--write", help="Include what restore needs.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Print the minimal Graph application permissions (and roles) for a backup scope."""
+    """Print the minimal Graph application permissions (and roles) for a backup scope, and
+    what restoring it needs on top (write permissions, directory roles)."""
     kinds = resolve(scope or ["*"])
     read = minimal_permissions(kinds)
     writes = minimal_permissions(kinds, write=True) if write else []
@@ -129,6 +135,10 @@ def permissions(
         {r for k in graph_kinds for r in (*k.read_roles, *(k.write_roles if write else ()))}
     )
     exchange = exchange_requirements(kinds, write=write)
+    # What restore writes with, always listed: an operator grants it when a restore is due.
+    restore_permissions = minimal_permissions(kinds, write=True)
+    restore_needs = restore_roles(kinds)
+    restore = {"permissions": restore_permissions, "roles": restore_needs}
     if json_out:
         print_json(
             {
@@ -136,6 +146,7 @@ def permissions(
                 "read": read,
                 "write": writes,
                 "roles": roles,
+                "restore": restore,
                 "exchange": exchange,
             }
         )
@@ -146,6 +157,14 @@ def permissions(
             console.print(f"  {p}")
     if roles:
         console.print("Directory roles: " + ", ".join(roles))
+    if restore_permissions or restore_needs:
+        console.print("Restore also needs (grant when a restore is due):")
+        for p in restore_permissions:
+            console.print(f"  {p}")
+        portal = {k.name for k in kinds if k.channel == "portal"}  # the service account's role
+        for role, names in restore_needs.items():
+            shown = [f"{n} via the service account" if n in portal else n for n in names]
+            console.print(f"  Directory role {role} (for {', '.join(shown)})")
     if exchange:
         console.print(
             f"Exchange (through the bridge host): {exchange['permission']} (admin consent) and "
@@ -162,9 +181,14 @@ def permissions(
     console.print(
         table(
             "Per kind",
-            ["kind", "read (any one)", "write"],
+            ["kind", "read (any one)", "write", "restore roles"],
             [
-                [k.name, ", ".join(k.read_permissions), ", ".join(k.write_permissions)]
+                [
+                    k.name,
+                    ", ".join(k.read_permissions),
+                    ", ".join(k.write_permissions),
+                    ", ".join(dict.fromkeys((*k.write_roles, *k.undelete_roles))),
+                ]
                 for k in kinds
             ],
         )

@@ -115,6 +115,8 @@ USER = KindSpec(
     # When Entra last re-evaluated a licence: moves without any configuration change.
     volatile=("licenseAssignmentStates.lastUpdatedDateTime",),
     restore=("patch", "undelete", "recreate"),
+    # The product documentation this project follows (facts file §3).
+    undelete_roles=("Global Administrator",),
 )
 
 GROUP = KindSpec(
@@ -135,6 +137,8 @@ GROUP = KindSpec(
     select=GROUP_SELECT,
     unordered=("groupTypes", "proxyAddresses", "assignedLicenses[skuId]"),
     restore=("patch", "undelete", "recreate"),
+    # The product documentation this project follows (facts file §3).
+    undelete_roles=("Global Administrator",),
     after=("user",),
 )
 

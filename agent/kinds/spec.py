@@ -45,6 +45,8 @@ class KindSpec:
     # Directory roles the service app or service account needs on top of permissions.
     read_roles: tuple[str, ...] = ()
     write_roles: tuple[str, ...] = ()
+    # Directory roles restoring a deleted object of this kind from the recycle bin needs.
+    undelete_roles: tuple[str, ...] = ()
     entity_type: str | None = None  # CSDL entity type of one object, when it is one entity
     path: str | None = None  # Graph collection (or singleton) the kind is read from
     delta_path: str | None = None  # Graph delta function for incremental reads

@@ -34,6 +34,19 @@ def minimal_permissions(kinds: Iterable[KindSpec], *, write: bool = False) -> li
     return sorted(chosen)
 
 
+def restore_roles(kinds: Iterable[KindSpec]) -> dict[str, list[str]]:
+    """Directory roles restore needs, each with the kinds that need it: for every write of a
+    kind (write_roles) and to undelete one (undelete_roles). Bridge kinds' roles are in
+    ``exchange_requirements``."""
+    needs: dict[str, set[str]] = {}
+    for kind in kinds:
+        if kind.channel == "bridge" or kind.opt_in:
+            continue
+        for role in (*kind.write_roles, *kind.undelete_roles):
+            needs.setdefault(role, set()).add(kind.name)
+    return {role: sorted(names) for role, names in sorted(needs.items())}
+
+
 def exchange_requirements(kinds: Iterable[KindSpec], *, write: bool = False) -> dict[str, Any]:
     """What the app needs for the bridge kinds: the Exchange API permission, the Entra role,
     or instead of the role a custom role group with these Exchange management roles."""
@@ -69,7 +82,8 @@ def render_support_list(kinds: Iterable[KindSpec] = ALL_KINDS) -> str:
     for k in kinds:
         restore = ", ".join(k.restore) or "-"
         restore = restore if k.name in proven else f"{restore} (planned)" if k.restore else "-"
-        roles = ", ".join(sorted(set(k.read_roles) | set(k.write_roles))) or "-"
+        undelete = [f"{r} (to undelete)" for r in k.undelete_roles]
+        roles = ", ".join([*sorted({*k.read_roles, *k.write_roles}), *undelete]) or "-"
         also = f" and one of {', '.join(k.read_also)}" if k.read_also else ""
         read = ", ".join(k.read_permissions) + also or (
             "service account (delegated)" if k.channel == "portal" else "-"
