@@ -14,7 +14,7 @@ from agent.errors import PermissionMissing, WriteRejected
 from agent.graph import BatchRequest, GraphClient, ResourceBudget, WriteBudget
 from agent.simulator.graph import Directory
 from agent.simulator.service import READ_PERMISSIONS, Simulator, TenantHandle, TenantSpec
-from tests.test_sim_support import session, token
+from tests.test_sim_support import client_for, serving
 
 WRITE_PERMISSIONS = [
     "User.ReadWrite.All",
@@ -30,14 +30,8 @@ DEFAULT_ACCESS = "00000000-0000-0000-0000-000000000000"  # "default access" app 
 PASSWORD = {"password": "Tmp-9fQ2-xL7w!", "forceChangePasswordNextSignIn": True}
 
 
-def client_for(sim: Simulator, handle: TenantHandle, **kwargs: Any) -> GraphClient:
-    bearer = token(sim, handle)
-    return GraphClient(sim.base_url, session(sim), lambda: bearer, **kwargs)
-
-
 @pytest.fixture(scope="module")
 def tenant() -> Iterator[tuple[Simulator, GraphClient, Directory]]:
-    sim = Simulator()
     spec = TenantSpec(
         name="fabrikam",
         seed=11,
@@ -48,14 +42,8 @@ def tenant() -> Iterator[tuple[Simulator, GraphClient, Directory]]:
         graph_permissions=[*READ_PERMISSIONS, *WRITE_PERMISSIONS],
         directory_roles=["Global Administrator"],
     )
-    handle = sim.add_tenant(spec)
-    sim.faults.disable_throttling = True
-    sim.start()
-    try:
+    with serving(spec) as (sim, handle):
         yield sim, client_for(sim, handle, write_budget=WriteBudget()), handle.directory
-        assert sim.errors == []
-    finally:
-        sim.stop()
 
 
 def new_user(g: GraphClient, d: Directory, nick: str, **extra: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from agent.simulator.graph import Directory, generate
 from agent.simulator.graph.churn_objects import delete_application
 from agent.simulator.graph.persist import load, save
 from agent.simulator.service import Simulator, TenantSpec
-from tests.test_sim_support import Graph, logged, read_only_tenant
+from tests.test_sim_support import Graph, logged, read_only_tenant, serving
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 LISTS = {
@@ -39,17 +39,11 @@ def tenant() -> Iterator[tuple[Simulator, Graph, Directory]]:
 
 @pytest.fixture
 def small(tmp_path: Path) -> Iterator[tuple[Simulator, Graph, Directory]]:
-    sim = Simulator(tmp_path / "sim")
-    handle = sim.add_tenant(
-        TenantSpec(name="contoso", seed=5, users=120, groups=20, applications=15, devices=40)
-    )
-    sim.faults.disable_throttling = True
-    sim.start()
-    try:
+    with serving(
+        TenantSpec(name="contoso", seed=5, users=120, groups=20, applications=15, devices=40),
+        tmp_path / "sim",
+    ) as (sim, handle):
         yield sim, Graph(sim, handle), handle.directory
-        assert sim.errors == []
-    finally:
-        sim.stop()
 
 
 def problems(kind: str, item: dict[str, Any]) -> list[str]:

@@ -11,30 +11,22 @@ import pytest
 
 from agent.schema.csdl import load_schema
 from agent.simulator.graph import Directory
-from agent.simulator.service import READ_PERMISSIONS, Simulator, TenantSpec
-from tests.test_sim_support import Graph
+from agent.simulator.service import READ_PERMISSIONS, TenantSpec
+from tests.test_sim_support import Graph, serving
 
 
 @pytest.fixture(scope="module")
 def tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Graph, Directory]]:
-    sim = Simulator(tmp_path_factory.mktemp("sim"))
-    handle = sim.add_tenant(
-        TenantSpec(
-            name="contoso",
-            seed=9,
-            users=400,
-            groups=20,
-            applications=40,
-            graph_permissions=[*READ_PERMISSIONS, "BitLockerKey.Read.All"],
-        )
+    spec = TenantSpec(
+        name="contoso",
+        seed=9,
+        users=400,
+        groups=20,
+        applications=40,
+        graph_permissions=[*READ_PERMISSIONS, "BitLockerKey.Read.All"],
     )
-    sim.faults.disable_throttling = True
-    sim.start()
-    try:
+    with serving(spec, tmp_path_factory.mktemp("sim")) as (sim, handle):
         yield Graph(sim, handle), handle.directory
-        assert sim.errors == []
-    finally:
-        sim.stop()
 
 
 def _valid(type_name: str, item: dict[str, Any]) -> None:

@@ -16,34 +16,23 @@ from agent.simulator.graph import Directory, generate
 from agent.simulator.graph.persist import load, save
 from agent.simulator.service import Simulator, TenantSpec
 from agent.simulator.world import ROLE_TEMPLATE_IDS
-from tests.test_sim_support import Graph, logged, token
+from tests.test_sim_support import Graph, logged, serving, token
 
 
 @pytest.fixture(scope="module")
 def big() -> Iterator[tuple[Simulator, Graph]]:
     """A read-only tenant big enough for multi-page member lists (throttling off)."""
-    sim = Simulator()
-    handle = sim.add_tenant(TenantSpec(name="fabrikam", seed=3, users=1500, groups=120))
-    sim.faults.disable_throttling = True
-    sim.start()
-    try:
+    with serving(TenantSpec(name="fabrikam", seed=3, users=1500, groups=120)) as (sim, handle):
         yield sim, Graph(sim, handle)
-        assert sim.errors == []
-    finally:
-        sim.stop()
 
 
 @pytest.fixture
 def small(tmp_path: Path) -> Iterator[tuple[Simulator, Graph]]:
-    sim = Simulator(tmp_path / "sim")
-    handle = sim.add_tenant(TenantSpec(name="contoso", seed=5, users=120, groups=30))
-    sim.faults.disable_throttling = True
-    sim.start()
-    try:
+    with serving(TenantSpec(name="contoso", seed=5, users=120, groups=30), tmp_path / "sim") as (
+        sim,
+        handle,
+    ):
         yield sim, Graph(sim, handle)
-        assert sim.errors == []
-    finally:
-        sim.stop()
 
 
 def schema_problems(kind: str, item: dict[str, Any]) -> list[str]:

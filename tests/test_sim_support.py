@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import msal
 import requests
 
+from agent.graph import GraphClient
 from agent.simulator.graph import Directory
 from agent.simulator.service import Simulator, TenantHandle, TenantSpec
 
@@ -125,15 +128,30 @@ def logged(sim: Simulator, count: int, prefix: str = "/v1.0/", timeout: float = 
         time.sleep(0.01)
 
 
-def read_only_tenant(users: int, groups: int) -> Iterator[tuple[Simulator, Graph, Directory]]:
-    """A generated tenant with throttling off, for module-scoped read tests; the simulator
-    must have logged no internal error by the end."""
-    sim = Simulator()
-    handle = sim.add_tenant(TenantSpec(name="northwind", seed=7, users=users, groups=groups))
+@contextmanager
+def serving(
+    spec: TenantSpec, state_dir: Path | None = None
+) -> Iterator[tuple[Simulator, TenantHandle]]:
+    """A started simulator serving one generated tenant, throttling off; it must have logged
+    no internal error by the end."""
+    sim = Simulator(state_dir)
+    handle = sim.add_tenant(spec)
     sim.faults.disable_throttling = True
     sim.start()
     try:
-        yield sim, Graph(sim, handle), handle.directory
+        yield sim, handle
         assert sim.errors == []
     finally:
         sim.stop()
+
+
+def read_only_tenant(users: int, groups: int) -> Iterator[tuple[Simulator, Graph, Directory]]:
+    """A generated tenant for module-scoped read tests (see ``serving``)."""
+    with serving(TenantSpec(name="northwind", seed=7, users=users, groups=groups)) as (sim, h):
+        yield sim, Graph(sim, h), h.directory
+
+
+def client_for(sim: Simulator, handle: TenantHandle, **kwargs: Any) -> GraphClient:
+    """The agent's GraphClient with an app-only token of ``handle``'s app."""
+    bearer = token(sim, handle)
+    return GraphClient(sim.base_url, session(sim), lambda: bearer, **kwargs)
