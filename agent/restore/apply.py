@@ -216,9 +216,10 @@ def _apply(
         if action.action == "patch":
             r.patch(g, spec, ids.get(action.object_id), ids.rewrite(action.patch))
         elif action.action == "undelete":
-            r.undelete(g, spec, action.object_id)
+            outcome.properties.update(r.undelete(g, spec, action.object_id))
             now = r.read(g, spec, action.object_id)
             body = _differing(r, spec, now, ids.rewrite(action.snapshot))
+            body = {k: v for k, v in body.items() if k not in outcome.properties}
             if request.properties is not None:
                 body = {k: v for k, v in body.items() if k in request.properties}
             if body:
@@ -340,8 +341,8 @@ def _verify(
             continue
         if scope is not None and prop not in scope and prop in writable:
             continue  # not part of this restore (e.g. merge left it)
-        outcome.properties[prop] = (
-            "still differs after the write" if prop in writable else r.why_not(spec, prop)
+        outcome.properties.setdefault(  # keep a reason the write itself gave
+            prop, "still differs after the write" if prop in writable else r.why_not(spec, prop)
         )
     if outcome.properties:
         outcome.status = "partial"

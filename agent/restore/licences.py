@@ -75,4 +75,4 @@ class LicensedObjects(GraphObjects):
 
 
 # Proven by tests/test_restore_e2e.py (objects) and tests/test_restore_licences.py.
-register(LicensedObjects(), "user", "group")
+register(LicensedObjects(), "group")  # users: agent/restore/users.py

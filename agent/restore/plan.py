@@ -166,8 +166,12 @@ def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id
             else:
                 if then is None:
                     fresh.append(pair.object_id)
+                # One still in the recycle bin is itself: an object that took its name since is
+                # another one (users: undeleted under a new name, agent/restore/users.py).
                 twin = (
-                    added.get(_match_key(spec, ids.rewrite(then))) if then and now is None else None
+                    added.get(_match_key(spec, ids.rewrite(then)))
+                    if then and now is None and not _in_recycle_bin(spec, pair.object_id, live)
+                    else None
                 )
                 if twin is not None and then is not None:  # recreated by an earlier restore
                     ids.add(spec.name, pair.object_id, twin)
@@ -231,6 +235,11 @@ def _added_since(spec: KindSpec, snap: SnapshotSide, live: LiveRead) -> dict[Any
     return found
 
 
+def _in_recycle_bin(spec: KindSpec, oid: str, live: LiveRead) -> bool:
+    deleted = deleted_kind_of(spec)
+    return deleted is not None and live.find(deleted.name, oid) is not None
+
+
 def _empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
@@ -255,8 +264,7 @@ def _object_action(
             "syncs it back",
         )  # fmt: skip
     if now is None:
-        deleted = deleted_kind_of(spec)
-        if deleted is not None and live.find(deleted.name, oid) is not None:
+        if _in_recycle_bin(spec, oid, live):
             return Action(spec.name, oid, "undelete", snapshot=then)
         if request.properties is not None:
             return Action(
