@@ -259,7 +259,10 @@ def _related(d: Directory, gid: str, name: str) -> Iterable[str]:
 # -- delta --------------------------------------------------------------------------------
 
 
-def delta(kind: str) -> Callable[[Context], Response]:
+def delta(kind: str, path: str | None = None) -> Callable[[Context], Response]:
+    """Delta exactly as users/groups (facts file §2): full round, deltaLink, @removed; ``path``
+    is the delta function's own path when it is not the kind's default."""
+
     def handler(ctx: Context) -> Response:
         req = DeltaRequest(
             ctx.directory,
@@ -268,6 +271,7 @@ def delta(kind: str) -> Callable[[Context], Response]:
             ctx.request.headers,
             ctx.request.base_url,
             ctx.faults.expire_delta_tokens,
+            path,
         )
         return Response.json(req.page())
 

@@ -9,7 +9,6 @@ import bisect
 from collections.abc import Callable
 from typing import Any
 
-from agent.simulator.graph.delta import DeltaRequest
 from agent.simulator.graph.directory import Directory
 from agent.simulator.graph.errors import bad_request, not_found
 from agent.simulator.graph.permissions import (
@@ -31,7 +30,14 @@ from agent.simulator.graph.query import (
     parse_top,
     project,
 )
-from agent.simulator.graph.routes import EXPAND_ITEMS, EXPAND_PAGE, _check_count, _options, _page
+from agent.simulator.graph.routes import (
+    EXPAND_ITEMS,
+    EXPAND_PAGE,
+    _check_count,
+    _options,
+    _page,
+    delta,
+)
 from agent.simulator.httpserver import Response
 
 Handler = Callable[[Context], Response]
@@ -116,24 +122,6 @@ def get_kind(kind: str) -> Handler:
         with d.lock:
             item = project(kind, _live(d, kind, ctx.params["id"]), select)
         return _entity(kind, item)
-
-    return handler
-
-
-def delta_kind(kind: str, path: str) -> Handler:
-    """Delta exactly as users/groups (facts file §2): full round, deltaLink, @removed."""
-
-    def handler(ctx: Context) -> Response:
-        req = DeltaRequest(
-            ctx.directory,
-            kind,
-            ctx.request.query,
-            ctx.request.headers,
-            ctx.request.base_url,
-            ctx.faults.expire_delta_tokens,
-            path,
-        )
-        return Response.json(req.page())
 
     return handler
 
@@ -307,13 +295,13 @@ def register_object_routes(api: GraphApi) -> None:
     for kind, path in PATHS.items():
         reads = READS[kind]
         api.add("GET", path, list_kind(kind, paged=kind != "directoryRole"), reads)
-        api.add("GET", f"{path}/delta", delta_kind(kind, f"{path}/delta"), reads)
+        api.add("GET", f"{path}/delta", delta(kind, f"{path}/delta"), reads)
         api.add("GET", f"{path}/{{id}}", get_kind(kind), reads)
     # Graph documents GET /administrativeUnits/delta too; answer it with the same round.
     api.add(
         "GET",
         "/administrativeUnits/delta",
-        delta_kind("administrativeUnit", "/directory/administrativeUnits/delta"),
+        delta("administrativeUnit", "/directory/administrativeUnits/delta"),
         READ_AUS,
     )
     for kind, relation in (
