@@ -129,6 +129,19 @@ client_id = "{client_id or self.app_id}"
         path.write_text(text)
         return load_config(path).tenant("contoso")
 
+    def service_account(
+        self, user: str = "svc-backup", password: str = PASSWORD, client_id: str | None = None
+    ) -> TenantConfig:
+        """A tenant config with a service account (password in an owner-only file)."""
+        secret = write_private(self.tmp / "keys" / f"{user}.pw", password)
+        return self.config(
+            service_account={
+                "username": f"{user}@{self.tenant.domain}",
+                "password": f"file:{secret.as_posix()}",
+                "client_id": client_id or self.public_app_id,
+            }
+        )
+
     def token_requests(self) -> int:
         # The server logs a request just after answering it: give the log a moment.
         deadline = time.monotonic() + 2.0
@@ -197,6 +210,12 @@ def auth_error(cfg: TenantConfig) -> AuthError:
     return info.value
 
 
+def service_account_error(cfg: TenantConfig) -> AuthError:
+    with pytest.raises(AuthError) as info:
+        ServiceAccountTokenProvider(cfg, session_for(cfg)).token()
+    return info.value
+
+
 # --- success ---------------------------------------------------------------------------------
 
 
@@ -232,13 +251,7 @@ def test_tenant_guid_works_as_well_as_domain(login: Login) -> None:
 
 
 def test_service_account_ropc_gives_delegated_token(login: Login) -> None:
-    cfg = login.config(
-        service_account={
-            "username": f"svc-backup@{login.tenant.domain}",
-            "password": f"file:{write_private(login.tmp / 'keys' / 'svc.pw', PASSWORD).as_posix()}",
-            "client_id": login.public_app_id,
-        }
-    )
+    cfg = login.service_account()
     provider = ServiceAccountTokenProvider(cfg, session_for(cfg))
     claims = provider.claims()
     assert claims["upn"] == f"svc-backup@{login.tenant.domain}"
@@ -303,44 +316,23 @@ def test_unregistered_certificate(login: Login) -> None:
 
 
 def test_service_account_with_mfa_is_refused_plainly(login: Login) -> None:
-    cfg = login.config(
-        service_account={
-            "username": f"svc-mfa@{login.tenant.domain}",
-            "password": f"file:{write_private(login.tmp / 'keys' / 'svc.pw', PASSWORD).as_posix()}",
-            "client_id": login.public_app_id,
-        }
-    )
-    with pytest.raises(AuthError) as info:
-        ServiceAccountTokenProvider(cfg, session_for(cfg)).token()
-    assert "service accounts with MFA are not supported" in info.value.message
-    assert PASSWORD not in str(info.value)
+    cfg = login.service_account("svc-mfa")
+    err = service_account_error(cfg)
+    assert "service accounts with MFA are not supported" in err.message
+    assert PASSWORD not in str(err)
 
 
 def test_service_account_wrong_password(login: Login) -> None:
-    cfg = login.config(
-        service_account={
-            "username": f"svc-backup@{login.tenant.domain}",
-            "password": f"file:{write_private(login.tmp / 'keys' / 'bad.pw', 'nope-nope').as_posix()}",
-            "client_id": login.public_app_id,
-        }
-    )
-    with pytest.raises(AuthError) as info:
-        ServiceAccountTokenProvider(cfg, session_for(cfg)).token()
-    assert "Wrong username or password" in info.value.message
-    assert "AADSTS50126" in info.value.message
+    cfg = login.service_account(password="nope-nope")
+    err = service_account_error(cfg)
+    assert "Wrong username or password" in err.message
+    assert "AADSTS50126" in err.message
 
 
 def test_service_account_app_without_public_client_flows(login: Login) -> None:
-    cfg = login.config(
-        service_account={
-            "username": f"svc-backup@{login.tenant.domain}",
-            "password": f"file:{write_private(login.tmp / 'keys' / 'svc.pw', PASSWORD).as_posix()}",
-            "client_id": login.confidential_only_app_id,
-        }
-    )
-    with pytest.raises(AuthError) as info:
-        ServiceAccountTokenProvider(cfg, session_for(cfg)).token()
-    assert "Allow public client flows" in info.value.fix
+    cfg = login.service_account(client_id=login.confidential_only_app_id)
+    err = service_account_error(cfg)
+    assert "Allow public client flows" in err.fix
 
 
 def test_wrong_ca_is_a_connection_failure_naming_ca_bundle(login: Login, tmp_path: Path) -> None:
