@@ -189,10 +189,15 @@ def _check(plan: Plan, wids: set[str], password_file: Path | None) -> None:
             "password, but no password file was named.",
             "Add --password-file PATH (a new file; it is created readable by you only).",
         )
-    undelete = [a for a in plan.actions if a.action == "undelete" and a.kind in ("user", "group")]
+    undelete = [  # the kinds declare it (undelete_roles)
+        a
+        for a in plan.actions
+        if a.action == "undelete" and GLOBAL_ADMIN[0] in BY_NAME[a.kind].undelete_roles
+    ]
     if undelete and GLOBAL_ADMIN[1] not in wids:
+        kinds = ", ".join(sorted({a.kind for a in undelete}))
         raise PermissionMissing(
-            f"Restoring {len(undelete)} deleted user(s)/group(s) needs the {GLOBAL_ADMIN[0]} "
+            f"Restoring {len(undelete)} deleted object(s) ({kinds}) needs the {GLOBAL_ADMIN[0]} "
             "directory role, which the service app does not hold.",
             f"Assign the {GLOBAL_ADMIN[0]} role to the service app (Entra admin center → Roles "
             "and administrators), or restore without the deleted objects (--id).",
