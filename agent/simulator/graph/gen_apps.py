@@ -158,8 +158,6 @@ def _application(rng: random.Random, index: int, kind: str, domain: str) -> dict
     roles = [_role(rng, v, ["User"]) for v in rng.sample(("Reader", "Writer", "Admin"), 2)]
     if kind == "daemon":
         roles.append(_role(rng, "Task.Run", ["Application"]))
-    if kind in NO_APP_ROLES:
-        roles = []  # drawn as before, so the rest of the tenant stays the same
     row: dict[str, Any] = {
         "id": new_id(rng),
         "appId": app_id,
@@ -340,6 +338,14 @@ def _kind(rng: random.Random) -> str:
     )
 
 
+def _role_for(app: dict[str, Any], user_roles: list[str], drawn: str) -> str:
+    """The role an assignment to ``app`` gets from the one ``drawn`` (drawn as before, so the
+    rest of the tenant stays the same): default access only for an app without app roles."""
+    if not app["appRoles"]:
+        return DEFAULT_ACCESS
+    return user_roles[0] if drawn == DEFAULT_ACCESS else drawn
+
+
 def generate_apps(d: Directory, rng: random.Random, count: int) -> None:
     """Apps, their SPs, first-party SPs, assignments and grants; no change-log entries."""
     store = d.objects
@@ -354,6 +360,9 @@ def generate_apps(d: Directory, rng: random.Random, count: int) -> None:
     for index in range(count):
         kind = _kind(rng)
         app = _application(rng, index, kind, d.domain)
+        user_roles = [r["id"] for r in app["appRoles"] if "User" in r["allowedMemberTypes"]]
+        if kind in NO_APP_ROLES:
+            app["appRoles"] = []  # after the draws, so the rest of the tenant stays the same
         d.load_row("application", app)
         sp = _service_principal(rng, app, kind, d.tenant_id)
         d.load_row("servicePrincipal", sp)
@@ -395,13 +404,12 @@ def generate_apps(d: Directory, rng: random.Random, count: int) -> None:
                         _assignment(rng, sp, "ServicePrincipal", graph, access["id"])
                     )
         elif users:  # users and groups assigned to the app
-            role_ids = [r["id"] for r in app["appRoles"] if "User" in r["allowedMemberTypes"]]
             n = min(len(users), int(rng.lognormvariate(1.8, 0.9)))
             for user in rng.sample(users, n):
-                role = rng.choice(role_ids) if role_ids else DEFAULT_ACCESS
+                role = _role_for(app, user_roles, rng.choice([*user_roles, DEFAULT_ACCESS]))
                 store.add_assignment(_assignment(rng, user, "User", sp, role))
             for group in rng.sample(groups, min(len(groups), rng.randint(0, 2))):
-                role = rng.choice(role_ids) if role_ids else DEFAULT_ACCESS
+                role = _role_for(app, user_roles, rng.choice(user_roles))
                 store.add_assignment(_assignment(rng, group, "Group", sp, role))
         if kind == "web":  # delegated consent to Microsoft Graph
             grant = {
