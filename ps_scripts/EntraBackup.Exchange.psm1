@@ -38,6 +38,11 @@ $script:EbAllowedCmdlets = [System.Collections.Generic.HashSet[string]]::new([st
         'New-HostedOutboundSpamFilterPolicy', 'New-HostedOutboundSpamFilterRule',
         'New-MalwareFilterPolicy', 'New-MalwareFilterRule', 'New-AntiPhishPolicy', 'New-AntiPhishRule',
         'New-SafeLinksPolicy', 'New-SafeLinksRule', 'New-SafeAttachmentPolicy', 'New-SafeAttachmentRule',
+        'New-TransportRule', 'Remove-TransportRule',
+        'Remove-HostedContentFilterPolicy', 'Remove-HostedContentFilterRule',
+        'Remove-HostedOutboundSpamFilterPolicy', 'Remove-HostedOutboundSpamFilterRule',
+        'Remove-MalwareFilterPolicy', 'Remove-MalwareFilterRule', 'Remove-AntiPhishPolicy', 'Remove-AntiPhishRule',
+        'Remove-SafeLinksPolicy', 'Remove-SafeLinksRule', 'Remove-SafeAttachmentPolicy', 'Remove-SafeAttachmentRule',
         'New-ServicePrincipal', 'New-RoleGroup', 'Add-RoleGroupMember'
     ), [System.StringComparer]::OrdinalIgnoreCase)
 
@@ -51,7 +56,8 @@ $script:EbMdoCmdlets = @(
     'Get-TeamsProtectionPolicy', 'Get-TeamsProtectionPolicyRule',
     'Set-SafeLinksPolicy', 'Set-SafeLinksRule', 'Set-SafeAttachmentPolicy', 'Set-SafeAttachmentRule',
     'Set-AtpPolicyForO365', 'New-SafeLinksPolicy', 'New-SafeLinksRule', 'New-SafeAttachmentPolicy',
-    'New-SafeAttachmentRule'
+    'New-SafeAttachmentRule', 'Remove-SafeLinksPolicy', 'Remove-SafeLinksRule', 'Remove-SafeAttachmentPolicy',
+    'Remove-SafeAttachmentRule'
 )
 
 # PowerShell/remoting noise dropped from exported objects: it changes per session, not per setting.
@@ -657,6 +663,8 @@ function New-EbPolicyWithRule {
         [ValidateSet('HostedContentFilter', 'HostedOutboundSpamFilter', 'MalwareFilter', 'AntiPhish', 'SafeLinks', 'SafeAttachment')]
         [string]$Family,
         [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Name,
+        # The rule's own name (restore keeps the one it had); the policy's name when omitted.
+        [Parameter()][ValidateNotNullOrEmpty()][string]$RuleName,
         [Parameter()][ValidateNotNull()][hashtable]$PolicyProperties = @{},
         [Parameter()][ValidateNotNull()][hashtable]$RuleProperties = @{},
         [Parameter(Mandatory)][ValidateRange(0, 1000)][int]$Priority
@@ -678,6 +686,7 @@ function New-EbPolicyWithRule {
             $ruleParameters = @{}
             foreach ($key in $RuleProperties.Keys) { $ruleParameters[[string]$key] = $RuleProperties[$key] }
             $ruleParameters['Name'] = $Name
+            if ($PSBoundParameters.ContainsKey('RuleName')) { $ruleParameters['Name'] = $RuleName }
             $ruleParameters[$spec.RulePolicyParameter] = $Name
             $ruleParameters['Priority'] = $Priority
             $rule = Invoke-EbCmdlet -Envelope $envelope -Name $spec.Rule -Parameters $ruleParameters
@@ -689,6 +698,53 @@ function New-EbPolicyWithRule {
                 })
         }
     }
+    Write-EbEnvelope -Envelope $envelope
+}
+
+function New-EbTransportRule {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Name,
+        [Parameter(Mandatory)][ValidateRange(0, 1000)][int]$Priority,
+        [Parameter()][ValidateNotNull()][hashtable]$Properties = @{}
+    )
+    Set-StrictMode -Version Latest
+    $ErrorActionPreference = 'Stop'
+    $envelope = New-EbEnvelope -Op 'newTransportRule'
+    # New-TransportRule takes the conditions and actions Set-TransportRule takes; Priority comes from its own typed parameter.
+    $allowed = @([string[]]$script:EbSettableByCmdlet['Set-TransportRule'] | Where-Object { $_ -ne 'Priority' })
+    if (Test-EbProperties -Envelope $envelope -Label 'New-TransportRule' -Allowed ([string[]]$allowed) -Properties $Properties) {
+        $parameters = @{}
+        foreach ($key in $Properties.Keys) { $parameters[[string]$key] = $Properties[$key] }
+        $parameters['Name'] = $Name
+        $parameters['Priority'] = $Priority
+        $rule = Invoke-EbCmdlet -Envelope $envelope -Name 'New-TransportRule' -Parameters $parameters
+        if ($null -ne $rule) {
+            $envelope.Items.Add([ordered]@{
+                    rule     = Get-EbString -InputObject ($rule | Select-Object -First 1) -Property 'Identity'
+                    priority = $Priority
+                })
+        }
+    }
+    Write-EbEnvelope -Envelope $envelope
+}
+
+function Remove-EbSetting {
+    [CmdletBinding()]
+    param(
+        # Policies and rules restore may remove (--prune: created after the snapshot). A policy's rules go first.
+        [Parameter(Mandatory)]
+        [ValidateSet('Remove-TransportRule', 'Remove-HostedContentFilterPolicy', 'Remove-HostedContentFilterRule',
+            'Remove-HostedOutboundSpamFilterPolicy', 'Remove-HostedOutboundSpamFilterRule',
+            'Remove-MalwareFilterPolicy', 'Remove-MalwareFilterRule', 'Remove-AntiPhishPolicy', 'Remove-AntiPhishRule',
+            'Remove-SafeLinksPolicy', 'Remove-SafeLinksRule', 'Remove-SafeAttachmentPolicy', 'Remove-SafeAttachmentRule')]
+        [string]$Cmdlet,
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Identity
+    )
+    Set-StrictMode -Version Latest
+    $ErrorActionPreference = 'Stop'
+    $envelope = New-EbEnvelope -Op 'removeSetting'
+    $null = Invoke-EbCmdlet -Envelope $envelope -Name $Cmdlet -Parameters @{ Identity = $Identity; Confirm = $false }
     Write-EbEnvelope -Envelope $envelope
 }
 
@@ -717,7 +773,7 @@ function New-EbRoleGroupSetup {
     # Restore adds the narrowest write roles for what the module writes:
     #   Distribution Groups          - New/Set/Remove-DistributionGroup, Update-DistributionGroupMember;
     #   Security Admin               - anti-spam/malware/phish, Safe Links/Attachments, quarantine, allow/block list;
-    #   Transport Rules              - Set-TransportRule;
+    #   Transport Rules              - New-/Set-/Remove-TransportRule;
     #   Remote and Accepted Domains  - Set-AcceptedDomain / Set-RemoteDomain;
     #   Organization Transport Settings - Set-TransportConfig, connectors;
     #   Organization Configuration   - Set-OrganizationConfig, Set-ExternalInOutlook, Set-ArcConfig;
@@ -743,5 +799,5 @@ function New-EbRoleGroupSetup {
 Export-ModuleMember -Function @(
     'Connect-EbExchange', 'Export-EbDistributionGroups', 'Export-EbSettings', 'New-EbDistributionGroup',
     'Set-EbDistributionGroup', 'Sync-EbDistributionGroupMember', 'Remove-EbDistributionGroup', 'Set-EbSetting',
-    'New-EbPolicyWithRule', 'New-EbRoleGroupSetup'
+    'New-EbPolicyWithRule', 'New-EbTransportRule', 'Remove-EbSetting', 'New-EbRoleGroupSetup'
 )

@@ -79,6 +79,8 @@ def test_expected_functions_are_exported(module: ModuleContract) -> None:
         "Remove-EbDistributionGroup",
         "Set-EbSetting",
         "New-EbPolicyWithRule",
+        "New-EbTransportRule",
+        "Remove-EbSetting",
         "New-EbRoleGroupSetup",
     }
     assert set(module.exported) <= set(module.functions)

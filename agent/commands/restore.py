@@ -44,6 +44,14 @@ def restore(
         bool, typer.Option("--dry-run", help="Print the plan; write nothing.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Apply without asking.")] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Also remove Exchange/Defender policies and rules created after the snapshot "
+            "(without it they are only listed; built-in policies are never removed).",
+        ),
+    ] = False,
     password_file: Annotated[
         Path | None,
         typer.Option("--password-file", help="New owner-only file for recreated users' passwords."),
@@ -69,6 +77,7 @@ def restore(
         ids=set(object_id) if object_id else None,
         properties={p.strip() for p in props.split(",") if p.strip()} if props else None,
         mode=mode,
+        prune=prune,
     )
 
     def confirm(plan: Plan) -> None:

@@ -27,6 +27,7 @@ import psutil
 from agent.collect.base import Cancelled, Progress
 from agent.db.catalog import KindResult, VersionPair
 from agent.errors import AgentError
+from agent.exchange.bridge import ExchangeBridge
 from agent.jobs.backup import STALE_AFTER_S, collect_kinds, connect_tenant, heartbeat_of
 from agent.kinds import KindSpec
 from agent.runtime import Runtime
@@ -77,11 +78,14 @@ def read_live(
     stop: threading.Event | None = None,
     progress: Progress | None = None,
     on_event: Callable[[str, str], None] | None = None,
+    bridge: ExchangeBridge | None = None,
 ) -> Iterator[LiveRead]:
     """Read ``kinds`` from the live tenant; yields the staged read, then removes it.
 
-    Without ``job_id`` a "compare" job is recorded (one running job per tenant, like any
-    other: a backup and a live read never share the tenant's budget).
+    ``bridge``: the caller's bridge session (restore reads and writes through one); without
+    it bridge kinds get a session of their own. Without ``job_id`` a "compare" job is recorded
+    (one running job per tenant, like any other: a backup and a live read never share the
+    tenant's budget).
     """
     tenant = rt.config.tenant(tenant_name)
     catalog = rt.catalog
@@ -131,6 +135,7 @@ def read_live(
             stop=stop or threading.Event(),
             progress=progress,
             heartbeat=heartbeat,
+            bridge=bridge,
         )
         stats = conn.graph.stats.as_dict()
         for result in results:

@@ -247,18 +247,34 @@ class ExchangeBridge(ABC):
         priority: int,
         policy_properties: dict[str, Any] | None = None,
         rule_properties: dict[str, Any] | None = None,
+        rule_name: str | None = None,
     ) -> dict[str, Any]:
-        envelope = self._write(
-            "New-EbPolicyWithRule",
-            {
-                "Family": family,
-                "Name": name,
-                "Priority": priority,
-                "PolicyProperties": policy_properties or {},
-                "RuleProperties": rule_properties or {},
-            },
-        )
+        """New-<family>Policy and its rule at ``priority`` (the rule named ``rule_name``, or
+        after the policy)."""
+        params: dict[str, Any] = {
+            "Family": family,
+            "Name": name,
+            "Priority": priority,
+            "PolicyProperties": policy_properties or {},
+            "RuleProperties": rule_properties or {},
+        }
+        if rule_name is not None:
+            params["RuleName"] = rule_name
+        envelope = self._write("New-EbPolicyWithRule", params)
         return dict(envelope.items[0]) if envelope.items else {}
+
+    def new_transport_rule(
+        self, name: str, priority: int, properties: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """New-TransportRule with its conditions and actions, at ``priority``."""
+        params: dict[str, Any] = {"Name": name, "Priority": priority}
+        params["Properties"] = properties or {}
+        envelope = self._write("New-EbTransportRule", params)
+        return dict(envelope.items[0]) if envelope.items else {}
+
+    def remove_setting(self, cmdlet: str, identity: str) -> None:
+        """Remove-<policy or rule> (restore --prune); a policy's rules must go first."""
+        self._write("Remove-EbSetting", {"Cmdlet": cmdlet, "Identity": identity})
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -266,7 +282,22 @@ class ExchangeBridge(ABC):
         return self.call(function, params, idempotent=True)
 
     def _write(self, function: str, params: dict[str, Any]) -> Envelope:
-        envelope = self.call(function, params, idempotent=False)
+        for attempt in range(THROTTLE_RETRIES + 1):
+            envelope = self.call(function, params, idempotent=False)
+            error = envelope.errors[0] if envelope.errors else None
+            wait = retry_after_seconds(error.message) or 2.0 * (attempt + 1) if error else 0.0
+            # A throttled cmdlet did not run: the call is repeated only when nothing before it
+            # in the function ran either (New-EbPolicyWithRule's policy would exist twice).
+            if (
+                error is None
+                or error.category != "Throttled"
+                or envelope.succeeded
+                or attempt == THROTTLE_RETRIES
+                or wait > THROTTLE_WAIT_CAP_S
+            ):
+                break
+            self.stats.retries += 1
+            time.sleep(wait)
         if envelope.errors:
             raise error_for(envelope.errors[0], self.host)
         if not envelope.ok:

@@ -62,6 +62,8 @@ OPS = {
     "Remove-EbDistributionGroup": "removeDistributionGroup",
     "Set-EbSetting": "setSetting",
     "New-EbPolicyWithRule": "newPolicyWithRule",
+    "New-EbTransportRule": "newTransportRule",
+    "Remove-EbSetting": "removeSetting",
     "New-EbRoleGroupSetup": "newRoleGroupSetup",
 }
 

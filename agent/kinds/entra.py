@@ -165,7 +165,8 @@ GROUP_MEMBER = KindSpec(
     parent="group",
     unordered=("members",),
     restore=("relink",),
-    after=("group", "user"),
+    # A DL recreated through the bridge is in the id map before a group's members name it.
+    after=("group", "user", "distributionGroup", "mailEnabledSecurityGroup"),
     notes="Dynamic-membership groups are backed up too; restore re-applies the rule, not "
     "the members.",
 )

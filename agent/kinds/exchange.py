@@ -43,6 +43,7 @@ class Setting:
     set_cmdlet: bool = True  # ps_scripts' Set-EbSetting accepts Set-<noun>
     policy_family: str | None = None  # New-EbPolicyWithRule can recreate it (with its rule)
     security_compliance: bool = False  # read in the Security & Compliance session
+    singleton: bool = False  # one object per tenant: Set-<noun> takes no -Identity
 
     @property
     def kind_name(self) -> str:
@@ -61,10 +62,10 @@ EX, DEF = Area.EXCHANGE, Area.DEFENDER
 SETTINGS: tuple[Setting, ...] = (
     Setting("OrganizationConfig", "Organization configuration", EX,
             "Organization-wide Exchange settings (auditing, MailTips, Focused Inbox, OAuth, "
-            "connectors, send-from-alias…).", VIEW_CONFIG, ORG_CONFIG),
+            "connectors, send-from-alias…).", VIEW_CONFIG, ORG_CONFIG, singleton=True),
     Setting("TransportConfig", "Transport configuration", EX,
             "Organization transport settings: size limits, SMTP AUTH, reply-all storm "
-            "protection, postmaster address.", VIEW_CONFIG, TRANSPORT),
+            "protection, postmaster address.", VIEW_CONFIG, TRANSPORT, singleton=True),
     Setting("AcceptedDomain", "Accepted domains", EX,
             "Accepted domains and their type (authoritative / relay), default domain.",
             VIEW_CONFIG, DOMAINS),
@@ -121,7 +122,7 @@ SETTINGS: tuple[Setting, ...] = (
             SECURITY_READER, SECURITY_ADMIN, mdo=True),
     Setting("AtpPolicyForO365", "Defender for SharePoint, OneDrive and Teams", DEF,
             "Safe Attachments for SharePoint, OneDrive and Teams; Safe Documents.",
-            SECURITY_READER, SECURITY_ADMIN, mdo=True),
+            SECURITY_READER, SECURITY_ADMIN, mdo=True, singleton=True),
     Setting("ATPBuiltInProtectionRule", "Built-in protection rule", DEF,
             "The built-in protection preset's exceptions.",
             SECURITY_READER, SECURITY_ADMIN, mdo=True, set_cmdlet=False),
@@ -147,10 +148,11 @@ SETTINGS: tuple[Setting, ...] = (
             "The reporting mailbox the user reported settings send to.",
             SECURITY_READER, SECURITY_ADMIN, set_cmdlet=False),
     Setting("ExternalInOutlook", "External sender identification", EX,
-            "The External tag in Outlook: enabled, allow list.", VIEW_CONFIG, ORG_CONFIG),
+            "The External tag in Outlook: enabled, allow list.", VIEW_CONFIG, ORG_CONFIG,
+            singleton=True),
     Setting("ArcConfig", "Trusted ARC sealers", DEF,
             "Trusted ARC sealers for authenticated received chains.", SECURITY_READER,
-            SECURITY_ADMIN),
+            SECURITY_ADMIN, singleton=True),
     Setting("TeamsProtectionPolicy", "Teams protection policy", DEF,
             "Zero-hour auto purge for Teams messages.", SECURITY_READER, SECURITY_ADMIN,
             mdo=True, set_cmdlet=False),
@@ -178,8 +180,16 @@ SETTINGS: tuple[Setting, ...] = (
 
 
 def _setting_kind(s: Setting) -> KindSpec:
-    restore = (("set",) if s.set_cmdlet else ()) + (("recreate",) if s.policy_family else ())
+    # Removed policies come back with their rule (New-EbPolicyWithRule), mail flow rules by
+    # New-EbTransportRule; restore --prune removes those created after the snapshot.
+    recreatable = bool(s.policy_family) or s.noun == "TransportRule"
+    restore = (("set",) if s.set_cmdlet else ()) + (("recreate",) if recreatable else ())
     notes = []
+    if recreatable:
+        notes.append(
+            "Restore recreates it when removed; created after the snapshot, it is removed only "
+            "with restore --prune (built-in and default policies never)."
+        )
     if s.mdo:
         notes.append(f"Needs a {MDO_LICENCE} licence; without one it is skipped (not licensed).")
     if not s.set_cmdlet:
@@ -202,6 +212,7 @@ def _setting_kind(s: Setting) -> KindSpec:
         key="Identity",
         label="Identity",
         restore=restore,
+        singleton=s.singleton,
         notes=" ".join(notes),
         extra={
             "cmdlet": s.get_cmdlet,
@@ -291,7 +302,8 @@ def _group_kinds(
         unordered=("members[ExternalDirectoryObjectId]",),
         parent=name,
         restore=("sync",),
-        after=(name, "user"),
+        # Every group of both kinds exists (again) before members name them: nested DLs first.
+        after=("distributionGroup", "mailEnabledSecurityGroup", "user"),
         extra=extra,
     )
     return group, members

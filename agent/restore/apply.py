@@ -18,8 +18,9 @@ from agent.compare.live import LiveRead, read_live
 from agent.compare.sides import SnapshotSide
 from agent.db.catalog import KindResult
 from agent.errors import AgentError, ConfigError, PermissionMissing, WriteRejected
+from agent.exchange.bridge import ExchangeBridge
 from agent.graph import GraphClient
-from agent.jobs.backup import connect_tenant
+from agent.jobs.backup import connect_tenant, open_bridge
 from agent.kinds import BY_NAME, KindSpec
 from agent.restore.idmap import IdMap
 from agent.restore.passwords import PasswordFile, temporary_password
@@ -92,10 +93,35 @@ def run_restore(
 ) -> RestoreReport:
     tenant = rt.config.tenant(tenant_name)
     to_read = live_kinds(request.kinds)
+    # One bridge session for the whole restore (plan read, writes, verify read), as a backup
+    # job has one; None when no bridge kind is chosen or the tenant has no [exchange].
+    bridge = open_bridge(rt, tenant, request.kinds)
+    try:
+        return _run(rt, tenant_name, snap, snapshot_id, request, to_read, bridge,
+                    dry_run=dry_run, confirm=confirm, password_file=password_file)  # fmt: skip
+    finally:
+        if bridge is not None:
+            bridge.close()
+
+
+def _run(
+    rt: Runtime,
+    tenant_name: str,
+    snap: SnapshotSide,
+    snapshot_id: int,
+    request: Request,
+    to_read: list[KindSpec],
+    bridge: ExchangeBridge | None,
+    *,
+    dry_run: bool,
+    confirm: Confirm,
+    password_file: Path | None,
+) -> RestoreReport:
+    tenant = rt.config.tenant(tenant_name)
     if dry_run:
         claims = connect_tenant(rt, tenant_name, tenant).tokens.claims()
         request = _as_caller(request, claims)
-        with read_live(rt, tenant_name, to_read) as live:
+        with read_live(rt, tenant_name, to_read, bridge=bridge) as live:
             return RestoreReport(build_plan(snap, live, request, snapshot_id), dry_run=True)
     catalog = rt.catalog
     job_id = catalog.start_job(
@@ -116,7 +142,7 @@ def run_restore(
         conn = connect_tenant(rt, tenant_name, tenant)
         claims = conn.tokens.claims()
         request = _as_caller(request, claims)
-        with read_live(rt, tenant_name, to_read, job_id=job_id) as live:
+        with read_live(rt, tenant_name, to_read, job_id=job_id, bridge=bridge) as live:
             plan = build_plan(snap, live, request, snapshot_id)
         _check(plan, set(claims.get("wids") or ()), password_file)
         confirm(plan)
@@ -127,7 +153,8 @@ def run_restore(
         report.password_file = str(password_file) if passwords else None
         assert report.id_map is not None
         for action in plan.actions:
-            outcome = _apply(conn.graph, action, report.id_map, request, passwords)
+            client = bridge if BY_NAME[action.kind].channel == "bridge" else conn.graph
+            outcome = _apply(client, action, report.id_map, request, passwords)
             report.outcomes.append(outcome)
             job_log(
                 "error" if outcome.status == "failed" else "info",
@@ -137,8 +164,10 @@ def run_restore(
                 action.object_id,
             )
         touched = [k for k in request.kinds if any(a.kind == k.name for a in plan.writes())]
+        parents = {k.parent for k in touched if k.parent}  # link checks read their parents
+        touched += [k for k in request.kinds if k.name in parents and k not in touched]
         if touched:
-            with read_live(rt, tenant_name, touched, job_id=job_id) as after:
+            with read_live(rt, tenant_name, touched, job_id=job_id, bridge=bridge) as after:
                 for outcome in report.outcomes:
                     _verify(outcome, after, snap, report.id_map, request)
         for spec in request.kinds:
@@ -205,7 +234,7 @@ def _check(plan: Plan, wids: set[str], password_file: Path | None) -> None:
 
 
 def _apply(
-    g: GraphClient,
+    g: Any,  # the kind's channel: GraphClient, or ExchangeBridge for bridge kinds
     action: Action,
     ids: IdMap,
     request: Request,
@@ -218,7 +247,9 @@ def _apply(
     spec = BY_NAME[action.kind]
     r = restorer_for(spec)
     try:
-        if action.action == "patch":
+        if hasattr(r, "apply_action"):  # a family that applies its actions itself
+            r.apply_action(g, action, ids, request, outcome)
+        elif action.action == "patch":
             r.patch(g, spec, ids.get(action.object_id), ids.rewrite(action.patch))
         elif action.action == "undelete":
             outcome.properties.update(r.undelete(g, spec, action.object_id))
@@ -313,6 +344,9 @@ def _verify(
     if outcome.status in ("failed", "skipped"):
         return
     spec = BY_NAME[action.kind]
+    if hasattr(restorer_for(spec), "verify_action"):
+        restorer_for(spec).verify_action(outcome, live, ids, request)
+        return
     now = live.find(action.kind, ids.get(action.object_id))
     if action.action == "delete":
         if now is not None:

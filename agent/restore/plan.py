@@ -72,6 +72,7 @@ class Request:
     mode: str = "overwrite"
     granted: set[str] | None = None  # the token's application permissions (None: unknown)
     caller: str | None = None  # the service app's own object id (token oid): never pruned
+    prune: bool = False  # remove settings objects created after the snapshot (families that can)
 
 
 @dataclass
@@ -148,6 +149,10 @@ def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id
                 for p in live.differences(snap.seq, [spec.name])
             ):  # only when there is something to restore
                 actions.append(Action(spec.name, "*", "skip", reason=f"missing {needs[0]}"))
+            continue
+        planner = getattr(restorer, "plan_kind", None)
+        if planner is not None:  # a family that plans its kinds itself (the bridge kinds)
+            actions.extend(planner(spec, snap, live, request, ids))
             continue
         added = {} if spec.parent else _added_since(spec, snap, live)
         fresh: list[str] = []  # created since the snapshot (pruned in overwrite mode)

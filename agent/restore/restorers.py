@@ -24,6 +24,8 @@ FAMILIES: tuple[str, ...] = (
     "agent.restore.users",  # users: licences, and undelete under a new name
     "agent.restore.roles",
     "agent.restore.app_links",
+    "agent.restore.exchange_groups",  # DLs, mail-enabled security groups, members (bridge)
+    "agent.restore.exchange_settings",  # Exchange and Defender settings (bridge)
 )
 # Links that are whole objects (appRoleAssignedTo): what identifies one across a recreate (its
 # own id is new), and what a create sends. Other links are $ref, identified by the target id.
@@ -92,6 +94,17 @@ def link_items(spec: KindSpec, value: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+EXCHANGE_MANAGED = (
+    "distribution list / mail-enabled security group: Graph cannot write it; restored through "
+    "the Exchange bridge (kinds distributionGroup, mailEnabledSecurityGroup and their members)"
+)
+
+
+def exchange_managed(group: dict[str, Any]) -> bool:
+    """A Graph group Exchange Online manages (facts file §5: Graph reads, never writes it)."""
+    return bool(group.get("mailEnabled")) and "Unified" not in (group.get("groupTypes") or [])
+
+
 def ref(object_id: str) -> dict[str, str]:
     return {"@odata.id": f"{GRAPH_ROOT}/directoryObjects/{object_id}"}
 
@@ -114,6 +127,8 @@ class GraphObjects:
     ) -> str:
         """Why this object of the snapshot cannot be written back ("" = it can); ``now`` is
         the object as read live (None: gone)."""
+        if spec.entity_type == "group" and exchange_managed(then):
+            return EXCHANGE_MANAGED
         return ""
 
     def write_permissions(self, spec: KindSpec) -> tuple[str, ...]:
@@ -167,17 +182,16 @@ class GraphLinks:
         return (*spec.write_permissions, DIRECTORY_WRITE) if spec.write_permissions else ()
 
     def cannot_relink(self, spec: KindSpec, parent: dict[str, Any]) -> str:
+        if link_field(spec) == "owners" and exchange_managed(parent):
+            return f"{EXCHANGE_MANAGED}: its owners are its ManagedBy, restored with the group"
         if link_field(spec) != "members":
             return ""
         if parent.get("onPremisesSyncEnabled"):
             return "synced from on-premises Active Directory: change its members there"
         if parent.get("membershipRule"):
             return "dynamic membership: the rule is restored with the group; Entra computes members"
-        if parent.get("mailEnabled") and "Unified" not in (parent.get("groupTypes") or []):
-            return (
-                "distribution list / mail-enabled security group: Exchange Online manages its "
-                "members (restore through the Exchange bridge is not built yet)"
-            )
+        if exchange_managed(parent):
+            return f"{EXCHANGE_MANAGED}: members are restored with the group's member kind"
         return ""
 
     def _base(self, spec: KindSpec, pid: str) -> str:

@@ -111,6 +111,10 @@ def _dispatch(
         return settings.get(org, noun, params)
     if verb == "Set":
         return settings.set_(org, noun, params)
+    if cmdlet == "New-TransportRule":
+        return settings.new_transport_rule(org, params)
+    if verb == "Remove":
+        return settings.remove_(org, noun, params)
     if verb == "New" and noun.endswith("Rule"):
         return settings.new_rule(org, noun, params)
     if verb == "New":

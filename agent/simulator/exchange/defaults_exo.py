@@ -219,51 +219,56 @@ def outbound_connectors(ctx: OrgContext) -> Objects:
     ]
 
 
-def transport_rules(ctx: OrgContext) -> Objects:
-    def rule(name: str, priority: int, props: dict[str, Any]) -> dict[str, Any]:
-        base: dict[str, Any] = {
-            "Priority": priority,
-            "Mode": "Enforce",
-            "State": "Enabled",
-            "Comments": "",
-            "Description": f"If the message matches the conditions of '{name}'",
-            "RuleVersion": "15.0.5.6",
-            "StopRuleProcessing": False,
-            "SenderAddressLocation": "Header",
-            "RuleErrorAction": "Ignore",
-            "From": [],
-            "FromMemberOf": [],
-            "SentTo": [],
-            "SentToMemberOf": [],
-            "SenderDomainIs": [],
-            "RecipientDomainIs": [],
-            "SubjectContainsWords": [],
-            "SubjectOrBodyContainsWords": [],
-            "FromScope": None,
-            "SentToScope": None,
-            "PrependSubject": None,
-            "SetSCL": None,
-            "SetHeaderName": None,
-            "SetHeaderValue": None,
-            "RejectMessageReasonText": None,
-            "DeleteMessage": False,
-            "Quarantine": False,
-            "RedirectMessageTo": [],
-            "BlindCopyTo": [],
-            "ApplyHtmlDisclaimerText": None,
-            "ApplyHtmlDisclaimerLocation": None,
-            "ApplyHtmlDisclaimerFallbackAction": None,
-            "ExceptIfFrom": [],
-            "ExceptIfSentTo": [],
-            "ExceptIfSenderDomainIs": [],
-            "ExceptIfRecipientDomainIs": [],
-            "ImmutableId": stable_guid(ctx.tenant_id, "TransportRule", name, "immutable"),
-        }
-        base.update(props)
-        return settings_object(ctx, "TransportRule", name, base, container="TransportVersioned")
+def transport_rule(
+    ctx: OrgContext, name: str, priority: int, props: dict[str, Any]
+) -> dict[str, Any]:
+    """One mail flow rule as Get-TransportRule shows it (New-TransportRule makes the same)."""
+    base: dict[str, Any] = {
+        "Priority": priority,
+        "Mode": "Enforce",
+        "State": "Enabled",
+        "Comments": "",
+        "Description": f"If the message matches the conditions of '{name}'",
+        "RuleVersion": "15.0.5.6",
+        "StopRuleProcessing": False,
+        "SenderAddressLocation": "Header",
+        "RuleErrorAction": "Ignore",
+        "From": [],
+        "FromMemberOf": [],
+        "SentTo": [],
+        "SentToMemberOf": [],
+        "SenderDomainIs": [],
+        "RecipientDomainIs": [],
+        "SubjectContainsWords": [],
+        "SubjectOrBodyContainsWords": [],
+        "FromScope": None,
+        "SentToScope": None,
+        "PrependSubject": None,
+        "SetSCL": None,
+        "SetHeaderName": None,
+        "SetHeaderValue": None,
+        "RejectMessageReasonText": None,
+        "DeleteMessage": False,
+        "Quarantine": False,
+        "RedirectMessageTo": [],
+        "BlindCopyTo": [],
+        "ApplyHtmlDisclaimerText": None,
+        "ApplyHtmlDisclaimerLocation": None,
+        "ApplyHtmlDisclaimerFallbackAction": None,
+        "ExceptIfFrom": [],
+        "ExceptIfSentTo": [],
+        "ExceptIfSenderDomainIs": [],
+        "ExceptIfRecipientDomainIs": [],
+        "ImmutableId": stable_guid(ctx.tenant_id, "TransportRule", name, "immutable"),
+    }
+    base.update(props)
+    return settings_object(ctx, "TransportRule", name, base, container="TransportVersioned")
 
+
+def transport_rules(ctx: OrgContext) -> Objects:
     return [
-        rule(
+        transport_rule(
+            ctx,
             "External sender banner",
             0,
             {
@@ -274,7 +279,8 @@ def transport_rules(ctx: OrgContext) -> Objects:
                 "ApplyHtmlDisclaimerFallbackAction": "Wrap",
             },
         ),
-        rule(
+        transport_rule(
+            ctx,
             "Block executable subjects",
             1,
             {

@@ -269,7 +269,7 @@ def new_policy_with_rule(env: Envelope, bound: Bound) -> None:
         return
     rule_parameters = {
         **rule,
-        "Name": values["Name"],
+        "Name": values["RuleName"] if "RuleName" in bound.bound else values["Name"],
         spec["RulePolicyParameter"]: values["Name"],
         "Priority": values["Priority"],
     }
@@ -282,6 +282,28 @@ def new_policy_with_rule(env: Envelope, bound: Bound) -> None:
             "priority": values["Priority"],
         }
     )
+
+
+def new_transport_rule(env: Envelope, bound: Bound) -> None:
+    values = bound.values
+    settable = env.module.tables["EbSettableByCmdlet"]["Set-TransportRule"]
+    allowed = [p for p in settable if p != "Priority"]
+    properties = _test_properties(env, "New-TransportRule", allowed, values["Properties"])
+    if properties is None:
+        return
+    parameters = {**properties, "Name": values["Name"], "Priority": values["Priority"]}
+    created = env.invoke("New-TransportRule", parameters)
+    if created is not None:
+        env.items.append(
+            {
+                "rule": _string(created[0] if created else None, "Identity"),
+                "priority": values["Priority"],
+            }
+        )
+
+
+def remove_setting(env: Envelope, bound: Bound) -> None:
+    env.invoke(bound.values["Cmdlet"], {"Identity": bound.values["Identity"], "Confirm": False})
 
 
 _READ_ROLES = ("View-Only Configuration", "View-Only Recipients", "Security Reader")
@@ -328,6 +350,8 @@ FUNCTIONS: dict[str, tuple[str, Handler]] = {
     "Remove-EbDistributionGroup": ("removeDistributionGroup", remove_distribution_group),
     "Set-EbSetting": ("setSetting", set_setting),
     "New-EbPolicyWithRule": ("newPolicyWithRule", new_policy_with_rule),
+    "New-EbTransportRule": ("newTransportRule", new_transport_rule),
+    "Remove-EbSetting": ("removeSetting", remove_setting),
     "New-EbRoleGroupSetup": ("newRoleGroupSetup", new_role_group_setup),
 }
 # Parameters each handler reads (the contract test checks them against the module).
@@ -363,7 +387,16 @@ READS: dict[str, tuple[str, ...]] = {
     "Sync-EbDistributionGroupMember": ("Identity", "Members"),
     "Remove-EbDistributionGroup": ("Identity",),
     "Set-EbSetting": ("Cmdlet", "Identity", "Properties"),
-    "New-EbPolicyWithRule": ("Family", "Name", "PolicyProperties", "RuleProperties", "Priority"),
+    "New-EbPolicyWithRule": (
+        "Family",
+        "Name",
+        "RuleName",
+        "PolicyProperties",
+        "RuleProperties",
+        "Priority",
+    ),
+    "New-EbTransportRule": ("Name", "Priority", "Properties"),
+    "Remove-EbSetting": ("Cmdlet", "Identity"),
     "New-EbRoleGroupSetup": (
         "AppId",
         "ServicePrincipalObjectId",

@@ -31,6 +31,8 @@ _EXO_CONFIG_NOUNS = (
 )
 _WRITE_ROLES = {
     "Set-TransportRule": "Transport Rules",
+    "New-TransportRule": "Transport Rules",
+    "Remove-TransportRule": "Transport Rules",
     "Set-AcceptedDomain": "Remote and Accepted Domains",
     "Set-RemoteDomain": "Remote and Accepted Domains",
     "Set-TransportConfig": "Organization Transport Settings",

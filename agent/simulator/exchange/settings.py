@@ -9,6 +9,7 @@ from typing import Any
 
 from agent.simulator.exchange import defaults_defender as dd
 from agent.simulator.exchange import errors
+from agent.simulator.exchange.defaults_exo import transport_rule
 from agent.simulator.exchange.objects import settings_object, touch
 from agent.simulator.exchange.rbac import role_assignments, role_group_object
 from agent.simulator.exchange.state import ExchangeOrg
@@ -199,6 +200,45 @@ def new_rule(org: ExchangeOrg, noun: str, params: dict[str, Any]) -> list[dict[s
     _stamp_new(org, rule)
     _reorder(org, noun, rule, _int("Priority", params.get("Priority", len(rules))))
     return [copy.deepcopy(rule)]
+
+
+def new_transport_rule(org: ExchangeOrg, params: dict[str, Any]) -> list[dict[str, Any]]:
+    name = str(params["Name"])
+    rules = org.settings_of("Get-TransportRule")
+    if any(o["Name"].lower() == name.lower() for o in rules):
+        raise errors.server_error(
+            "Microsoft.Exchange.Management.Tasks.RuleAlreadyExistsException",
+            f"A rule with the name '{name}' already exists.",
+        )
+    rule = transport_rule(org.ctx, name, len(rules), {})
+    for key, value in params.items():
+        if key not in _CONTROL and key != "Priority":
+            rule[key] = coerce(key, rule.get(key), value)
+    _stamp_new(org, rule)
+    _reorder(org, "TransportRule", rule, _int("Priority", params.get("Priority", len(rules))))
+    return [copy.deepcopy(rule)]
+
+
+def remove_(org: ExchangeOrg, noun: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Remove-<policy or rule>: default policies stay; a policy in use by a rule stays until
+    the rule is removed."""
+    target = find(org, noun, str(params["Identity"]))
+    if target.get("IsDefault") or target.get("IsBuiltInProtection"):
+        raise errors.validation(f"The default policy '{target['Name']}' can't be removed.")
+    if noun.endswith("Policy"):
+        rule_noun = noun.removesuffix("Policy") + "Rule"
+        for rule in org.settings_of(f"Get-{rule_noun}"):
+            if str(rule.get(noun, "")).lower() == str(target["Name"]).lower():
+                raise errors.validation(
+                    f"The policy '{target['Name']}' is used by the rule '{rule['Name']}'. "
+                    "Remove the rule first."
+                )
+    objects = org.settings_of(f"Get-{noun}")
+    objects.remove(target)
+    if "Priority" in target:  # the other rules close the gap
+        for index, rule in enumerate(sorted(objects, key=lambda o: o.get("Priority", 0))):
+            rule["Priority"] = index
+    return []
 
 
 def _stamp_new(org: ExchangeOrg, obj: dict[str, Any]) -> None:

@@ -1,0 +1,113 @@
+"""What the restorers of bridge kinds (Exchange Online through the bridge host) share.
+
+A bridge family plans, applies and verifies its kinds itself (the engine's ``plan_kind`` /
+``apply_action`` / ``verify_action`` hooks): Exchange objects are keyed by names and
+ExternalDirectoryObjectId, written by cmdlets with one property table per cmdlet (read from the
+ps_scripts module's own tables), and have no recycle bin. The client the engine passes is the
+restore's one ``ExchangeBridge`` session; every value reaches PowerShell as a typed parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from agent.compare.live import LiveRead
+from agent.compare.sides import SnapshotSide
+from agent.errors import ExchangeError
+from agent.exchange import protocol
+from agent.exchange.contract import parse_module
+from agent.exchange.outcomes import skip_reason
+from agent.kinds import KindSpec
+from agent.restore.plan import Action, Request
+
+READ_ONLY = "set by Exchange Online; no cmdlet writes it"
+
+
+@cache
+def module_tables() -> dict[str, Any]:
+    """The ps_scripts module's tables (settable properties per cmdlet, policy families…),
+    read from its parse tree: restore writes exactly what the module lets through."""
+    return dict(parse_module(protocol.PS_DIR).tables)
+
+
+@dataclass
+class BridgeAction(Action):
+    """An action of a bridge family, with what its apply needs beyond the generic fields."""
+
+    target: list[str] = field(default_factory=list)  # members after a sync (ids as planned)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal as Exchange means it: absent = empty, multi-valued properties are sets."""
+    if empty(a) and empty(b):
+        return True
+    if isinstance(a, list) and isinstance(b, list):
+        return sorted(map(str, a)) == sorted(map(str, b))
+    return bool(a == b)
+
+
+def differing(then: dict[str, Any], now: dict[str, Any], ignore: set[str]) -> list[str]:
+    return sorted(
+        p for p in set(then) | set(now) if p not in ignore and not same(then.get(p), now.get(p))
+    )
+
+
+def pairs_of(spec: KindSpec, snap: SnapshotSide, live: LiveRead, ids: set[str] | None) -> list[
+    tuple[str, dict[str, Any] | None, dict[str, Any] | None]
+]:  # fmt: skip
+    """(id, snapshot object, live object) of every object of ``spec`` that differs."""
+    out = []
+    for pair in live.differences(snap.seq, [spec.name]):
+        if ids is not None and pair.object_id not in ids:
+            continue
+        then = snap.load(pair.old_blob) if pair.old_blob else None
+        now = live.load(pair.new_blob) if pair.new_blob else None
+        out.append((pair.object_id, then, now))
+    return out
+
+
+def not_in_snapshot(spec: KindSpec, snap: SnapshotSide, request: Request) -> list[Action] | None:
+    """For a kind the snapshot never captured (not in its scope then): one skip, or nothing
+    when single objects were asked for; otherwise every live object would look "created
+    since". None when the snapshot has the kind."""
+    view = snap.catalog.snapshots_at(snap.tenant, [snap.seq]).get(snap.seq)
+    if view is None or any(k.kind == spec.name for k in view.kinds):
+        return None
+    if request.ids is not None:
+        return []
+    return [Action(spec.name, "*", "skip", reason="not in the snapshot (not backed up then)")]
+
+
+class BridgeRestorer:
+    """Base of the bridge families: the hooks the Graph-shaped engine asks every restorer."""
+
+    def cannot_relink(self, spec: KindSpec, parent: dict[str, Any]) -> str:
+        return ""
+
+    def write_permissions(self, spec: KindSpec) -> tuple[str, ...]:
+        # Exchange.ManageAsApp is not in a Graph token: the bridge host's sign-in checks it,
+        # and a missing Exchange role skips the kind with that reason at its first call.
+        return ()
+
+
+def run_write(outcome: Any, write: Callable[[], object]) -> bool:
+    """Run one bridge write. An error that means "skip" (not licensed, missing Exchange role,
+    MFA) makes the object skipped with that reason; others propagate (the object fails).
+    False when skipped."""
+    try:
+        write()
+    except ExchangeError as exc:
+        reason = skip_reason(exc)
+        if reason is None:
+            raise
+        outcome.status, outcome.reason = "skipped", f"{reason}: {exc.message}"
+        return False
+    return True
