@@ -42,8 +42,8 @@ def tables() -> dict[str, Any]:
 @pytest.fixture
 def env(tmp_path: Path):
     spec = {
+        # No Entra admin role: Exchange Administrator comes with app_exchange_admin.
         "graph_permissions": [*READ_PERMISSIONS, *WRITES],
-        "directory_roles": ["Global Administrator"],
         "distribution_groups": 8,
         "mail_security_groups": 4,
     }
@@ -336,3 +336,54 @@ def test_drill_restores_groups_members_policies_and_settings(env) -> None:
     names = {o["Name"] for o in org.settings_of("Get-HostedContentFilterPolicy")}
     assert "Added later" not in names and "Default" in names
     assert all(r["Name"] != "Added later" for r in org.settings_of("Get-HostedContentFilterRule"))
+
+
+def test_outcomes_not_licensed_missing_role_and_unreachable_bridge(env) -> None:
+    sim, handle, config, _ = env
+    org = handle.exchange
+    snap = backup(config)
+    with org.lock:
+        banner = sim_settings.find(org, "TransportRule", "External sender banner")
+        sim_settings.set_(org, "TransportRule", {"Identity": banner["Identity"], "Comments": "x"})
+        # An anti-phishing setting only Defender for Office 365 has, changed while licensed.
+        default = sim_settings.find(org, "AntiPhishPolicy", "Office365 AntiPhish Default")
+        level = int(default["PhishThresholdLevel"])
+        sim_settings.set_(org, "AntiPhishPolicy",
+                          {"Identity": default["Identity"], "PhishThresholdLevel": level + 1})  # fmt: skip
+
+    # Not licensed any more: the Defender for Office 365 kinds are one skip each with that
+    # reason, the anti-phishing write is refused as not licensed and skipped, the rest restored.
+    org.set_defender_licensed(False)
+    report = restore(config, snap, "--yes", "--json", *kind_args()).json()
+    results = {(r["kind"], r["id"]): r for r in report["results"]}
+    assert report["summary"]["failed"] == 0, report["results"]
+    for kind in ("safeLinksPolicy", "safeAttachmentRule", "atpPolicyForO365"):
+        assert results[(kind, "*")]["status"] == "skipped", results[(kind, "*")]
+        assert "not licensed" in results[(kind, "*")]["reason"]
+    phish = results[("antiPhishPolicy", "Office365 AntiPhish Default")]
+    assert phish["status"] == "skipped" and phish["reason"].startswith("not licensed"), phish
+    assert results[("transportRule", "External sender banner")]["status"] == "restored"
+    assert sim_settings.find(org, "TransportRule", "External sender banner")["Comments"] == ""
+
+    # Without an Exchange role every bridge kind is one skip saying so, and nothing is written.
+    org.set_defender_licensed(True)
+    org.app_exchange_admin = False
+    mark = len(sim.winrm.log)
+    report = restore(config, snap, "--yes", "--json", *kind_args()).json()
+    assert {r["status"] for r in report["results"]} == {"skipped"}
+    for r in report["results"]:  # a hidden Defender for Office 365 cmdlet reads as unlicensed
+        want = (
+            "not licensed" if BY_NAME[r["kind"]].extra.get("licence") else "missing Exchange role"
+        )
+        assert want in r["reason"], r
+    assert bridge_writes(sim, mark) == []
+
+    # The bridge host unreachable: one clear reason per kind, never a traceback.
+    org.app_exchange_admin = True
+    path = Path(config)
+    text = path.read_text()
+    path.write_text(text.replace(f"{sim.base_url}/wsman", "https://127.0.0.1:9/wsman"))
+    report = restore(config, snap, "--yes", "--json", *kind_args()).json()
+    reasons = {r["reason"] for r in report["results"]}
+    assert {r["status"] for r in report["results"]} == {"skipped"}
+    assert len(reasons) == 1 and "Cannot reach the bridge host 127.0.0.1:9" in reasons.pop()
