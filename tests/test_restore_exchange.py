@@ -387,3 +387,38 @@ def test_outcomes_not_licensed_missing_role_and_unreachable_bridge(env) -> None:
     reasons = {r["reason"] for r in report["results"]}
     assert {r["status"] for r in report["results"]} == {"skipped"}
     assert len(reasons) == 1 and "Cannot reach the bridge host 127.0.0.1:9" in reasons.pop()
+
+
+def test_merge_brings_back_only_what_was_emptied_or_removed(env) -> None:
+    sim, handle, config, _ = env
+    org, d = handle.exchange, handle.directory
+    with org.lock:
+        org.sync()
+        record = sorted(org.dls.values(), key=lambda r: r.name)[0]
+        users = sorted(r["id"] for _, r in d.scan("user", 0) if r.get("mail"))
+        members = [u for u in member_ids(org, record.guid) if u in users][:2] or users[:2]
+        dl.update_members(org, {"Identity": record.guid, "Members": members, **ADMIN}, True, None)
+        dl.set_group(org, {"Identity": record.guid, "MailTip": "kept?", "CustomAttribute1": "a",
+                           **ADMIN}, True, None)  # fmt: skip
+    snap = backup(config)
+    newcomer = next(u for u in users if u not in members)
+    with org.lock:
+        # Emptied, changed, a member removed and another added since the snapshot.
+        dl.set_group(org, {"Identity": record.guid, "MailTip": None, "CustomAttribute1": "b",
+                           **ADMIN}, True, None)  # fmt: skip
+        wanted = [*members[1:], newcomer]
+        dl.update_members(org, {"Identity": record.guid, "Members": wanted, **ADMIN}, True, None)
+    kinds = ("--kind", "distributionGroup", "--kind", "distributionGroupMember")
+    report = restore(config, snap, "--yes", "--json", "--mode", "merge", *kinds).json()
+    assert report["summary"]["failed"] == 0, report["results"]
+    now = {
+        g["ExternalDirectoryObjectId"]: g for g in dl.get_groups(org, {"ResultSize": "Unlimited"})
+    }
+    group = now[record.group_id]
+    assert group["MailTip"] == "kept?" and group["CustomAttribute1"] == "b"
+    assert set(member_ids(org, record.guid)) == {*members, newcomer}
+    # Overwrite makes it equal to the snapshot.
+    report = restore(config, snap, "--yes", "--json", *kinds).json()
+    assert report["summary"]["failed"] == 0, report["results"]
+    group = dl.get_groups(org, {"Identity": record.guid})[0]
+    assert group["CustomAttribute1"] == "a" and set(member_ids(org, record.guid)) == set(members)

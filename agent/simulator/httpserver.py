@@ -193,6 +193,8 @@ class _Handler(BaseHTTPRequestHandler):
                 {"error": {"code": "InternalServerError", "message": "Simulator error."}}, 500
             )
         note.update(response.note)
+        # Logged before the answer leaves: a client that read the answer finds it in the log.
+        self._record(request, response.status, started, note)
         self.send_response(response.status)
         headers = dict(response.headers)
         headers.setdefault("Content-Length", str(len(response.body)))
@@ -201,7 +203,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if response.body and self.command != "HEAD":
             self.wfile.write(response.body)
-        self._record(request, response.status, started, note)
 
     def _record(self, request: Request, status: int, started: float, note: dict[str, Any]) -> None:
         elapsed_ms = (time.perf_counter() - started) * 1000
