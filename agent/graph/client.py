@@ -260,6 +260,19 @@ class GraphClient:
     def delete(self, path: str) -> None:
         self._write("DELETE", path, None)
 
+    def put_media(self, path: str, data: bytes, content_type: str) -> None:
+        """PUT a stream property (a branding image) as raw bytes with its content type."""
+        url = self._url(path)
+        response = self._send("PUT", url, data=data, headers={"Content-Type": content_type})
+        if response.status_code >= 400:
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = None
+            raise write_error(
+                "PUT", url, response.status_code, payload, response.headers.get("request-id", "")
+            )
+
     def write_batch(self, requests: Sequence[BatchRequest]) -> list[BatchResult]:
         """Writes in $batch (20 a POST, each paced by the write quota); a refused item is a
         result with its status — ``batch_error`` turns it into the AgentError."""
@@ -306,6 +319,7 @@ class GraphClient:
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         json_body: Any = None,
+        data: bytes | None = None,
         cost: int | None = None,
         item_units: Callable[[requests.Response], int | None] | None = None,
         writes: int | None = None,
@@ -340,6 +354,7 @@ class GraphClient:
                     params=params,
                     headers=send_headers,
                     json=json_body,
+                    data=data,
                     timeout=self.timeout,
                 )
                 content = response.content  # read here so a reset mid-body is retried too

@@ -256,7 +256,10 @@ def _service_principal(
         )
         signing = {**cert, "keyId": new_id(rng), "usage": "Sign"}
         row["keyCredentials"] = [signing, cert]
-        row["preferredTokenSigningKeyThumbprint"] = _thumbprint(rng)
+        _thumbprint(rng)  # drawn as before, so the rest of the tenant stays the same
+        # The active signing key's thumbprint (hex of its customKeyIdentifier).
+        thumb = base64.b64decode(signing["customKeyIdentifier"]).hex().upper()
+        row["preferredTokenSigningKeyThumbprint"] = thumb
     elif kind == "password":
         row["loginUrl"] = web["homePageUrl"] + "login"
     return {k: v for k, v in row.items() if v is not None}

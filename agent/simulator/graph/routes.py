@@ -419,6 +419,9 @@ def register_routes(api: GraphApi) -> None:
     from agent.simulator.graph.licences import register_licence_routes
 
     register_licence_routes(api)  # users' and groups' assignLicense
+    from agent.simulator.graph.routes_tenant_writes import register_tenant_write_routes
+
+    register_tenant_write_routes(api)  # settings, organization, branding, domains, SAML certs
 
 
 __all__ = ["GraphError", "register_routes"]

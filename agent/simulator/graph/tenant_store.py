@@ -55,6 +55,8 @@ class TenantStore:
     domains: dict[str, dict[str, Any]] = field(default_factory=dict)
     branding: dict[str, dict[str, Any]] = field(default_factory=dict)  # locale -> text
     images: dict[str, dict[str, bytes]] = field(default_factory=dict)  # locale -> stream -> bytes
+    # The tenant's public DNS as domain verification sees it: domain -> TXT values.
+    dns_txt: dict[str, list[str]] = field(default_factory=dict)
 
     # -- role assignments: built-in ones derived from role members ------------------------
 
@@ -141,6 +143,7 @@ class TenantStore:
                 loc: {s: base64.b64encode(b).decode() for s, b in streams.items()}
                 for loc, streams in self.images.items()
             },
+            "dns_txt": self.dns_txt,
         }
 
     @classmethod
@@ -163,4 +166,5 @@ class TenantStore:
                 loc: {s: base64.b64decode(b) for s, b in streams.items()}
                 for loc, streams in state.get("images", {}).items()
             },
+            dns_txt={k: list(v) for k, v in state.get("dns_txt", {}).items()},
         )

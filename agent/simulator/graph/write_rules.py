@@ -156,8 +156,15 @@ _READ_ONLY.update({
         "tenantType", "verifiedDomains", "partnerTenantType", "businessPhones",
         "defaultUsageLocation", "mobileDeviceManagementAuthority",
     }),
-    "domain": frozenset({"id", "isAdminManaged", "isDefault", "isInitial", "isRoot", "isVerified",
+    # isDefault is written by PATCH (domain-update); verification is its own action.
+    "domain": frozenset({"id", "isAdminManaged", "isInitial", "isRoot", "isVerified",
                          "manufacturer", "model", "state", "availabilityStatus"}),
+    # The relative URLs and CDN list follow the uploaded images (organizationalBranding page).
+    "brandingLocalization": frozenset({
+        "id", "cdnList", "backgroundImageRelativeUrl", "bannerLogoRelativeUrl",
+        "customCSSRelativeUrl", "faviconRelativeUrl", "headerLogoRelativeUrl",
+        "squareLogoRelativeUrl", "squareLogoDarkRelativeUrl",
+    }),
 })  # fmt: skip
 CREATE_ONLY.update(
     {

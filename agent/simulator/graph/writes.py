@@ -19,6 +19,7 @@ from agent.simulator.graph.directory import Directory
 from agent.simulator.graph.errors import GraphError, bad_request, not_found
 from agent.simulator.graph.props import ODATA_TYPE
 from agent.simulator.graph.query import project
+from agent.simulator.graph.sso_writes import check_thumbprint
 from agent.simulator.graph.write_rules import (
     CREATE_ONLY,
     REQUIRED,
@@ -222,6 +223,7 @@ def _prepare_application(d: Directory, props: dict[str, Any], row: dict[str, Any
 def _prepare_service_principal(
     d: Directory, props: dict[str, Any], row: dict[str, Any] | None
 ) -> None:
+    check_thumbprint(row, props)  # a new service principal has no signing key yet
     if row is not None:
         return
     app_id = str(props["appId"])
