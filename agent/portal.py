@@ -19,6 +19,25 @@ from agent.errors import AuthError, ConnectionFailed, GraphError, PermissionMiss
 PORTAL_RESOURCE = "74658136-14ec-4630-ad9b-26e160ff0fc6"
 PORTAL_SCOPE = f"{PORTAL_RESOURCE}/.default"
 SSGM_PATH = "/api/Directories/SsgmProperties/"
+# The SsgmProperties object's fields (facts file §9); the portal computes the read-only ones.
+SSGM_FIELDS: tuple[str, ...] = (
+    "objectId", "displayName", "usersCanRegisterApps", "showMyGroupsFeature",
+    "myGroupsFeatureValue", "myGroupsGroupId", "myGroupsGroupName", "showMyAppsFeature",
+    "myAppsFeatureValue", "myAppsGroupId", "myAppsGroupName", "showUserActivityReportsFeature",
+    "userActivityReportsFeatureValue", "userActivityReportsGroupId",
+    "userActivityReportsGroupName", "showRegisteredAuthMethodFeature",
+    "registeredAuthMethodFeatureValue", "registeredAuthMethodGroupId",
+    "registeredAuthMethodGroupName", "usersCanAddExternalUsers",
+    "limitedAccessCanAddExternalUsers", "restrictDirectoryAccess", "groupsInAccessPanelEnabled",
+    "selfServiceGroupManagementEnabled", "securityGroupsEnabled", "usersCanManageSecurityGroups",
+    "office365GroupsEnabled", "usersCanManageOfficeGroups", "allUsersGroupEnabled",
+    "scopingGroupIdForManagingSecurityGroups", "scopingGroupIdForManagingOfficeGroups",
+    "scopingGroupNameForManagingSecurityGroups", "scopingGroupNameForManagingOfficeGroups",
+    "objectIdForAllUserGroup", "allowInvitations", "isB2CTenant", "restrictNonAdminUsers",
+    "enableLinkedInAppFamily", "toEnableLinkedInUsers", "toDisableLinkedInUsers",
+    "linkedInSelectedGroupObjectId", "linkedInSelectedGroupDisplayName",
+)  # fmt: skip
+SSGM_READ_ONLY = frozenset({"objectId", "isB2CTenant"})
 TIMEOUT = (10, 60)
 
 

@@ -203,7 +203,10 @@ SERVICE_PRINCIPAL = delta_kind(
     "preferredSingleSignOnMode; Identifier (Entity ID) → servicePrincipalNames / the app's "
     "identifierUris; Attributes and Claims → claimsMappingPolicy assignments + the app's "
     "optionalClaims; ParentAppId → appId/applicationTemplateId; IsCustomApp → no "
-    "applicationTemplateId.",
+    "applicationTemplateId. Restoring a SAML app's SSO properties (and its claims links and "
+    "SAML claims) needs the tenant's service account to hold Application Administrator, "
+    "checked before any write; a recreated SAML app gets a new signing certificate and the "
+    "report says the relying party needs the new IdP metadata.",
 )
 
 ADMINISTRATIVE_UNIT = delta_kind(

@@ -45,16 +45,19 @@ COMPANY_BRANDING = KindSpec(
     source="GET /organization/{id}/branding/localizations (+ each image stream)",
     incremental=Incremental.FULL,
     read_permissions=BRANDING_READ,
-    write_permissions=("OrganizationalBranding.ReadWrite.All",),
+    write_permissions=("OrganizationalBranding.ReadWrite.All", "Organization.ReadWrite.All"),
     entity_type="organizationalBrandingLocalization",
     path="/organization/{id}/branding/localizations",
     label="id",
-    restore=("patch",),
+    restore=("patch", "recreate"),
     unordered=("cdnList",),
     notes="One object per localization (id 0 is the default branding). Each image is read "
     "from its stream URL; one that is not set (404 or an empty answer) is recorded as absent. "
     "The object refers to the image blobs by id, so `verify` checks them and `export` writes "
-    "them out next to the JSON.",
+    "them out next to the JSON. Restore PATCHes the text and PUTs each image whose bytes "
+    "differ from the snapshot's blob (byte-equal afterwards); a deleted localization is created "
+    "again. An image added since is reported, not removed (Graph documents no call for that); "
+    "the images' relative URLs and the CDN list are set by Graph on upload.",
 )
 
 TENANT_CONFIG_KINDS: tuple[KindSpec, ...] = (
@@ -117,6 +120,8 @@ TENANT_CONFIG_KINDS: tuple[KindSpec, ...] = (
             read=("GroupSettings.Read.All", "GroupSettings.ReadWrite.All", *DIRECTORY_READ),
             write=("GroupSettings.ReadWrite.All", "Directory.ReadWrite.All"),
             entity_type="groupSetting",
+            notes="Restore PATCHes the values; a deleted setting is created again from its "
+            "templateId (new id, matched by template on the next restore).",
         ),
         unordered=("values[name]",),
     ),
@@ -131,6 +136,10 @@ TENANT_CONFIG_KINDS: tuple[KindSpec, ...] = (
             entity_type="organization",
             volatile=("onPremisesLastSyncDateTime",),  # moves with every directory sync
             restore=("patch",),
+            notes="Restore writes the five properties Graph lets a client update "
+            "(marketingNotificationEmails, privacyProfile, securityComplianceNotificationMails "
+            "and …Phones, technicalNotificationMails); the rest is read-only and reported. "
+            "onPremisesSyncEnabled is never written by a restore (it switches directory sync).",
         ),
         unordered=(
             "businessPhones",
@@ -148,10 +157,15 @@ TENANT_CONFIG_KINDS: tuple[KindSpec, ...] = (
             "/domains",
             "Domains with verification, default/initial flags and supported services.",
             read=("Domain.Read.All", "Domain.ReadWrite.All", *DIRECTORY_READ),
-            write=("Domain.ReadWrite.All",),
+            write=("Domain.ReadWrite.All", "Directory.ReadWrite.All"),
             entity_type="domain",
             label="id",
-            restore=("patch",),
+            restore=("patch", "recreate"),
+            notes="Restore writes authenticationType, isDefault, supportedServices and the "
+            "password windows. A removed domain is added again unverified: the report names "
+            "the DNS TXT record Entra asks for; once it exists, the next restore verifies the "
+            "domain and writes the rest (an unverified domain takes neither services nor "
+            "default).",
         ),
         unordered=("supportedServices",),
     ),

@@ -98,12 +98,8 @@ class Devices(GraphObjects):
 # Proven by tests/test_restore_app_links.py.
 register(ExtensionProperties(), "applicationExtensionProperty")
 register(FederatedCredentials(), "applicationFederatedCredential")
-register(
-    PolicyLinks(),
-    "servicePrincipalClaimsMappingPolicy",
-    "servicePrincipalTokenIssuancePolicy",
-    "servicePrincipalTokenLifetimePolicy",
-    "servicePrincipalHomeRealmDiscoveryPolicy",
-)
+# Claims mapping and token issuance links are SSO configuration: sso.py registers them with
+# the service account's role check.
+register(PolicyLinks(), "servicePrincipalTokenLifetimePolicy", "servicePrincipalHomeRealmDiscoveryPolicy")  # fmt: skip
 register(Devices(), "device")
 register(LINKS, "deviceRegisteredOwner", "deviceRegisteredUser")

@@ -26,6 +26,7 @@ from agent.restore.idmap import IdMap
 from agent.restore.passwords import PasswordFile, temporary_password
 from agent.restore.plan import Action, Plan, Request, build_plan, live_kinds
 from agent.restore.restorers import GLOBAL_ADMIN, link_field, link_items, restorer_for
+from agent.restore.session import apply_remarks, checks, open_session
 from agent.runtime import Runtime
 
 RESULT_SCHEMA = "entra-backup/restore/1"
@@ -145,6 +146,8 @@ def _run(
         with read_live(rt, tenant_name, to_read, job_id=job_id, bridge=bridge) as live:
             plan = build_plan(snap, live, request, snapshot_id)
         _check(plan, set(claims.get("wids") or ()), password_file)
+        session = open_session(conn, snap.repo)
+        checks(plan, session)  # each family's refusals (service account roles, …)
         confirm(plan)
         if password_file is not None and plan.needs("user", "recreate"):
             passwords = PasswordFile(password_file)
@@ -152,17 +155,18 @@ def _run(
         report = RestoreReport(plan, False, job_id, id_map=plan.id_map)
         report.password_file = str(password_file) if passwords else None
         assert report.id_map is not None
-        for action in plan.actions:
-            client = bridge if BY_NAME[action.kind].channel == "bridge" else conn.graph
-            outcome = _apply(client, action, report.id_map, request, passwords)
-            report.outcomes.append(outcome)
-            job_log(
-                "error" if outcome.status == "failed" else "info",
-                f"{action.action} {action.kind} {action.object_id}: {outcome.status}"
-                + (f" ({outcome.reason})" if outcome.reason else ""),
-                action.kind,
-                action.object_id,
-            )
+        with session.active():  # families read the run's context (session.py)
+            for action in plan.actions:
+                client = bridge if BY_NAME[action.kind].channel == "bridge" else conn.graph
+                outcome = _apply(client, action, report.id_map, request, passwords)
+                report.outcomes.append(outcome)
+                job_log(
+                    "error" if outcome.status == "failed" else "info",
+                    f"{action.action} {action.kind} {action.object_id}: {outcome.status}"
+                    + (f" ({outcome.reason})" if outcome.reason else ""),
+                    action.kind,
+                    action.object_id,
+                )
         touched = [k for k in request.kinds if any(a.kind == k.name for a in plan.writes())]
         parents = {k.parent for k in touched if k.parent}  # link checks read their parents
         touched += [k for k in request.kinds if k.name in parents and k not in touched]
@@ -170,6 +174,7 @@ def _run(
             with read_live(rt, tenant_name, touched, job_id=job_id, bridge=bridge) as after:
                 for outcome in report.outcomes:
                     _verify(outcome, after, snap, report.id_map, request)
+        apply_remarks(report.outcomes, session, report.id_map)
         for spec in request.kinds:
             mine = [o for o in report.outcomes if o.action.kind == spec.name]
             failed = sum(o.status == "failed" for o in mine)

@@ -213,6 +213,7 @@ MATCH_BY: dict[str, tuple[str, ...]] = {
     "group": ("mailNickname", "displayName"),
     "application": ("displayName",),  # a recreated app has a new appId too
     "administrativeUnit": ("displayName",),
+    "groupSetting": ("templateId",),  # one tenant-wide setting per template
     # A grant is recreated with a new id; principalId is empty for admin consent.
     "oAuth2PermissionGrant": ("clientId", "consentType", "resourceId", "principalId"),
     "unifiedRoleDefinition": ("displayName",),

@@ -26,6 +26,10 @@ FAMILIES: tuple[str, ...] = (
     "agent.restore.app_links",
     "agent.restore.exchange_groups",  # DLs, mail-enabled security groups, members (bridge)
     "agent.restore.exchange_settings",  # Exchange and Defender settings (bridge)
+    "agent.restore.tenant",  # group settings, organization, domains
+    "agent.restore.branding",  # company branding: text and images
+    "agent.restore.portal_settings",  # Groups general settings (admin portal)
+    "agent.restore.sso",  # enterprise apps' SSO: SPs, apps, claims / token issuance links
 )
 # Links that are whole objects (appRoleAssignedTo): what identifies one across a recreate (its
 # own id is new), and what a create sends. Other links are $ref, identified by the target id.
@@ -265,7 +269,6 @@ def restorable(kinds: list[KindSpec]) -> list[KindSpec]:
 
 
 # Proven by tests/test_restore_e2e.py.
-register(OBJECTS, "application", "servicePrincipal", "administrativeUnit",
-         "oauth2PermissionGrant")  # fmt: skip
+register(OBJECTS, "administrativeUnit", "oauth2PermissionGrant")
 register(LINKS, "groupMember", "groupOwner", "userManager", "applicationOwner",
          "servicePrincipalOwner", "appRoleAssignment", "administrativeUnitMember")  # fmt: skip

@@ -163,9 +163,12 @@ def delete_localization(d: Directory, locale: str) -> None:
         store = d.tenant_config
         if locale == DEFAULT_LOCALE and len(store.branding) > 1:
             raise bad_request("The default branding cannot be deleted while localizations exist.")  # fmt: skip
-        if store.branding.pop(locale, None) is None:
+        if locale not in store.branding:
             raise not_found(locale)
-        store.images.pop(locale, None)
+        if store.images.get(locale):
+            # organizationalbrandinglocalization-delete: images must be removed first.
+            raise bad_request("All images (Stream types) must be removed before the branding is deleted.")  # fmt: skip
+        del store.branding[locale]
 
 
 def put_stream(d: Directory, locale: str, stream: str, content_type: str, data: bytes) -> None:
@@ -222,10 +225,13 @@ def create_domain(d: Directory, body: dict[str, Any]) -> dict[str, Any]:
         store = d.tenant_config
         if any(i.lower() == did for i in store.domains):
             raise conflict("id")
+        # A subdomain of a domain the tenant holds is no root, and inherits its verification.
+        parent = next((r for i, r in store.domains.items() if did.endswith("." + i.lower())), None)
         row: dict[str, Any] = {
             "id": did, "authenticationType": "Managed", "availabilityStatus": None,
-            "isAdminManaged": True, "isDefault": False, "isInitial": False, "isRoot": True,
-            "isVerified": False, "manufacturer": None, "model": None,
+            "isAdminManaged": True, "isDefault": False, "isInitial": False,
+            "isRoot": parent is None, "isVerified": bool(parent and parent["isVerified"]),
+            "manufacturer": None, "model": None,
             "passwordNotificationWindowInDays": 14, "passwordValidityPeriodInDays": 2147483647,
             "state": None, "supportedServices": [],
         }  # fmt: skip
