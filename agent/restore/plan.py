@@ -139,8 +139,10 @@ def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id
     for spec in ordered(request.kinds):
         restorer = restorer_for(spec)  # a kind without one fails here, before any read
         if spec.name not in live.kinds_read:
+            # Not listed when only chosen objects (--id) are restored.
             why = next((r.reason for r in live.results if r.kind == spec.name and r.reason), "")
-            actions.append(Action(spec.name, "*", "skip", reason=why or "the live read failed"))
+            if request.ids is None:
+                actions.append(Action(spec.name, "*", "skip", reason=why or "the live read failed"))
             continue
         needs = restorer.write_permissions(spec)
         if request.granted is not None and needs and not request.granted & set(needs):
