@@ -93,6 +93,8 @@ def test_tenant_configuration_drill(env) -> None:
     g.patch(f"/organization/{org}/branding/localizations/{locales[0]}", {"usernameHintText": "nobody"})  # fmt: skip
     g.put_media(f"/organization/{org}/branding/bannerLogo", png(245, 36, (9, 9, 9)), "image/png")
     g.put_media(f"/organization/{org}/branding/squareLogo", png(64, 64, (1, 1, 1)), "image/png")
+    header = png(245, 36, (5, 5, 5))  # not in the snapshot: reported, never removed
+    g.put_media(f"/organization/{org}/branding/headerLogo", header, "image/png")
     custom = next(x for x, v in before["domains"].items() if v["isVerified"] and not v["isDefault"] and "onmicrosoft" not in x)  # fmt: skip
     g.patch(f"/domains/{custom}", {"supportedServices": ["Intune"], "passwordNotificationWindowInDays": 30})  # fmt: skip
     assert tenant_state(g, org) != before
@@ -111,7 +113,15 @@ def test_tenant_configuration_drill(env) -> None:
     assert report["summary"]["failed"] == 0, report["results"]
     puts = [w for w in write_requests(sim, mark) if w.method == "PUT"]
     assert sorted(p.path.rsplit("/", 1)[-1] for p in puts) == ["bannerLogo", "squareLogo"]
-    assert tenant_state(g, org) == before  # images byte-equal, every restorable property back
+    after = tenant_state(g, org)
+    assert after["branding"]["0"]["images"].pop("headerLogo") == (header, "image/png")
+    before["branding"]["0"]["images"].pop("headerLogo")
+    for state in (after, before):
+        state["branding"]["0"].pop("headerLogoRelativeUrl")
+    assert after == before  # images byte-equal, every restorable property back
+    (default,) = [r for r in report["results"] if r["kind"] == "companyBranding" and r["id"] == "0"]  # fmt: skip
+    assert default["status"] == "partial"
+    assert default["not_restored"]["images"].startswith("headerLogo added since the snapshot")
 
     # Whatever still differs is in the report, with its reason.
     listed = {(r["kind"], r["id"]): r["not_restored"] for r in report["results"]}
@@ -124,8 +134,13 @@ def test_tenant_configuration_drill(env) -> None:
         for change in obj["changes"]:
             prop = change["path"].split("[")[0].split(".")[0]
             assert prop in listed.get((obj["kind"], obj["id"]), {}), (obj, change)
+    # Only the image added since remains; applying again writes nothing.
     again = restore(config, snap, *kinds(), "--dry-run", "--json").json()
-    assert [a for a in again["plan"]["actions"] if a["action"] != "skip"] == []
+    left = [(a["kind"], a["id"]) for a in again["plan"]["actions"] if a["action"] != "skip"]
+    assert left == [("companyBranding", "0")]
+    mark = settled(sim, g)
+    restore(config, snap, *kinds(), "--yes", "--json")
+    assert write_requests(sim, mark) == []
 
 
 def test_a_removed_domain_is_re_added_and_verified_once_its_txt_record_exists(env) -> None:

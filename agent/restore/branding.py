@@ -70,22 +70,25 @@ class Branding(GraphObjects):
     def _images(self, g: GraphClient, spec: KindSpec, locale: str, wanted: dict[str, Any]) -> None:
         session = current()
         read_base = f"/organization/{organization_id(g)}/branding/localizations/{locale}"
+        added: list[str] = []
         for stream in stream_properties():
             want = wanted.get(stream)
             have = g.get_media(f"{read_base}/{stream}")
             if not isinstance(want, dict):
                 if have is not None:
-                    session.remark(
-                        spec.name, locale, f"{IMAGES}.{stream}",
-                        "added since the snapshot and left as it is: Graph documents no call "
-                        "that removes one image (remove it in the Entra admin center)",
-                    )  # fmt: skip
+                    added.append(stream)
                 continue
             data = session.repository.get_bytes(str(want["blobId"]))
             if have is not None and have[0] == data:
                 continue
             content_type = str(want.get("contentType") or "application/octet-stream")
             g.put_media(f"{self._base(g, locale)}/{stream}", data, content_type)
+        if added:
+            session.remark(
+                spec.name, locale, IMAGES,
+                f"{', '.join(added)} added since the snapshot and left as it is: Graph "
+                "documents no call that removes one image (remove it in the Entra admin center)",
+            )  # fmt: skip
 
 
 BRANDING = Branding()

@@ -55,7 +55,8 @@ def touches_sso(action: Action) -> bool:
     if action.action == "patch":
         props = set(action.patch)
         return bool(props & SP_SSO) or (is_saml(action.snapshot) and "servicePrincipalNames" in props)  # fmt: skip
-    return action.action in ("recreate", "undelete") and is_saml(action.snapshot)
+    # An undelete brings the object back as it was; a recreate writes the SSO properties.
+    return action.action == "recreate" and is_saml(action.snapshot)
 
 
 def _require_role(what: str, count: int, session: RestoreSession) -> None:
