@@ -26,7 +26,9 @@ from tests.test_restore_tenant_support import settled
 from tests.test_sim_support import session, token
 
 WRITES = ["Application.ReadWrite.All", "Policy.ReadWrite.ApplicationConfiguration"]
-SSO_KINDS = ("application", "servicePrincipal", "servicePrincipalClaimsMappingPolicy")
+SSO_KINDS = ("application", "servicePrincipal", "servicePrincipalClaimsMappingPolicy",
+             "servicePrincipalTokenIssuancePolicy")  # fmt: skip
+ISSUANCE = "tokenIssuancePolicies"
 SP_SSO = ("preferredSingleSignOnMode", "samlSingleSignOnSettings", "preferredTokenSigningKeyThumbprint")  # fmt: skip
 SAML_CLAIMS = {"accessToken": [], "idToken": [], "saml2Token": [
     {"additionalProperties": [], "essential": False, "name": "groups", "source": None}]}  # fmt: skip
@@ -79,6 +81,10 @@ def test_saml_sso_drill(app_admin) -> None:
     g.patch(f"/servicePrincipals/{sp['id']}", {"samlSingleSignOnSettings": {"relayState": "/defaced"},
              "preferredSingleSignOnMode": "password", "preferredTokenSigningKeyThumbprint": other["thumbprint"]})  # fmt: skip
     g.delete(f"/servicePrincipals/{sp['id']}/{CLAIMS}/{links[0]}/$ref")
+    issuing = next(s for _, s, _ in apps[2:] + apps[:1]
+                   if g.get_json(f"/servicePrincipals/{s['id']}/{ISSUANCE}")["value"])  # fmt: skip
+    issued = [p["id"] for p in g.get_json(f"/servicePrincipals/{issuing['id']}/{ISSUANCE}")["value"]]  # fmt: skip
+    g.delete(f"/servicePrincipals/{issuing['id']}/{ISSUANCE}/{issued[0]}/$ref")
     g.patch(f"/applications/{app['id']}", {"optionalClaims": {**SAML_CLAIMS, "saml2Token": []}})
     delete_application(d, gone_app["id"], permanent=True)
 
@@ -93,6 +99,7 @@ def test_saml_sso_drill(app_admin) -> None:
     assert {p: now.get(p) for p in SP_SSO} == {p: sp.get(p) for p in SP_SSO}
     assert [p["id"] for p in g.get_json(f"/servicePrincipals/{sp['id']}/{CLAIMS}")["value"]] == links  # fmt: skip
     assert g.get_json(f"/applications/{app['id']}")["optionalClaims"] == SAML_CLAIMS
+    assert [p["id"] for p in g.get_json(f"/servicePrincipals/{issuing['id']}/{ISSUANCE}")["value"]] == issued  # fmt: skip
 
     # The recreated SAML app: same SSO settings, a new active certificate, reported.
     ids = {o["old"]: o["new"] for o in report["id_map"]["objects"]}
