@@ -100,6 +100,7 @@ def test_tenant_configuration_drill(env) -> None:
     g.put_media(f"/organization/{org}/branding/squareLogo", png(64, 64, (1, 1, 1)), "image/png")
     header = png(245, 36, (5, 5, 5))  # not in the snapshot: reported, never removed
     g.put_media(f"/organization/{org}/branding/headerLogo", header, "image/png")
+    d.tenant_config.organization["street"] = "2 Elsewhere Road"  # read-only in Graph
     custom = next(x for x, v in before["domains"].items() if v["isVerified"] and not v["isDefault"] and "onmicrosoft" not in x)  # fmt: skip
     g.patch(f"/domains/{custom}", {"supportedServices": ["Intune"], "passwordNotificationWindowInDays": 30})  # fmt: skip
     assert tenant_state(g, org) != before
@@ -110,6 +111,7 @@ def test_tenant_configuration_drill(env) -> None:
     actions = {(a["kind"], a["id"]): a for a in plan["plan"]["actions"]}
     assert actions[("groupSetting", settings[UNIFIED]["id"])]["action"] == "recreate"
     assert actions[("organization", org)]["properties"] == ["privacyProfile", "technicalNotificationMails"]  # fmt: skip
+    assert actions[("organization", org)]["not_written"]["street"].startswith("read-only")
     assert actions[("companyBranding", "0")]["action"] == "patch"
     assert "images" in actions[("companyBranding", "0")]["properties"]
     assert all(actions[("companyBranding", loc)]["action"] == "recreate" for loc in locales)
@@ -120,6 +122,8 @@ def test_tenant_configuration_drill(env) -> None:
     puts = [w for w in write_requests(sim, mark) if w.method == "PUT"]
     recreated = sum(1 for loc in locales for v in before["branding"][loc]["images"].values() if v)
     assert len(puts) == 2 + recreated  # only the images that differ travel
+    (organization,) = [r for r in report["results"] if r["kind"] == "organization"]
+    assert organization["status"] == "partial" and "street" in organization["not_restored"]
     after = tenant_state(g, org)
     assert after["branding"]["0"]["images"].pop("headerLogo") == (header, "image/png")
     before["branding"]["0"]["images"].pop("headerLogo")
