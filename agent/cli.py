@@ -11,6 +11,7 @@ import logging
 import os
 
 import typer
+from rich.markup import escape
 from typer.exceptions import TyperException
 
 # Importing the command modules registers their commands on the apps.
@@ -45,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
             err_console.print(str(exc))
         return int(exc.exit_code)
     except AgentError as exc:
-        err_console.print(f"[bold red]error[/] [{exc.code}] {exc.message}", highlight=False)
+        # Messages name config tables ("[tenants.x.service_account]"): never read as markup.
+        err_console.print(f"[bold red]error[/] [{exc.code}] {escape(exc.message)}", highlight=False)
         if exc.fix:
-            err_console.print(f"  [bold]fix:[/] {exc.fix}", highlight=False)
+            err_console.print(f"  [bold]fix:[/] {escape(exc.fix)}", highlight=False)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("Interrupted.")

@@ -47,7 +47,10 @@ def fic(name: str, subject: str) -> dict[str, Any]:
 
 
 def test_drill_restores_app_children_policy_links_and_devices(tmp_path: Path) -> None:
+    # Claims mapping / token issuance links are SSO configuration: restoring them needs a
+    # service account holding Application Administrator (the seed; restore/sso.py).
     with simulated_tenant(tmp_path / "sim", users=80, groups=10, applications=8, devices=12,
+                          service_account=True, service_account_roles=["Application Administrator"],
                           graph_permissions=[*READ_PERMISSIONS, *WRITES]) as sim:  # fmt: skip
         config, rt = agent_for(tmp_path / "agent", sim)
         cfg = str(config)
