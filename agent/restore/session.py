@@ -163,4 +163,3 @@ def open_session(conn: Any, repository: Repository) -> RestoreSession:
         return set(account().claims(PORTAL_SCOPE).get("wids") or ())
 
     return RestoreSession(conn.graph, tenant, repository, portal, roles)
-
