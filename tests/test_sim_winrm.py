@@ -27,6 +27,7 @@ from agent.simulator.winrm import (
     Invocation,
     InvocationResult,
     LoggedInvocation,
+    WinRMAuth,
     WinRMEndpoint,
     register_winrm_routes,
 )
@@ -80,7 +81,7 @@ class Env:
     log: list[LoggedInvocation]
     ca_path: Path
 
-    def wsman(self, password: str = PASSWORD, **kwargs: Any) -> WSMan:
+    def wsman(self, password: str = PASSWORD, auth: str = "basic", **kwargs: Any) -> WSMan:
         # HTTPS + Basic: encryption stays off ("auto" and "never" both mean no message
         # encryption over TLS); no_proxy so an environment proxy never intercepts loopback.
         return WSMan(
@@ -88,7 +89,7 @@ class Env:
             port=self.server.port,
             ssl=True,
             path="wsman",
-            auth="basic",
+            auth=auth,
             username=USER,
             password=password,
             cert_validation=str(self.ca_path),
@@ -108,7 +109,8 @@ def env(tls: ca.TlsMaterial, tmp_path: Path) -> Iterator[Env]:
     router = Router()
     handler = Handler()
     log: list[LoggedInvocation] = []
-    endpoint = register_winrm_routes(router, users={USER: PASSWORD}, handler=handler, log=log)
+    auth = WinRMAuth({USER: PASSWORD}, tmp_path / "ntlm-users", server_cert_pem=tls.cert_pem)
+    endpoint = register_winrm_routes(router, auth=auth, handler=handler, log=log)
     server = HttpsServer(router, tls).start()
     try:
         yield Env(server, endpoint, handler, log, ca_path)
@@ -284,6 +286,21 @@ def test_wrong_password_and_reject_auth_give_401(env: Env) -> None:
     with RunspacePool(env.wsman()) as pool:
         assert run(pool, "Get-Thing").output
     assert [r.status for r in env.server.log.items()][:2] == [401, 401]
+    env.assert_clean()
+
+
+@pytest.mark.parametrize("auth", ["ntlm", "negotiate"])
+def test_ntlm_authenticates_the_connection_once(env: Env, auth: str) -> None:
+    with RunspacePool(env.wsman(auth=auth)) as pool:
+        for _ in range(3):
+            assert run(pool, "Get-Thing").output
+    statuses = [r.status for r in env.server.log.items()]
+    # One handshake: 401 offering Negotiate, 401 with the challenge, then the request carrying
+    # the answer is served; the connection stays authenticated (WinRM's connection-based auth).
+    assert statuses.count(401) == 2 and statuses[:3] == [401, 401, 200]
+    assert env.log and all(entry.invocation.username == USER for entry in env.log)
+    with pytest.raises(AuthenticationError):
+        RunspacePool(env.wsman(password="wrong", auth=auth)).open()
     env.assert_clean()
 
 

@@ -95,6 +95,11 @@ def backup(
                 kind_table(report),
             )
         )
+        # Job-wide warnings (e.g. a bridge host reached over plain HTTP) are not per kind:
+        # say them here, not only in the job log.
+        for event in rt.catalog.events(report.job_id):
+            if event.level == "warning" and event.kind is None:
+                console.print(f"[yellow]Warning:[/] {event.message}", highlight=False)
     if report.status != "succeeded":
         raise typer.Exit(EXIT_PARTIAL)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
@@ -15,6 +17,14 @@ from agent.config.fields import DOMAIN, Model, invalid, secret_ref
 
 BRIDGE_AUTHS = ("basic", "ntlm", "negotiate", "kerberos", "certificate", "credssp")
 EXCHANGE_CONNECTS = ("certificate_thumbprint", "certificate_file", "service_account")
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class ExchangeConfig(Model):
@@ -109,6 +119,20 @@ class ExchangeConfig(Model):
             raise invalid(
                 f'auth = "{self.auth}" needs username and password',
                 'Add username = "BRIDGE\\\\svc-backup" and password = "env:NAME" (or file:/keyring:).',
+            )
+        host = urlsplit(self.bridge_url).hostname or ""
+        if self.auth == "certificate" and self.bridge_url.startswith("http://"):
+            raise invalid(
+                'auth = "certificate" needs the HTTPS listener (the client certificate is '
+                "presented in the TLS handshake)",
+                "Use the bridge host's https:// URL (port 5986), or another auth method.",
+            )
+        if self.auth == "kerberos" and _is_ip_literal(host):
+            raise invalid(
+                f'auth = "kerberos" cannot reach a host by its IP address ({host}): Kerberos '
+                "asks for a ticket to the host's service principal name",
+                "Write bridge_url with the host's DNS name (e.g. \"https://bridge01.contoso.local"
+                ':5986/wsman"), or use auth = "ntlm" or "certificate".',
             )
         if self.auth == "certificate" and not self.client_certificate:
             raise invalid(

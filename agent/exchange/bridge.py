@@ -88,6 +88,10 @@ class ExchangeBridge(ABC):
     def close(self) -> None:  # noqa: B027 - optional for implementations without a session
         """End the session (nothing to do by default)."""
 
+    def warnings(self) -> list[str]:
+        """What the operator must hear about this session's setup (e.g. plain HTTP)."""
+        return []
+
     def __enter__(self) -> ExchangeBridge:
         return self
 

@@ -24,6 +24,7 @@ from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportErr
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import TaggedValue
 from pypsrp.wsman import WSMan
+from spnego.exceptions import SpnegoError
 
 from agent.config import ExchangeConfig, TenantConfig
 from agent.errors import (
@@ -102,6 +103,21 @@ class PsrpExchangeBridge(ExchangeBridge):
 
     # -- session -------------------------------------------------------------------------------
 
+    def warnings(self) -> list[str]:
+        if self.ssl:
+            return []
+        sealed = self.config.auth not in ("basic", "certificate")
+        return [
+            f"Bridge host {self.config.bridge_url} is reached over plain HTTP (allow_http = "
+            "true): the WinRM traffic is not protected by TLS"
+            + (
+                " (only WinRM message encryption of the auth protocol)"
+                if sealed
+                else ", and Basic sends the password readable on the wire"
+            )
+            + ". Use this for a lab only."
+        ]
+
     def _wsman(self) -> WSMan:
         cfg = self.config
         kwargs: dict[str, Any] = {}
@@ -138,12 +154,8 @@ class PsrpExchangeBridge(ExchangeBridge):
                 return
             if self._broken is not None:
                 raise self._broken
-            if not self.ssl:
-                log.warning(
-                    "Bridge host %s is reached over plain HTTP (allow_http = true): the WinRM "
-                    "traffic is not protected by TLS. Use this for a lab only.",
-                    self.config.bridge_url,
-                )
+            for warning in self.warnings():
+                log.warning("%s", warning)
             try:
                 pool = RunspacePool(self._wsman(), min_runspaces=1, max_runspaces=1)
                 self._transport(pool.open)
@@ -314,6 +326,14 @@ class PsrpExchangeBridge(ExchangeBridge):
             raise self._malformed(what, "ok, errors and failed disagree")
         return envelope
 
+    def _auth_failed(self, detail: str) -> BridgeAuthFailed:
+        auth = self.config.auth
+        return BridgeAuthFailed(
+            f'The bridge host {self.host} refused WinRM authentication (auth = "{auth}"): '
+            f"{detail.rstrip('.')}.",
+            _FIX_BY_AUTH[auth].format(w=self.where),
+        )
+
     def _stop(self, ps: PowerShell) -> None:
         try:
             ps.stop()
@@ -324,12 +344,14 @@ class PsrpExchangeBridge(ExchangeBridge):
         """Run a pypsrp step, turning transport failures into the operator's errors."""
         try:
             return action()
-        except AuthenticationError:
-            raise BridgeAuthFailed(
-                f"The bridge host {self.host} refused the WinRM credentials ({self.config.auth}).",
-                f"Check {self.where}.username and the password it references, and that the "
-                f"account may use WinRM on the host (Remote Management Users).",
-            ) from None
+        except AuthenticationError as exc:
+            raise self._auth_failed(str(exc)) from None
+        except SpnegoError as exc:  # NTLM/Kerberos failed on this side (no ticket, no KDC)
+            raise self._auth_failed(f"{type(exc).__name__}: {exc}") from None
+        except ValueError as exc:
+            if "auth protocol" not in str(exc):  # pypsrp: the host offers another method
+                raise
+            raise self._auth_failed(str(exc)) from None
         except WinRMTransportError as exc:
             if exc.code in (502, 503, 504):
                 raise _SessionLost(f"HTTP {exc.code}") from None
@@ -338,6 +360,14 @@ class PsrpExchangeBridge(ExchangeBridge):
                 f"Check {self.where}.bridge_url (path /wsman, port 5986 for HTTPS).",
             ) from None
         except requests.exceptions.SSLError as exc:
+            if self.config.auth == "certificate" and _client_cert_refused(exc):
+                raise BridgeAuthFailed(
+                    f"The bridge host {self.host} refused the WinRM client certificate in the "
+                    f"TLS handshake ({_reason(exc)}).",
+                    f"Use in {self.where}.client_certificate a certificate issued by a CA the "
+                    "bridge host trusts (its Trusted Root store), with the Client "
+                    "Authentication EKU and the private key in the same PEM file.",
+                ) from None
             raise BridgeUnreachable(
                 f"TLS with the bridge host {self.host}:{self.port} failed: {_reason(exc)}.",
                 f"Point {self.where}.ca_bundle at the CA that issued the host's WinRM "
@@ -367,9 +397,46 @@ class PsrpExchangeBridge(ExchangeBridge):
             raise
 
 
+_FIX_BY_AUTH = {
+    "basic": "Check {w}.username and the password it references, that the account may use "
+    "WinRM on the host (Remote Management Users) and that the WinRM service allows Basic "
+    '(winrm set winrm/config/service/auth @{{Basic="true"}}).',
+    "ntlm": "Check {w}.username (a local account, or DOMAIN\\user) and the password it "
+    "references, and that the account may use WinRM on the host (Remote Management Users).",
+    "negotiate": "Check {w}.username (DOMAIN\\user or a local account) and the password it "
+    "references, and that the account may use WinRM on the host (Remote Management Users).",
+    "certificate": "Map {w}.client_certificate to an account on the bridge host (New-Item "
+    "WSMan:\\localhost\\ClientCertificate -Subject <the certificate's UPN> -Issuer <its CA's "
+    "thumbprint> -Credential <account>) and enable Auth/Certificate on the WinRM service.",
+    "kerberos": "Kerberos needs the gssapi package and a krb5 setup on the agent: a ticket "
+    "(kinit) or keytab for {w}.username, and bridge_url naming the host by its DNS name; or "
+    'choose auth = "ntlm" or "certificate".',
+    "credssp": "Check {w}.username and the password it references, and that the WinRM "
+    "service allows CredSSP (Enable-WSManCredSSP -Role Server).",
+}
+
+
+def _client_cert_refused(exc: BaseException) -> bool:
+    """A handshake that failed on the host's side, not over the host's certificate: with a
+    client certificate that is the host refusing it (an alert, or with TLS 1.3 often just
+    the connection closed mid-handshake)."""
+    text = str(exc)
+    return "certificate verify failed" not in text and any(
+        marker in text for marker in ("alert", "EOF occurred")
+    )
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc)
-    for marker in ("Errno", "certificate verify failed", "refused", "timed out"):
+    markers = (
+        "Errno",
+        "certificate verify failed",
+        "alert",
+        "EOF occurred",
+        "refused",
+        "timed out",
+    )
+    for marker in markers:
         index = text.find(marker)
         if index >= 0:
             return text[index : index + 120].rstrip(")'\" ")

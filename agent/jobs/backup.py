@@ -172,7 +172,7 @@ def run_backup(
     )
     conn: TenantConnection | None = None
     errors: list[AgentError] = []  # what failed kinds failed with (one cause → that error)
-    bridge = open_bridge(rt, tenant, kinds)
+    bridge = open_bridge(rt, tenant, kinds, job_log)
     try:
         conn = connect_tenant(rt, tenant_name, tenant)
         results = collect_kinds(
@@ -256,7 +256,7 @@ def collect_kinds(
     Without ``bridge``, bridge kinds get a session of their own for this call."""
     own_bridge = bridge is None
     if bridge is None:
-        bridge = open_bridge(rt, conn.config, kinds)
+        bridge = open_bridge(rt, conn.config, kinds, job_log)
     try:
         return _collect(
             rt,
@@ -377,13 +377,23 @@ def connect_tenant(rt: Runtime, tenant_name: str, tenant: TenantConfig) -> Tenan
 SHARED_READ = frozenset({"graph.groups", "graph.users", "bridge.groups", "bridge.settings"})
 
 
-def open_bridge(rt: Runtime, tenant: TenantConfig, kinds: list[KindSpec]) -> ExchangeBridge | None:
+def open_bridge(
+    rt: Runtime,
+    tenant: TenantConfig,
+    kinds: list[KindSpec],
+    job_log: Callable[..., None] | None = None,
+) -> ExchangeBridge | None:
     """One bridge session per tenant per job when bridge kinds are in scope (it connects at
-    its first call, so an unreachable bridge host fails only the bridge kinds)."""
+    its first call, so an unreachable bridge host fails only the bridge kinds). What the
+    session's configuration warns about (plain HTTP) goes to the job log."""
     if tenant.exchange is None or not any(k.channel == "bridge" for k in kinds):
         return None
     alerts = any(k.extra.get("session") == "SecurityCompliance" for k in kinds)
-    return rt.exchange_bridge(tenant, include_security_compliance=alerts)
+    bridge = rt.exchange_bridge(tenant, include_security_compliance=alerts)
+    if job_log is not None:
+        for warning in bridge.warnings():
+            job_log("warning", warning)
+    return bridge
 
 
 def _stats(conn: TenantConnection | None, bridge: ExchangeBridge | None) -> dict[str, Any]:

@@ -98,3 +98,111 @@ def generate(hostnames: tuple[str, ...] = ("localhost",), days: int = 825) -> Tl
             serialization.NoEncryption(),
         ),
     )
+
+
+# The UPN otherName of a certificate's SubjectAlternativeName (what WinRM maps a client
+# certificate by, with the issuing CA's thumbprint).
+UPN_OID = x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.3")
+
+
+@dataclass(frozen=True)
+class ClientAuthority:
+    """A CA that issues WinRM client-authentication certificates (an enterprise PKI's role):
+    the bridge host trusts it and maps certificates it issued to local accounts."""
+
+    ca_pem: bytes
+    ca_key_pem: bytes
+
+    @classmethod
+    def load_or_create(cls, directory: Path) -> ClientAuthority:
+        cert, key = directory / "client-ca.pem", directory / "client-ca-key.pem"
+        if cert.exists() and key.exists():
+            return cls(cert.read_bytes(), key.read_bytes())
+        now = dt.datetime.now(dt.UTC)
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name(
+            [x509.NameAttribute(NameOID.COMMON_NAME, "entra-backup simulator client CA")]
+        )
+        ca_cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=825))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        authority = cls(
+            ca_cert.public_bytes(serialization.Encoding.PEM),
+            ca_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        )
+        directory.mkdir(parents=True, exist_ok=True)
+        cert.write_bytes(authority.ca_pem)
+        key.touch(mode=0o600, exist_ok=True)
+        key.chmod(0o600)
+        key.write_bytes(authority.ca_key_pem)
+        return authority
+
+    @property
+    def thumbprint(self) -> str:
+        """The issuer thumbprint a WinRM certificate mapping names (SHA-1, upper-case hex)."""
+        return x509.load_pem_x509_certificate(self.ca_pem).fingerprint(hashes.SHA1()).hex().upper()
+
+    def issue(self, upn: str, days: int = 825) -> bytes:
+        """A client certificate for ``upn`` (SAN otherName UPN, client-auth EKU): PEM of the
+        certificate followed by its private key, as the agent's client_certificate file."""
+        now = dt.datetime.now(dt.UTC)
+        ca_cert = x509.load_pem_x509_certificate(self.ca_pem)
+        ca_key = serialization.load_pem_private_key(self.ca_key_pem, password=None)
+        assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+        key = ec.generate_private_key(ec.SECP256R1())
+        encoded = upn.encode("utf-8")
+        assert len(encoded) < 128  # short-form DER length
+        upn_der = bytes([0x0C, len(encoded)]) + encoded  # UTF8String
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, upn.split("@")[0])]))
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName([x509.OtherName(UPN_OID, upn_der)]), False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        return cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+
+def certificate_upn(der: bytes) -> str | None:
+    """The UPN a client certificate carries in its SubjectAlternativeName, if any."""
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    for name in names.get_values_for_type(x509.OtherName):
+        if name.type_id == UPN_OID and len(name.value) >= 2 and name.value[0] == 0x0C:
+            return name.value[2:].decode("utf-8", "replace")
+    return None
+
+
+def has_client_auth(der: bytes) -> bool:
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return ExtendedKeyUsageOID.CLIENT_AUTH in usages

@@ -34,6 +34,10 @@ class Request:
     params: dict[str, str] = field(default_factory=dict)  # filled from the route pattern
     client: str = ""
     raw_query: str = ""
+    # The client certificate presented in the TLS handshake (DER), if any.
+    peer_cert: bytes | None = None
+    # State kept for the TCP connection across its requests (connection-based auth: NTLM).
+    connection: dict[str, Any] = field(default_factory=dict)
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -151,8 +155,10 @@ class RequestLog:
             self._items.clear()
 
     def close(self) -> None:
-        if self._file:
-            self._file.close()
+        with self._lock:  # shared by a simulator's listeners: closing twice is fine
+            if self._file:
+                self._file.close()
+                self._file = None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -163,6 +169,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: we keep our own log
         return
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection_state: dict[str, Any] = {}
 
     def _serve(self) -> None:
         started = time.perf_counter()
@@ -178,6 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
             base_url=self.server.base_url,
             client=self.client_address[0],
             raw_query=split.query,
+            peer_cert=self._peer_cert(),
+            connection=self.connection_state,
         )
         note: dict[str, Any] = {}
         request.params = {}
@@ -203,6 +215,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if response.body and self.command != "HEAD":
             self.wfile.write(response.body)
+
+    def _peer_cert(self) -> bytes | None:
+        if not isinstance(self.connection, ssl.SSLSocket):
+            return None
+        try:
+            return self.connection.getpeercert(binary_form=True)
+        except (ValueError, ssl.SSLError):
+            return None
 
     def _record(self, request: Request, status: int, started: float, note: dict[str, Any]) -> None:
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -245,15 +265,19 @@ class _Server(ThreadingHTTPServer):
 
 
 class HttpsServer:
-    """Serve a ``Router`` over TLS on loopback in a background thread."""
+    """Serve a ``Router`` over TLS on loopback in a background thread (plain HTTP when
+    ``tls`` is None: the bridge host's lab listener). With ``client_ca_pem`` the handshake asks
+    for a client certificate (optional) and accepts those that CA issued."""
 
     def __init__(
         self,
         router: Router,
-        tls: TlsMaterial,
+        tls: TlsMaterial | None,
         host: str = "127.0.0.1",
         port: int = 0,
         log: RequestLog | None = None,
+        *,
+        client_ca_pem: bytes | None = None,
     ) -> None:
         self.router = router
         self.tls = tls
@@ -262,18 +286,23 @@ class HttpsServer:
         self._server.router = router
         self._server.log = self.log
         self._server.errors = []
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        with tempfile.TemporaryDirectory() as tmp:
-            cert = Path(tmp) / "cert.pem"
-            key = Path(tmp) / "key.pem"
-            cert.write_bytes(tls.cert_pem)
-            key.write_bytes(tls.key_pem)
-            context.load_cert_chain(cert, key)
-        # Handshake in the handler thread, not in the accept loop.
-        self._server.socket = context.wrap_socket(
-            self._server.socket, server_side=True, do_handshake_on_connect=False
-        )
+        self.scheme = "https" if tls is not None else "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            with tempfile.TemporaryDirectory() as tmp:
+                cert = Path(tmp) / "cert.pem"
+                key = Path(tmp) / "key.pem"
+                cert.write_bytes(tls.cert_pem)
+                key.write_bytes(tls.key_pem)
+                context.load_cert_chain(cert, key)
+            if client_ca_pem is not None:
+                context.verify_mode = ssl.CERT_OPTIONAL
+                context.load_verify_locations(cadata=client_ca_pem.decode("ascii"))
+            # Handshake in the handler thread, not in the accept loop.
+            self._server.socket = context.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         address = self._server.server_address
         self.host: str = str(address[0])
         self.port: int = int(address[1])
@@ -282,7 +311,7 @@ class HttpsServer:
 
     @property
     def base_url(self) -> str:
-        return f"https://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     @property
     def errors(self) -> list[str]:

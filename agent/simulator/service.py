@@ -34,7 +34,7 @@ from agent.simulator.httpserver import HttpsServer, RequestLog, Router
 from agent.simulator.login import register_login_routes
 from agent.simulator.portal import register_portal_routes, settings_of
 from agent.simulator.tokens import TokenIssuer
-from agent.simulator.winrm import register_winrm_routes
+from agent.simulator.winrm import WinRMAuth, register_winrm_routes
 from agent.simulator.world import (
     ROLE_TEMPLATE_IDS,
     AppRegistration,
@@ -60,6 +60,7 @@ READ_PERMISSIONS = [
 ]
 _METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 BRIDGE_USER = "svc-entra-backup"  # the bridge host's local account for WinRM
+BRIDGE_CERT_UPN = f"{BRIDGE_USER}@localhost"  # its client certificate's UPN (cert mapping)
 _MAX_DEPTH = 7  # path segments under /v1.0 routed to the Graph pipeline
 
 
@@ -158,6 +159,7 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         request_log: Path | None = None,
+        http_listener: bool = False,
     ) -> None:
         self._temp: tempfile.TemporaryDirectory[str] | None = None
         if state_dir is None:
@@ -191,14 +193,31 @@ class Simulator:
         self.bridge_password_path = self.files_dir / "bridge-password"
         if not self.bridge_password_path.exists():
             _write_private(self.bridge_password_path, secrets.token_urlsafe(24).encode())
-        self.winrm = register_winrm_routes(
-            self.router,
-            users={BRIDGE_USER: self.bridge_password_path.read_text().strip()},
-            handler=self.bridge,
+        # WinRM client-certificate auth: a client CA the host trusts, and the bridge user's
+        # certificate mapped to it (what New-Item WSMan:\localhost\ClientCertificate does).
+        self.client_ca = ca.ClientAuthority.load_or_create(self.files_dir / "tls")
+        self.bridge_client_cert_path = self.files_dir / "bridge-client.pem"
+        if not self.bridge_client_cert_path.exists():
+            _write_private(self.bridge_client_cert_path, self.client_ca.issue(BRIDGE_CERT_UPN))
+        auth = WinRMAuth(
+            {BRIDGE_USER: self.bridge_password_path.read_text().strip()},
+            self.files_dir / "winrm-ntlm-users",
+            server_cert_pem=tls.cert_pem,
+            client_ca_thumbprint=self.client_ca.thumbprint,
         )
+        auth.map_certificate(BRIDGE_CERT_UPN, BRIDGE_USER)
+        self.winrm = register_winrm_routes(self.router, auth=auth, handler=self.bridge)
         self.log = RequestLog(request_log)
-        self.server = HttpsServer(self.router, tls, host, port, self.log)
+        self.server = HttpsServer(
+            self.router, tls, host, port, self.log, client_ca_pem=self.client_ca.ca_pem
+        )
         self.base_url = self.server.base_url
+        # The bridge host's plain-HTTP listener (WinRM 5985), for lab setups only: /wsman alone.
+        self.http_server: HttpsServer | None = None
+        if http_listener:
+            http_router = Router()
+            http_router.add("POST", "/wsman", self.winrm)
+            self.http_server = HttpsServer(http_router, None, host, 0, self.log)
         self.tenants: dict[str, TenantHandle] = {}
         self._started = False
 
@@ -324,6 +343,8 @@ class Simulator:
     def start(self) -> Simulator:
         if not self._started:
             self.server.start()
+            if self.http_server is not None:
+                self.http_server.start()
             self._started = True
         return self
 
@@ -336,6 +357,8 @@ class Simulator:
 
     def stop(self) -> None:
         if self._started:
+            if self.http_server is not None:
+                self.http_server.stop()
             self.server.stop()
             self._started = False
         else:
@@ -348,7 +371,8 @@ class Simulator:
     @property
     def errors(self) -> list[str]:
         """Exceptions inside handlers (each answered 500): tests assert there are none."""
-        return self.server.errors
+        extra = self.http_server.errors if self.http_server is not None else []
+        return self.server.errors + extra
 
     def __enter__(self) -> Simulator:
         return self.start()

@@ -4,6 +4,7 @@
 pipeline. See /work/shared/reference/psrp-wsman-notes.md for the wire facts it follows.
 """
 
+from agent.simulator.winrm.auth import WinRMAuth
 from agent.simulator.winrm.endpoint import WinRMEndpoint, register_winrm_routes
 from agent.simulator.winrm.psrp import (
     CommandCall,
@@ -22,6 +23,7 @@ __all__ = [
     "Invocation",
     "InvocationResult",
     "LoggedInvocation",
+    "WinRMAuth",
     "WinRMEndpoint",
     "register_winrm_routes",
 ]

@@ -1,15 +1,13 @@
-"""The simulated WinRM endpoint of a "bridge host": POST /wsman, Basic auth, PSRP shells.
+"""The simulated WinRM endpoint of a "bridge host": POST /wsman, PSRP shells, authenticated
+as auth.py says (Basic, Negotiate/NTLM, client certificate).
 
-Mount it with ``register_winrm_routes(router, users=..., handler=...)`` on the shared HTTPS
+Mount it with ``register_winrm_routes(router, auth=..., handler=...)`` on the shared HTTPS
 server. Every pipeline the client runs reaches ``handler.handle(Invocation)`` and is recorded in
 ``endpoint.log``. Wire facts are from /work/shared/reference/psrp-wsman-notes.md ("the notes").
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import threading
 import time
 import uuid
@@ -17,6 +15,7 @@ from typing import Any
 
 from agent.simulator.httpserver import Request, Response, Router
 from agent.simulator.winrm import wsman
+from agent.simulator.winrm.auth import WinRMAuth
 from agent.simulator.winrm.psrp import CommandHandler, LoggedInvocation, PsrpShell
 from agent.simulator.winrm.wsman import WSManFault, WSManRequest
 
@@ -28,18 +27,17 @@ class WinRMEndpoint:
 
     def __init__(
         self,
-        users: dict[str, str],
+        auth: WinRMAuth,
         handler: CommandHandler,
         log: list[Any] | None = None,
         *,
         max_envelope_kb: int = 500,
         max_receive_wait_s: float | None = None,
     ) -> None:
-        self.users = dict(users)
+        self.auth = auth
         self.handler = handler
         self.log: list[Any] = log if log is not None else []
         self.errors: list[str] = []  # exceptions inside the endpoint (each answered with a fault)
-        self.reject_auth = False  # fault hook: every request gets 401
         self.call_delay_s = 0.0  # fault hook: added to every pipeline's own delay
         self.max_envelope_kb = max_envelope_kb
         # Real WinRM waits up to the client's OperationTimeout; a cap makes timeouts quick.
@@ -49,6 +47,15 @@ class WinRMEndpoint:
         self._lock = threading.Lock()
 
     # -- fault hooks ---------------------------------------------------------------------------
+
+    @property
+    def reject_auth(self) -> bool:
+        """Every request gets 401 (as if the account were locked out)."""
+        return self.auth.reject_all
+
+    @reject_auth.setter
+    def reject_auth(self, value: bool) -> None:
+        self.auth.reject_all = value
 
     def drop_shell(self, shell_id: str) -> bool:
         """Forget a shell, as a restarted bridge host would: its next request gets fault
@@ -78,19 +85,22 @@ class WinRMEndpoint:
 
     def __call__(self, request: Request) -> Response:
         self._count("requests")
-        username = self._authenticate(request)
-        if username is None:
-            # pypsrp raises AuthenticationError on 401 (notes, "Wire facts").
-            return Response(
-                401, b"", {"WWW-Authenticate": 'Basic realm="WSMAN"', "Content-Length": "0"}
-            )
+        outcome = self.auth.authenticate(request)
+        if outcome.username is None:
+            # pypsrp raises AuthenticationError on a final 401 (notes, "Wire facts").
+            assert outcome.challenge is not None
+            return outcome.challenge
+        username = outcome.username
         message_id = ""
         try:
             parsed = wsman.parse_request(request.body)
             message_id = parsed.message_id
-            note: dict[str, Any] = {"wsman": parsed.action.rsplit("/", 1)[-1]}
+            note: dict[str, Any] = {
+                "wsman": parsed.action.rsplit("/", 1)[-1],
+                "auth": outcome.method,
+            }
             body = self._dispatch(parsed, username, request, note)
-            return Response(200, body, dict(_SOAP), note=note)
+            return Response(200, body, {**_SOAP, **outcome.headers}, note=note)
         except WSManFault as fault:
             if fault.code == wsman.OPERATION_TIMEOUT:
                 self._count("operation_timeouts")
@@ -112,23 +122,6 @@ class WinRMEndpoint:
         return Response(
             500, wsman.fault(message_id, fault), dict(_SOAP), note={"fault": fault.code}
         )
-
-    def _authenticate(self, request: Request) -> str | None:
-        if self.reject_auth:
-            return None
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return None
-        try:
-            username, _, password = (
-                base64.b64decode(token, validate=True).decode("utf-8").partition(":")
-            )
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        expected = self.users.get(username)
-        if expected is None or not hmac.compare_digest(expected.encode(), password.encode()):
-            return None
-        return username
 
     def _dispatch(
         self, req: WSManRequest, username: str, http: Request, note: dict[str, Any]
@@ -219,13 +212,13 @@ class WinRMEndpoint:
 def register_winrm_routes(
     router: Router,
     *,
-    users: dict[str, str],
+    auth: WinRMAuth,
     handler: CommandHandler,
     log: list[Any] | None = None,
     max_receive_wait_s: float | None = None,
 ) -> WinRMEndpoint:
-    """Mount the WinRM endpoint on ``POST /wsman``; ``users`` maps username to password."""
-    endpoint = WinRMEndpoint(users, handler, log, max_receive_wait_s=max_receive_wait_s)
+    """Mount the WinRM endpoint on ``POST /wsman``; ``auth`` holds the users and methods."""
+    endpoint = WinRMEndpoint(auth, handler, log, max_receive_wait_s=max_receive_wait_s)
     router.add("POST", "/wsman", endpoint)
     return endpoint
 

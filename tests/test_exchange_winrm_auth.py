@@ -1,0 +1,171 @@
+"""The agent reaches the bridge host with each WinRM authentication its config names: NTLM
+and Negotiate (pyspnego's acceptor on the simulator), client certificates mapped to the
+bridge account, Basic over the lab's plain-HTTP listener; Kerberos and CredSSP are asked of
+pypsrp and fail with one clear error where this agent cannot use them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from agent.demo import agent_config_text, setup_agent
+from agent.simulator.service import BRIDGE_USER, Simulator, TenantSpec
+from tests.agent_helpers import cli
+
+# Only what the bridge needs: the groups and one settings family keep each backup short.
+KINDS = ("distributionGroup", "distributionGroupMember", "acceptedDomain")
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    with Simulator(http_listener=True) as simulator:
+        simulator.add_tenant(
+            TenantSpec(name="contoso", seed=5, users=40, groups=8, distribution_groups=3)
+        )
+        yield simulator
+        assert simulator.errors == [] and simulator.winrm.errors == []
+
+
+def backup(tmp: Path, sim: Simulator, **exchange: str) -> tuple[int, str]:
+    config = setup_agent(tmp, sim, kinds=KINDS, exchange=exchange)
+    result = cli("backup", "--tenant", "contoso", "--config", str(config))
+    text = " ".join((result.err + result.out).split())
+    assert "Traceback" not in text
+    return result.code, text
+
+
+def refused_config(tmp: Path, sim: Simulator, **exchange: str) -> tuple[int, str]:
+    """The CLI's answer to a config it must refuse before contacting anything."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    config = tmp / "agent.toml"
+    config.write_text(agent_config_text(tmp, sim, kinds=KINDS, exchange=exchange))
+    result = cli("backup", "--tenant", "contoso", "--config", str(config))
+    text = " ".join((result.err + result.out).split())
+    assert "Traceback" not in text
+    return result.code, text
+
+
+def wsman_auth(sim: Simulator, since: int) -> set[str]:
+    """How the WinRM requests after ``since`` were authenticated (the endpoint's note)."""
+    return {
+        str(item.note.get("auth"))
+        for item in sim.log.items()[since:]
+        if item.path == "/wsman" and item.status == 200
+    }
+
+
+def cert_file(tmp: Path, name: str, pem: bytes) -> str:
+    path = tmp / name
+    path.write_bytes(pem)
+    path.chmod(0o600)
+    return f'"file:{path.as_posix()}"'
+
+
+@pytest.mark.parametrize("auth", ["ntlm", "negotiate"])
+def test_ntlm_and_negotiate(tmp_path: Path, sim: Simulator, auth: str) -> None:
+    since = len(sim.log.items())
+    code, text = backup(tmp_path, sim, auth=f'"{auth}"')
+    assert code == 0, text
+    assert wsman_auth(sim, since) == {"negotiate"}  # never Basic
+    statuses = [i.status for i in sim.log.items()[since:] if i.path == "/wsman"]
+    assert statuses.count(401) == 2  # one handshake; the connection stays authenticated
+
+
+def test_ntlm_with_a_wrong_password_names_the_fix(tmp_path: Path, sim: Simulator) -> None:
+    password = cert_file(tmp_path, "wrong-password", b"not-the-password")
+    code, text = backup(tmp_path, sim, auth='"ntlm"', password=password)
+    assert code != 0
+    assert "E711" in text and 'auth = "ntlm"' in text
+    assert "tenants.contoso.exchange.username" in text and "password it references" in text
+    assert "not-the-password" not in text
+
+
+def test_client_certificate_mapped_to_the_bridge_account(tmp_path: Path, sim: Simulator) -> None:
+    since = len(sim.log.items())
+    path = sim.bridge_client_cert_path.as_posix()
+    code, text = backup(tmp_path, sim, auth='"certificate"', client_certificate=f'"file:{path}"')
+    assert code == 0, text
+    assert wsman_auth(sim, since) == {"certificate"}
+
+
+def test_unmapped_client_certificate_names_the_mapping(tmp_path: Path, sim: Simulator) -> None:
+    # Issued by the CA the host trusts, but no mapping names this UPN.
+    pem = sim.client_ca.issue("someone-else@localhost")
+    code, text = backup(
+        tmp_path, sim, auth='"certificate"', client_certificate=cert_file(tmp_path, "c.pem", pem)
+    )
+    assert code != 0 and "E711" in text and 'auth = "certificate"' in text
+    assert "WSMan:\\localhost\\ClientCertificate" in text and "Auth/Certificate" in text
+
+
+def test_untrusted_client_certificate_is_refused_in_the_handshake(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, BRIDGE_USER)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    code, text = backup(
+        tmp_path, sim, auth='"certificate"', client_certificate=cert_file(tmp_path, "s.pem", pem)
+    )
+    assert code != 0 and "E711" in text
+    assert "refused the WinRM client certificate" in text and "Trusted Root" in text
+
+
+def test_kerberos_is_asked_of_pypsrp(tmp_path: Path, sim: Simulator) -> None:
+    # Kerberos names the host by DNS (its service principal): an IP address is refused first.
+    url = f'"{sim.base_url}/wsman"'
+    code, text = refused_config(tmp_path / "ip", sim, auth='"kerberos"', bridge_url=url)
+    assert code != 0 and "E1" in text and "DNS name" in text and "127.0.0.1" in text
+    # With a DNS name the agent asks pypsrp for Kerberos; there is no KDC and no GSSAPI here.
+    url = f'"https://localhost:{sim.server.port}/wsman"'
+    code, text = backup(tmp_path / "dns", sim, auth='"kerberos"', bridge_url=url)
+    assert code != 0 and "E711" in text and "kerberos" in text.lower()
+    assert "gssapi" in text.lower()
+
+
+def test_credssp_is_asked_of_pypsrp(tmp_path: Path, sim: Simulator) -> None:
+    code, text = backup(tmp_path, sim, auth='"credssp"')
+    assert code != 0 and "E711" in text and 'auth = "credssp"' in text
+    assert "requests-credssp" in text
+
+
+def test_plain_http_only_when_allowed_and_loudly(tmp_path: Path, sim: Simulator) -> None:
+    assert sim.http_server is not None
+    url = f'"{sim.http_server.base_url}/wsman"'
+    code, text = refused_config(tmp_path / "refused", sim, bridge_url=url)
+    assert code != 0 and "plain http://" in text and "allow_http = true" in text
+    since = len(sim.log.items())
+    code, text = backup(tmp_path / "lab", sim, bridge_url=url, allow_http="true")
+    assert code == 0, text
+    assert "plain HTTP" in text and "lab only" in text
+    assert wsman_auth(sim, since) == {"basic"}
+    # Certificates need the TLS listener: refused before anything is sent.
+    code, text = refused_config(
+        tmp_path / "cert",
+        sim,
+        bridge_url=url,
+        allow_http="true",
+        auth='"certificate"',
+        client_certificate=f'"file:{sim.bridge_client_cert_path.as_posix()}"',
+    )
+    assert code != 0 and "HTTPS listener" in text
