@@ -772,18 +772,24 @@ function New-EbRoleGroupSetup {
     #   Security Reader         - the Defender (EOP/MDO) Get- cmdlets.
     # Restore adds the narrowest write roles for what the module writes:
     #   Distribution Groups          - New/Set/Remove-DistributionGroup, Update-DistributionGroupMember;
+    #   Security Group Creation and Membership - -BypassSecurityGroupManagerCheck on those cmdlets:
+    #                                  the app manages no group, and Microsoft documents this role (or
+    #                                  Organization Management) as what the switch needs for
+    #                                  distribution and mail-enabled security groups;
     #   Security Admin               - anti-spam/malware/phish, Safe Links/Attachments, quarantine, allow/block list;
     #   Transport Rules              - New-/Set-/Remove-TransportRule;
     #   Remote and Accepted Domains  - Set-AcceptedDomain / Set-RemoteDomain;
     #   Organization Transport Settings - Set-TransportConfig, connectors;
     #   Organization Configuration   - Set-OrganizationConfig, Set-ExternalInOutlook, Set-ArcConfig;
     #   Organization Client Access   - Set-OwaMailboxPolicy, Set-MobileDeviceMailboxPolicy.
-    # Deliberately absent: Role Management (could grant itself more), Mail Recipients, Mailbox Import Export.
+    # Deliberately absent: Role Management (could grant itself more; the switch needs it only for role
+    # groups, which the module never changes), Mail Recipients, Mailbox Import Export.
     # Get-ProtectionAlert runs in Security & Compliance, whose role groups are separate (not covered here).
     $roles = [System.Collections.Generic.List[string]]::new()
     foreach ($role in @('View-Only Configuration', 'View-Only Recipients', 'Security Reader')) { $roles.Add($role) }
     if ($Mode -eq 'ReadWrite') {
-        foreach ($role in @('Distribution Groups', 'Security Admin', 'Transport Rules', 'Remote and Accepted Domains',
+        foreach ($role in @('Distribution Groups', 'Security Group Creation and Membership', 'Security Admin',
+                'Transport Rules', 'Remote and Accepted Domains',
                 'Organization Transport Settings', 'Organization Configuration', 'Organization Client Access')) { $roles.Add($role) }
     }
     $null = Invoke-EbCmdlet -Envelope $envelope -Name 'New-ServicePrincipal' `

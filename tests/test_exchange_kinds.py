@@ -74,6 +74,10 @@ def test_permissions_command_names_the_exchange_permission_and_roles() -> None:
     ]
     write = cli("permissions", "--scope", "exchange", "--write", "--json").json()["exchange"]
     assert {"Distribution Groups", "Transport Rules"} <= set(write["role_group_roles"])
+    # Restore writes groups the app does not manage (-BypassSecurityGroupManagerCheck): the
+    # role Microsoft documents for that, not Role Management (which could grant more roles).
+    assert "Security Group Creation and Membership" in write["role_group_roles"]
+    assert "Role Management" not in write["role_group_roles"]
 
 
 def test_member_lists_and_multi_valued_properties_compare_as_sets() -> None:

@@ -179,7 +179,8 @@ def test_security_group_writes_need_manager_or_bypass_rights(
                 pool, "Set-EbDistributionGroup", Identity="Guarded SG", Properties={"MailTip": "hi"}
             )
             # The principal is not a manager, and bypassing the manager check needs
-            # Organization Management or Role Management (facts file §5).
+            # Organization Management or Security Group Creation and Membership (the
+            # -BypassSecurityGroupManagerCheck documentation).
             assert result["failed"] == ["Set-DistributionGroup"]
             assert "manager of the group" in result["errors"][0]["message"]
             dl = run(pool, "New-EbDistributionGroup", Name="Writers DL", Type="Distribution")
@@ -187,9 +188,38 @@ def test_security_group_writes_need_manager_or_bypass_rights(
             assert run(
                 pool, "Set-EbDistributionGroup", Identity="Writers DL", Properties={"MailTip": "hi"}
             )["ok"]
+        # An administrator sets up the least-privilege role group for restore instead …
+        org.role_groups = [g for g in org.role_groups if g["Name"] != "Writers"]
+        org.service_principals.clear()
+        org.app_exchange_admin = True
+        with open_bridge(sim, tenant) as admin:
+            setup = run(
+                admin,
+                "New-EbRoleGroupSetup",
+                AppId=tenant.client_id,
+                ServicePrincipalObjectId=sp,
+                DisplayName="entra-backup",
+                RoleGroupName="Restore Writers",
+                Mode="ReadWrite",
+            )
+            assert setup["ok"], setup["errors"]
+        assert "Security Group Creation and Membership" in setup["items"][0]["roles"]
+        assert "Role Management" not in setup["items"][0]["roles"]
+        # … and with it alone the app writes the group it does not manage.
+        org.app_exchange_admin = False
+        with open_bridge(sim, tenant) as pool:
+            assert run(
+                pool, "Set-EbDistributionGroup", Identity="Guarded SG", Properties={"MailTip": "hi"}
+            )["ok"]
+            assert run(pool, "Sync-EbDistributionGroupMember", Identity="Guarded SG", Members=[])[
+                "ok"
+            ]
+            assert run(pool, "Remove-EbDistributionGroup", Identity="Guarded SG")["ok"]
     finally:
         org.app_exchange_admin = True
-        org.role_groups = [g for g in org.role_groups if g["Name"] != "Writers"]
+        org.role_groups = [
+            g for g in org.role_groups if g["Name"] not in ("Writers", "Restore Writers")
+        ]
         org.service_principals.clear()
 
 

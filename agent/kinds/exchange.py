@@ -4,7 +4,7 @@ Distribution lists and mail-enabled security groups (facts file §5) with their 
 one kind per settings cmdlet (facts file §7), generated from one table. Every bridge kind needs
 Office 365 Exchange Online > Exchange.ManageAsApp for the app plus the Exchange Administrator
 role, or a custom role group holding the Exchange management roles named per kind
-(``extra["exchange_read_role"]`` / ``extra["exchange_write_role"]``; ps_scripts'
+(``extra["exchange_read_role"]`` / ``extra["exchange_write_role"]``, comma-separated; ps_scripts'
 New-EbRoleGroupSetup creates it).
 """
 
@@ -29,6 +29,8 @@ DOMAINS = "Remote and Accepted Domains"
 RULES = "Transport Rules"
 CLIENT_ACCESS = "Organization Client Access"
 ROLE_MANAGEMENT = "Role Management"
+# What -BypassSecurityGroupManagerCheck needs on distribution / mail-enabled security groups.
+GROUP_BYPASS_ROLE = "Security Group Creation and Membership"
 
 
 @dataclass(frozen=True)
@@ -253,7 +255,8 @@ def _group_kinds(
     extra = {
         "recipient_type": recipient_type,
         "exchange_read_role": VIEW_RECIPIENTS,
-        "exchange_write_role": "Distribution Groups",
+        # Restore writes groups the app does not manage: -BypassSecurityGroupManagerCheck.
+        "exchange_write_role": f"Distribution Groups, {GROUP_BYPASS_ROLE}",
     }
     group = KindSpec(
         name=name,

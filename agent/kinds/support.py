@@ -55,7 +55,9 @@ def exchange_requirements(kinds: Iterable[KindSpec], *, write: bool = False) -> 
         return {}
     roles = {k.extra["exchange_read_role"] for k in bridge}
     if write:
-        roles |= {k.extra["exchange_write_role"] for k in bridge if k.restore}
+        for kind in bridge:
+            if kind.restore:
+                roles |= set(kind.extra["exchange_write_role"].split(", "))
     return {
         "permission": "Office 365 Exchange Online > Exchange.ManageAsApp",
         "entra_role": "Exchange Administrator",

@@ -27,6 +27,7 @@ MDO_NOUNS = {
     "TeamsProtectionPolicy",
     "TeamsProtectionPolicyRule",
 }
+BYPASS_ROLE = "Security Group Creation and Membership"
 # Security & Compliance PowerShell only (Connect-IPPSSession).
 SCC_NOUNS = {"ProtectionAlert"}
 _DL = {
@@ -86,7 +87,9 @@ def run(session: Session, cmdlet: str, params: dict[str, Any]) -> list[dict[str,
 def _dispatch(
     session: Session, org: ExchangeOrg, cmdlet: str, params: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    can_bypass = session.roles is None or "Role Management" in session.roles
+    # -BypassSecurityGroupManagerCheck on distribution and mail-enabled security groups needs
+    # Organization Management or this role (Role Management is what role groups need).
+    can_bypass = session.roles is None or BYPASS_ROLE in session.roles
     action = _DL.get(cmdlet)
     if action == "get":
         return dl.get_groups(org, params)

@@ -154,7 +154,8 @@ def check_manager(
     org: ExchangeOrg, record: DlRecord, params: dict[str, Any], can_bypass: bool, caller: str | None
 ) -> None:
     """facts file §5: a security group is changed by its managers, or with
-    -BypassSecurityGroupManagerCheck by Organization Management / Role Management holders."""
+    -BypassSecurityGroupManagerCheck by holders of Organization Management or the Security Group
+    Creation and Membership role (Microsoft's -BypassSecurityGroupManagerCheck docs)."""
     if record.recipient_type != "MailUniversalSecurityGroup":
         return
     if caller is not None and caller in org.directory.owners(record.group_id):

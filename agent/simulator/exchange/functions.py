@@ -309,6 +309,7 @@ def remove_setting(env: Envelope, bound: Bound) -> None:
 _READ_ROLES = ("View-Only Configuration", "View-Only Recipients", "Security Reader")
 _WRITE_ROLES = (
     "Distribution Groups",
+    "Security Group Creation and Membership",
     "Security Admin",
     "Transport Rules",
     "Remote and Accepted Domains",

@@ -55,6 +55,7 @@ _WRITE_ROLES = {
 BUILT_IN_ROLE_GROUPS: dict[str, list[str]] = {
     "Organization Management": [
         "Distribution Groups",
+        "Security Group Creation and Membership",
         "Organization Configuration",
         "Organization Transport Settings",
         "Transport Rules",
