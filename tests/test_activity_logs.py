@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from agent.jobs.backup import run_backup
 from agent.simulator.graph.activity import audit_entity, drop_premium, signin_entity
 from agent.simulator.service import READ_PERMISSIONS, Simulator
-from tests.agent_helpers import agent_for, simulated_tenant, state_of
+from tests.agent_helpers import agent_for, cli, simulated_tenant, state_of
 
 LOGS = [*READ_PERMISSIONS, "AuditLog.Read.All"]
 SMALL = {"users": 300, "groups": 30}
@@ -166,3 +166,40 @@ def test_without_audit_log_permission_both_logs_are_skipped_by_name(tmp_path: Pa
         assert report.status == "succeeded"
         assert not any("/auditLogs/" in r.path for r in sim.log.items())
         rt.close()
+
+
+def test_live_diff_leaves_out_events_entra_aged_out(tmp_path: Path) -> None:
+    with simulated_tenant(tmp_path / "sim", graph_permissions=LOGS, **SMALL) as sim:
+        directory = sim.tenants["contoso"].directory
+        directory.churn(random.Random(9), 0.03)
+        config, rt = agent_for(tmp_path / "agent", sim)
+        first = run_backup(rt, "contoso", force_full=True)
+        old_signins = archived(rt, first.snapshot.id, "signIn")
+        old_audits = archived(rt, first.snapshot.id, "directoryAudit")
+        rt.close()
+
+        directory.advance_clock(10 * DAY)  # ten days of the archive age out of Entra's 30
+        assert set(old_signins) - set(visible_signins(sim))  # Entra dropped some
+        directory.churn(random.Random(10), 0.02)  # … and recorded new events since
+        with directory.lock:  # control: an archived event still inside the window vanishes
+            audits = directory.activity.audits
+            index = max(
+                i
+                for i, r in enumerate(audits)
+                if audit_entity(directory.tenant_id, r)["id"] in old_audits
+            )
+            gone = audit_entity(directory.tenant_id, audits.pop(index))["id"]
+
+        result = cli("diff", str(first.snapshot.id), "--live", "--json", "--config", str(config))
+        assert result.code == 0, result.err
+        report = result.json()
+        removed = {(o["kind"], o["id"]) for o in report["objects"] if o["status"] == "removed"}
+        added = {o["kind"] for o in report["objects"] if o["status"] == "added"}
+        # Aged-out events are kept in the archive on purpose: not "removed" …
+        assert not {(k, i) for k, i in removed if k == "signIn"}
+        assert removed & {("directoryAudit", i) for i in old_audits} == {("directoryAudit", gone)}
+        # … while new events show as added, and one missing inside the window as removed.
+        assert {"signIn", "directoryAudit"} <= added
+        notes = {k["kind"]: k["reason"] for k in report["kinds"]}
+        assert notes["signIn"].startswith("archive: events the service no longer keeps (before ")
+        assert sim.errors == []

@@ -54,6 +54,7 @@ def _archive(ctx: CollectContext, graph: GraphClient, kind: KindSpec) -> KindRes
     if mark is not None:
         params["$filter"] = f"{kind.time_property} ge {format_time(mark - OVERLAP)}"
     newest = mark
+    oldest: dt.datetime | None = None
     done = 0
     try:
         for page in prefetched(graph.pages(kind.path, params=params)):
@@ -63,6 +64,7 @@ def _archive(ctx: CollectContext, graph: GraphClient, kind: KindSpec) -> KindRes
                 if isinstance(when, str):
                     at = parse_time(when)
                     newest = at if newest is None or at > newest else newest
+                    oldest = at if oldest is None or at < oldest else oldest
             done += len(page.items)
             ctx.report(kind.name, done)
             stager.flush()
@@ -79,4 +81,6 @@ def _archive(ctx: CollectContext, graph: GraphClient, kind: KindSpec) -> KindRes
             kind=kind.name, status="skipped", mode=ctx.mode_for(kind), reason=("not licensed")
         )
     mark_text = format_time(newest) if newest is not None else None
-    return stager.finish(full_listing=False, delta_link=mark_text)
+    result = stager.finish(full_listing=False, delta_link=mark_text)
+    result.window_start = format_time(oldest) if oldest is not None else ""
+    return result

@@ -14,6 +14,7 @@ Memory stays flat: rows go to the catalog in batches, objects to disk, and the c
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import threading
@@ -25,11 +26,12 @@ from typing import Any
 import psutil
 
 from agent.collect.base import Cancelled, Progress
+from agent.collect.window import format_time, parse_time
 from agent.db.catalog import KindResult, VersionPair
 from agent.errors import AgentError
 from agent.exchange.bridge import ExchangeBridge
 from agent.jobs.backup import STALE_AFTER_S, collect_kinds, connect_tenant, heartbeat_of
-from agent.kinds import KindSpec
+from agent.kinds import BY_NAME, KindSpec
 from agent.runtime import Runtime
 from agent.store.repository import Repository
 from agent.store.scratch_repository import ScratchRepository
@@ -56,9 +58,40 @@ class LiveRead:
         return [r.kind for r in self.results if r.status in READ]
 
     def differences(self, seq: int, kinds: list[str] | None = None) -> Iterator[VersionPair]:
-        """Objects that differ between snapshot ``seq`` and the live tenant."""
+        """Objects that differ between snapshot ``seq`` and the live tenant. For archive
+        kinds (time-window events) an archived event older than the live read's window is
+        not "removed": the service's retention dropped it and our archive keeps it on purpose."""
         wanted = [k for k in self.kinds_read if kinds is None or k in kinds]
-        return self.rt.catalog.staging_differences(self.job_id, self.tenant, seq, wanted)
+        for pair in self.rt.catalog.staging_differences(self.job_id, self.tenant, seq, wanted):
+            if pair.new_blob is None and pair.old_blob is not None and self.aged_out(pair):
+                continue
+            yield pair
+
+    def window_start(self, kind: str) -> dt.datetime | None:
+        """Where the live read of an archive kind began (its oldest event); None: it returned
+        no event, so every archived one is older than the service keeps."""
+        text = next(r.window_start for r in self.results if r.kind == kind)
+        return _parsed(text) if text else None
+
+    def aged_out(self, pair: VersionPair) -> bool:
+        spec = BY_NAME.get(pair.kind)
+        if spec is None or spec.incremental != "window" or not spec.time_property:
+            return False
+        when = self.load(str(pair.old_blob)).get(spec.time_property)
+        start = self.window_start(pair.kind)
+        return start is None or (isinstance(when, str) and parse_time(when) < start)
+
+    def archive_note(self, kind: str) -> str:
+        """What a live compare of an archive kind leaves out, for the report."""
+        spec = BY_NAME.get(kind)
+        if spec is None or spec.incremental != "window" or kind not in self.kinds_read:
+            return ""
+        start = self.window_start(kind)
+        since = f"before {format_time(start)}" if start else "all of them: none is kept live"
+        return (
+            "archive: events the service no longer keeps "
+            f"({since}) stay in the snapshot and are not compared"
+        )
 
     def load(self, blob_id: str) -> dict[str, Any]:
         return dict(self.repo.get(blob_id))
@@ -66,6 +99,11 @@ class LiveRead:
     def find(self, kind: str, object_id: str) -> dict[str, Any] | None:
         blob = self.rt.catalog.staged_blob(self.job_id, kind, object_id)
         return self.load(blob) if blob else None
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> dt.datetime:
+    return parse_time(text)
 
 
 @contextmanager

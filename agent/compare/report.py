@@ -155,7 +155,8 @@ def diff_live(catalog: Catalog, repo: Repository, snap: SnapshotView, live: Live
             r.kind,
             "compared" if r.kind in live.kinds_read else r.status,
             r.reason
-            or (f"{r.failed} objects could not be read and are not compared" if r.failed else ""),
+            or (f"{r.failed} objects could not be read and are not compared" if r.failed else "")
+            or live.archive_note(r.kind),
         )
         for r in live.results
     }

@@ -37,6 +37,9 @@ class KindResult:
     unchanged: int = 0
     reason: str = ""
     duration_s: float = 0.0
+    # Time-window kinds: the oldest event time this read returned (ISO 8601), i.e. where the
+    # service's retention window began; a live compare does not count older events as removed.
+    window_start: str = ""
 
 
 @dataclass(frozen=True)
