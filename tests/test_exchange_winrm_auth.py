@@ -1,7 +1,7 @@
-"""The agent reaches the bridge host with each WinRM authentication its config names: NTLM
-and Negotiate (pyspnego's acceptor on the simulator), client certificates mapped to the
-bridge account, Basic over the lab's plain-HTTP listener; Kerberos and CredSSP are asked of
-pypsrp and fail with one clear error where this agent cannot use them."""
+"""The agent reaches the bridge host with each WinRM authentication its config names: NTLM,
+Negotiate and CredSSP (pyspnego's acceptors on the simulator), client certificates mapped to
+the bridge account, Basic over the lab's plain-HTTP listener; Kerberos is asked of pypsrp and
+fails with one clear error, as there is no KDC (nor GSSAPI) here."""
 
 from __future__ import annotations
 
@@ -143,10 +143,15 @@ def test_kerberos_is_asked_of_pypsrp(tmp_path: Path, sim: Simulator) -> None:
     assert "gssapi" in text.lower()
 
 
-def test_credssp_is_asked_of_pypsrp(tmp_path: Path, sim: Simulator) -> None:
-    code, text = backup(tmp_path, sim, auth='"credssp"')
+def test_credssp_delegates_the_bridge_account(tmp_path: Path, sim: Simulator) -> None:
+    since = len(sim.log.items())
+    code, text = backup(tmp_path / "ok", sim, auth='"credssp"')
+    assert code == 0, text
+    assert wsman_auth(sim, since) == {"credssp"}
+    password = cert_file(tmp_path, "wrong-password", b"not-the-password")
+    code, text = backup(tmp_path / "wrong", sim, auth='"credssp"', password=password)
     assert code != 0 and "E711" in text and 'auth = "credssp"' in text
-    assert "requests-credssp" in text
+    assert "Enable-WSManCredSSP" in text and "not-the-password" not in text
 
 
 def test_plain_http_only_when_allowed_and_loudly(tmp_path: Path, sim: Simulator) -> None:

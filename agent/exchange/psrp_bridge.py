@@ -24,6 +24,8 @@ from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportErr
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import TaggedValue
 from pypsrp.wsman import WSMan
+from requests_credssp.exceptions import AuthenticationException as CredSSPAuthError
+from requests_credssp.exceptions import NTStatusException
 from spnego.exceptions import SpnegoError
 
 from agent.config import ExchangeConfig, TenantConfig
@@ -348,6 +350,8 @@ class PsrpExchangeBridge(ExchangeBridge):
             raise self._auth_failed(str(exc)) from None
         except SpnegoError as exc:  # NTLM/Kerberos failed on this side (no ticket, no KDC)
             raise self._auth_failed(f"{type(exc).__name__}: {exc}") from None
+        except (CredSSPAuthError, NTStatusException) as exc:  # e.g. 0x8009030C: logon denied
+            raise self._auth_failed(str(exc)) from None
         except ValueError as exc:
             if "auth protocol" not in str(exc):  # pypsrp: the host offers another method
                 raise

@@ -8,26 +8,31 @@
   certificate) must match, as with CbtHardeningLevel=Strict. The acceptor is pyspnego's
   NTLM, which reads users from the file ``NTLM_USER_FILE`` names (DOMAIN:USER:PASSWORD lines);
   it is written from the local users and named only while a token is checked.
+- CredSSP (over HTTPS): the same connection-based exchange with ``CredSSP <token>``: TLS
+  inside the tokens, NTLM inside that, then the client delegates its password, which must be
+  the account's (pyspnego's CredSSP acceptor).
 - Certificate: ``Authorization: http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/
   mutual`` and a client certificate in the TLS handshake, issued by the client CA the host
   trusts, with the client-authentication EKU and a SAN UPN that a certificate mapping
   (``New-Item WSMan:\\localhost\\ClientCertificate -Subject <UPN> -Issuer <CA thumbprint>``)
   names for a local user.
 
-Kerberos needs a KDC and CredSSP a delegating client package, neither of which exists here:
-they are not offered (see docs/ARCHITECTURE.md).
+Kerberos needs a KDC, which does not exist here: it is not offered (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import spnego
 from cryptography import x509
@@ -66,7 +71,7 @@ class WinRMAuth:
         client_ca_thumbprint: str | None = None,
     ) -> None:
         self.users = dict(users)
-        self.methods = {"basic", "negotiate", "certificate"}
+        self.methods = {"basic", "negotiate", "certificate", "credssp"}
         self.reject_all = False  # fault hook: every request gets 401
         # Client certificate mappings: UPN -> local user (Subject of the mapping).
         self.certificate_mappings: dict[str, str] = {}
@@ -95,12 +100,14 @@ class WinRMAuth:
             return Outcome(user, method="basic") if user else self._refuse()
         if lowered in _NEGOTIATE and token and "negotiate" in self.methods:
             return self._negotiate(request, scheme, token)
+        if lowered == "credssp" and token and "credssp" in self.methods:
+            return self._negotiate(request, scheme, token)
         if scheme == CERTIFICATE_PROFILE and "certificate" in self.methods:
             mapped = self._certificate(request)
             return Outcome(mapped, method="certificate") if mapped else self._refuse()
         if not scheme and request.connection.get("user"):
-            # A connection authenticated by Negotiate earlier.
-            return Outcome(request.connection["user"], method="negotiate")
+            # A connection authenticated by Negotiate or CredSSP earlier.
+            return Outcome(request.connection["user"], method=request.connection["method"])
         return self._refuse()
 
     def _refuse(self, headers: dict[str, str] | None = None) -> Outcome:
@@ -109,6 +116,8 @@ class WinRMAuth:
             offered.append("Negotiate")
         if "basic" in self.methods:
             offered.append('Basic realm="WSMAN"')
+        if "credssp" in self.methods:
+            offered.append("CredSSP")
         response = Response(
             401,
             b"",
@@ -131,27 +140,25 @@ class WinRMAuth:
     def _negotiate(self, request: Request, scheme: str, token: str) -> Outcome:
         state = request.connection
         state.pop("user", None)  # a new handshake replaces what the connection had
+        state.pop("method", None)
         try:
             in_token = base64.b64decode(token, validate=True)
         except binascii.Error:
             return self._refuse()
-        context = state.get("negotiate")
-        if context is None:
-            bindings = GssChannelBindings(application_data=self._cbt) if self._cbt else None
-            context = spnego.server(protocol="negotiate", channel_bindings=bindings)
+        protocol = "credssp" if scheme.lower() == "credssp" else "negotiate"
+        context = state.get(protocol)
         try:
-            with _NTLM_LOCK:
-                previous = os.environ.get("NTLM_USER_FILE")
-                os.environ["NTLM_USER_FILE"] = str(self.ntlm_user_file)
-                try:
-                    out_token = context.step(in_token)
-                finally:
-                    if previous is None:
-                        os.environ.pop("NTLM_USER_FILE", None)
-                    else:
-                        os.environ["NTLM_USER_FILE"] = previous
+            with self._ntlm_users():
+                if context is None:
+                    bindings = GssChannelBindings(application_data=self._cbt) if self._cbt else None
+                    # CredSSP binds to its own inner TLS channel, not to ours.
+                    context = spnego.server(
+                        protocol=protocol,
+                        channel_bindings=None if protocol == "credssp" else bindings,
+                    )
+                out_token = context.step(in_token)
         except SpnegoError:
-            state.pop("negotiate", None)
+            state.pop(protocol, None)
             return self._refuse()  # wrong password, bad binding: access denied
         answer = (
             {"WWW-Authenticate": f"{scheme} {base64.b64encode(out_token).decode()}"}
@@ -159,15 +166,39 @@ class WinRMAuth:
             else {}
         )
         if not context.complete:
-            state["negotiate"] = context
+            state[protocol] = context
             return self._refuse(answer)
-        state.pop("negotiate", None)
+        state.pop(protocol, None)
         principal = str(context.client_principal or "")
         user = principal.rsplit("\\", 1)[-1]
         if user not in self.users:
             return self._refuse()
-        state["user"] = user
-        return Outcome(user, headers=answer, method="negotiate")
+        if protocol == "credssp" and not self._delegated_ok(context, user):
+            return self._refuse()
+        state["user"], state["method"] = user, protocol
+        return Outcome(user, headers=answer, method=protocol)
+
+    def _delegated_ok(self, context: Any, user: str) -> bool:
+        """CredSSP's point: the client delegates its password; it must be the account's."""
+        creds = context.get_extra_info("client_credential")
+        password = getattr(creds, "password", None)
+        return isinstance(password, str) and hmac.compare_digest(
+            password.encode(), self.users[user].encode()
+        )
+
+    @contextlib.contextmanager
+    def _ntlm_users(self) -> Iterator[None]:
+        """pyspnego's NTLM acceptor reads its users from the file NTLM_USER_FILE names."""
+        with _NTLM_LOCK:
+            previous = os.environ.get("NTLM_USER_FILE")
+            os.environ["NTLM_USER_FILE"] = str(self.ntlm_user_file)
+            try:
+                yield
+            finally:
+                if previous is None:
+                    os.environ.pop("NTLM_USER_FILE", None)
+                else:
+                    os.environ["NTLM_USER_FILE"] = previous
 
     def _certificate(self, request: Request) -> str | None:
         der = request.peer_cert
