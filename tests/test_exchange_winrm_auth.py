@@ -57,7 +57,7 @@ def wsman_auth(sim: Simulator, since: int) -> set[str]:
     return {
         str(item.note.get("auth"))
         for item in sim.log.items()[since:]
-        if item.path == "/wsman" and item.status == 200
+        if item.path == "/wsman" and item.status == 200 and "auth" in item.note
     }
 
 
@@ -164,6 +164,13 @@ def test_plain_http_only_when_allowed_and_loudly(tmp_path: Path, sim: Simulator)
     assert code == 0, text
     assert "plain HTTP" in text and "lab only" in text
     assert wsman_auth(sim, since) == {"basic"}
+    # NTLM over HTTP: every message sealed with the connection's NTLM context, as a Windows
+    # host requires unless AllowUnencrypted is set.
+    since = len(sim.log.items())
+    code, text = backup(tmp_path / "ntlm", sim, bridge_url=url, allow_http="true", auth='"ntlm"')
+    assert code == 0, text
+    assert "only WinRM message encryption" in text
+    assert wsman_auth(sim, since) == {"negotiate+sealed"}
     # Certificates need the TLS listener: refused before anything is sent.
     code, text = refused_config(
         tmp_path / "cert",

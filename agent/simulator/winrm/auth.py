@@ -139,8 +139,8 @@ class WinRMAuth:
 
     def _negotiate(self, request: Request, scheme: str, token: str) -> Outcome:
         state = request.connection
-        state.pop("user", None)  # a new handshake replaces what the connection had
-        state.pop("method", None)
+        for key in ("user", "method", "context"):  # a new handshake replaces them
+            state.pop(key, None)
         try:
             in_token = base64.b64decode(token, validate=True)
         except binascii.Error:
@@ -150,7 +150,9 @@ class WinRMAuth:
         try:
             with self._ntlm_users():
                 if context is None:
-                    bindings = GssChannelBindings(application_data=self._cbt) if self._cbt else None
+                    tls = request.base_url.startswith("https:")  # no binding over plain HTTP
+                    cbt = self._cbt if tls else None
+                    bindings = GssChannelBindings(application_data=cbt) if cbt else None
                     # CredSSP binds to its own inner TLS channel, not to ours.
                     context = spnego.server(
                         protocol=protocol,
@@ -176,6 +178,8 @@ class WinRMAuth:
         if protocol == "credssp" and not self._delegated_ok(context, user):
             return self._refuse()
         state["user"], state["method"] = user, protocol
+        # Over plain HTTP the client seals every message with this context (sealing.py).
+        state["context"] = context if protocol == "negotiate" else None
         return Outcome(user, headers=answer, method=protocol)
 
     def _delegated_ok(self, context: Any, user: str) -> bool:

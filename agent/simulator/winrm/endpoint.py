@@ -13,8 +13,10 @@ import time
 import uuid
 from typing import Any
 
+from spnego.exceptions import SpnegoError
+
 from agent.simulator.httpserver import Request, Response, Router
-from agent.simulator.winrm import wsman
+from agent.simulator.winrm import sealing, wsman
 from agent.simulator.winrm.auth import WinRMAuth
 from agent.simulator.winrm.psrp import CommandHandler, LoggedInvocation, PsrpShell
 from agent.simulator.winrm.wsman import WSManFault, WSManRequest
@@ -91,27 +93,43 @@ class WinRMEndpoint:
             assert outcome.challenge is not None
             return outcome.challenge
         username = outcome.username
+        context = request.connection.get("context")
+        sealed = sealing.is_sealed(request.headers.get("content-type", ""))
+        body = request.body
+        if sealed:
+            try:
+                if context is None:
+                    raise sealing.SealingError("no sealing context on this connection")
+                body = sealing.unseal(context, body)
+            except (sealing.SealingError, SpnegoError) as exc:
+                return Response(400, str(exc).encode(), {"Content-Type": "text/plain"})
+        if not body:  # the empty POST a sealing client authenticates with
+            return Response(200, b"", {"Content-Length": "0", **outcome.headers})
         message_id = ""
         try:
-            parsed = wsman.parse_request(request.body)
+            parsed = wsman.parse_request(body)
             message_id = parsed.message_id
             note: dict[str, Any] = {
                 "wsman": parsed.action.rsplit("/", 1)[-1],
-                "auth": outcome.method,
+                "auth": outcome.method + ("+sealed" if sealed else ""),
             }
-            body = self._dispatch(parsed, username, request, note)
-            return Response(200, body, {**_SOAP, **outcome.headers}, note=note)
+            reply = self._dispatch(parsed, username, request, note)
+            response = Response(200, reply, {**_SOAP, **outcome.headers}, note=note)
         except WSManFault as fault:
             if fault.code == wsman.OPERATION_TIMEOUT:
                 self._count("operation_timeouts")
             elif fault.code == wsman.UNKNOWN_SHELL:
                 self._count("unknown_shell")
-            return self._fault(message_id, fault)
+            response = self._fault(message_id, fault)
         except Exception as exc:  # a simulator bug: a fault the client can read, recorded
             self.errors.append(repr(exc))
-            return self._fault(
+            response = self._fault(
                 message_id, WSManFault(wsman.INTERNAL_ERROR, f"Simulator error: {exc!r}")
             )
+        if sealed:  # the answer goes back sealed too, faults included
+            response.body = sealing.seal(context, response.body)
+            response.headers["Content-Type"] = sealing.CONTENT_TYPE
+        return response
 
     def _count(self, name: str) -> None:
         with self._lock:
