@@ -150,3 +150,26 @@ def test_groups_stream_into_the_repository_page_by_page(tmp_path: Path) -> None:
                 assert {m["ExternalDirectoryObjectId"] for m in members[gid]["members"]} == expected
         # One call per page of 3 groups, each type on its own.
         assert report.graph["bridge"]["by_function"]["Export-EbDistributionGroups"] == pages > 2
+
+
+def test_a_listing_lost_mid_backup_is_read_again_and_counted_once(tmp_path: Path) -> None:
+    with exchange_agent(tmp_path, exchange={"group_page_size": "2"}) as (sim, handle, _, rt):
+        dropped: list[int] = []
+
+        def progress(kind: str, done: int) -> None:
+            # The bridge host restarts right after the first page of distribution lists.
+            if kind == "distributionGroup" and done == 2 and not dropped:
+                dropped.append(sim.winrm.drop_all())
+
+        report = run_backup(rt, "contoso", force_full=True, progress=progress)
+        assert dropped == [1]
+        assert report.status == "succeeded" and report.snapshot is not None
+        assert report.graph["bridge"]["reconnects"] == 1
+        results = {k.kind: k for k in report.kinds}
+        live = get_groups(handle.exchange, {"RecipientTypeDetails": TYPES["distributionGroup"]})
+        ids = {g["ExternalDirectoryObjectId"] for g in live}
+        # Listed again from the start, yet each group counted and stored once.
+        assert results["distributionGroup"].succeeded == len(live)
+        assert results["distributionGroupMember"].succeeded == len(live)
+        assert set(objects_of(rt, report.snapshot.id, "distributionGroup")) == ids
+        assert set(objects_of(rt, report.snapshot.id, "distributionGroupMember")) == ids

@@ -187,5 +187,9 @@ def test_tenants_json_names_the_bridge_without_secrets(
     password = sim.bridge_password_path.read_text().strip()
     assert password not in json.dumps(document)
     assert (sim.bridge_password_path.stat().st_mode & 0o777) == 0o600
+    # The client certificate for auth = "certificate" is named by path, never inlined.
+    assert bridge["client_certificate_file"] == str(sim.bridge_client_cert_path)
+    assert "PRIVATE KEY" not in json.dumps(document)
+    assert (sim.bridge_client_cert_path.stat().st_mode & 0o777) == 0o600
     entry = document["tenants"][0]
     assert len(entry["certificate_thumbprint"]) == 40

@@ -412,6 +412,8 @@ class Simulator:
                 "url": f"{self.base_url}/wsman",
                 "username": BRIDGE_USER,
                 "password_file": str(self.bridge_password_path),
+                # auth = "certificate": mapped to the bridge account (PEM: cert + key).
+                "client_certificate_file": str(self.bridge_client_cert_path),
             },
             "ca_file": str(self.ca_path),
         }
