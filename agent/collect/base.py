@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.db.catalog import Catalog, KindResult, StagedObject
 from agent.exchange.bridge import ExchangeBridge
@@ -22,6 +22,9 @@ from agent.kinds.spec import KindSpec
 from agent.portal import PortalClient
 from agent.schema.csdl import load_schema
 from agent.store.repository import Repository
+
+if TYPE_CHECKING:
+    from agent.collect.audit_feed import AuditFeed
 
 STAGE_BATCH = 2000
 
@@ -179,6 +182,9 @@ class CollectContext:
     scratch_dir: str | None = None
     portal: PortalClient | None = None  # only when the tenant has a service account
     bridge: ExchangeBridge | None = None  # only when the tenant has an [exchange] section
+    # The job's directory audit log reader, shared by the incremental = audit kinds.
+    audit: AuditFeed | None = None
+    full_every_days: int = 7  # the scope's periodic full read, per kind as well
 
     def wants(self, name: str) -> bool:
         return any(k.name == name for k in self.kinds)
@@ -196,7 +202,7 @@ class CollectContext:
         return self.catalog.delta_link(self.tenant, name)
 
     def mode_for(self, kind: KindSpec) -> str:
-        incremental = kind.incremental in ("delta", "window")
+        incremental = kind.incremental in ("delta", "window", "audit")
         return "full" if self.force_full or not incremental else "incremental"
 
     def previous(self, name: str, object_ids: Sequence[str]) -> dict[str, Any]:

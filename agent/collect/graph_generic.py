@@ -11,11 +11,13 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
 
-from agent.collect.base import CollectContext, clean, with_unset
+from agent.collect import audit_relation
+from agent.collect.audit_feed import AuditUnavailable
+from agent.collect.base import CollectContext, Stager, clean, with_unset
 from agent.collect.prefetch import prefetched
 from agent.db.catalog import KindResult
 from agent.graph.client import BatchRequest
-from agent.kinds.spec import KindSpec
+from agent.kinds.spec import Incremental, KindSpec
 
 # Graph stops expanded collections at 20 items with no nextLink (facts file §1).
 EXPAND_LIMIT = 20
@@ -129,52 +131,93 @@ def collect_relation(ctx: CollectContext) -> dict[str, KindResult]:
     With ``relation_expand``: ``GET {path}?$select=id&$expand={relation}($select=id)`` returns
     100 parents a page with up to 20 related objects each, and only parents showing 20 need a
     follow-up read of the whole relationship. Otherwise every parent's relationship is read
-    in $batch requests of 20.
+    in $batch requests of 20. Kinds kept through the directory audit log (incremental =
+    audit) re-read only the parents that may have changed (agent/collect/audit_relation.py).
     """
     results: dict[str, KindResult] = {}
     for kind in ctx.kinds:
         assert kind.path and kind.relation, f"{kind.name} declares no path/relation"
         stager = ctx.stager(kind.name)
-        follow_up: list[str] = []
-        done = 0
-        params = {"$select": "id", "$top": EXPAND_PAGE if kind.relation_expand else "999"}
-        if kind.relation_expand:
-            params["$expand"] = f"{kind.relation}($select=id)"
-        for page in prefetched(ctx.graph.pages(kind.path, params=params)):
-            for item in page.items:
-                related = item.get(kind.relation) or []
-                if not kind.relation_expand or len(related) >= EXPAND_LIMIT:
-                    follow_up.append(item["id"])
-                else:
-                    stager.put(relation_object(kind, item["id"], related))
-            done += len(page.items)
-            ctx.report(kind.name, done)
-            stager.flush()
-        with ThreadPoolExecutor(TAIL_WORKERS, thread_name_prefix="relation-tail") as pool:
-            # A relationship longer than one page continues on its own chain of nextLinks:
-            # the chains of different parents run side by side, not one after another.
-            tails: dict[Future[list[dict[str, Any]]], str] = {}
-            for result in ctx.graph.run_batches(_relation_reads(kind, follow_up)):
-                if result.status == 200 and result.body is not None:
-                    items = list(result.body.get("value", []))
-                    next_link = result.body.get("@odata.nextLink")
-                    if next_link:
-                        if len(tails) >= 2 * TAIL_WORKERS:  # bounded: memory stays flat
-                            done_tail = next(as_completed(tails))
-                            stager.put(
-                                relation_object(kind, tails.pop(done_tail), done_tail.result())
-                            )
-                        tails[pool.submit(_rest, ctx, items, next_link)] = result.id
-                    else:
-                        stager.put(relation_object(kind, result.id, items))
-                elif result.status != 404:  # 404: deleted since the listing; the listing drops it
-                    stager.keep(result.id, f"HTTP {result.status}")
-                for tail in [t for t in tails if t.done()]:
-                    stager.put(relation_object(kind, tails.pop(tail), tail.result()))
-            for tail in as_completed(list(tails)):
-                stager.put(relation_object(kind, tails.pop(tail), tail.result()))
-        results[kind.name] = stager.finish(full_listing=True)
+        if kind.incremental == Incremental.AUDIT:
+            results[kind.name] = _audited(ctx, kind, stager)
+        else:
+            _read_all(ctx, kind, stager)
+            results[kind.name] = stager.finish(full_listing=True)
     return results
+
+
+def _audited(ctx: CollectContext, kind: KindSpec, stager: Stager) -> KindResult:
+    """Incremental through the audit log when possible, else in full (saying why)."""
+    position, full = audit_relation.why_full(ctx, kind)
+    if position is not None:
+        try:
+            link = audit_relation.read_changed(
+                ctx, kind, position, lambda ids: _read_parents(ctx, kind, stager, ids), stager
+            )
+            return stager.finish(full_listing=False, delta_link=link)
+        except audit_relation.ReadInFull as exc:
+            full = exc
+        except AuditUnavailable as exc:
+            full = audit_relation.ReadInFull(str(exc), warn=True)
+    if full is not None and full.why != "full run":
+        ctx.log("warning" if full.warn else "info", f"{kind.title} read in full: {full.why}.",
+                kind=kind.name)  # fmt: skip
+        stager.result.reason = f"read in full: {full.why}"
+    start = audit_relation.start_position(ctx, kind)  # before the listing: nothing is missed
+    _read_all(ctx, kind, stager)
+    return stager.finish(full_listing=True, delta_link=start.text() if start else None)
+
+
+def _read_all(ctx: CollectContext, kind: KindSpec, stager: Stager) -> None:
+    assert kind.path and kind.relation
+    follow_up: list[str] = []
+    done = 0
+    params = {"$select": "id", "$top": EXPAND_PAGE if kind.relation_expand else "999"}
+    if kind.relation_expand:
+        params["$expand"] = f"{kind.relation}($select=id)"
+    for page in prefetched(ctx.graph.pages(kind.path, params=params)):
+        for item in page.items:
+            related = item.get(kind.relation) or []
+            if not kind.relation_expand or len(related) >= EXPAND_LIMIT:
+                follow_up.append(item["id"])
+            else:
+                stager.put(relation_object(kind, item["id"], related))
+        done += len(page.items)
+        ctx.report(kind.name, done)
+        stager.flush()
+    _read_parents(ctx, kind, stager, follow_up)
+
+
+def _read_parents(
+    ctx: CollectContext, kind: KindSpec, stager: Stager, parent_ids: Iterable[str]
+) -> set[str]:
+    """Each parent's whole relationship in $batch; the ids Graph no longer has (404)."""
+    missing: set[str] = set()
+    with ThreadPoolExecutor(TAIL_WORKERS, thread_name_prefix="relation-tail") as pool:
+        # A relationship longer than one page continues on its own chain of nextLinks:
+        # the chains of different parents run side by side, not one after another.
+        tails: dict[Future[list[dict[str, Any]]], str] = {}
+        for result in ctx.graph.run_batches(_relation_reads(kind, parent_ids)):
+            if result.status == 200 and result.body is not None:
+                items = list(result.body.get("value", []))
+                next_link = result.body.get("@odata.nextLink")
+                if next_link:
+                    if len(tails) >= 2 * TAIL_WORKERS:  # bounded: memory stays flat
+                        done_tail = next(as_completed(tails))
+                        stager.put(relation_object(kind, tails.pop(done_tail), done_tail.result()))
+                    tails[pool.submit(_rest, ctx, items, next_link)] = result.id
+                else:
+                    stager.put(relation_object(kind, result.id, items))
+            elif result.status == 404:  # deleted since it was listed: the listing drops it
+                missing.add(result.id)
+            else:
+                stager.keep(result.id, f"HTTP {result.status}")
+            for tail in [t for t in tails if t.done()]:
+                stager.put(relation_object(kind, tails.pop(tail), tail.result()))
+        for tail in as_completed(list(tails)):
+            stager.put(relation_object(kind, tails.pop(tail), tail.result()))
+    stager.flush()
+    return missing
 
 
 def _rest(ctx: CollectContext, items: list[dict[str, Any]], next_link: str) -> list[dict[str, Any]]:

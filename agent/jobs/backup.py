@@ -24,6 +24,7 @@ import psutil
 
 from agent.auth import ServiceAccountTokenProvider
 from agent.collect import COLLECTORS, CollectContext
+from agent.collect.audit_feed import AuditFeed
 from agent.collect.base import Cancelled, Progress
 from agent.config import ScopeConfig, TenantConfig
 from agent.db.catalog import Catalog, KindResult, SnapshotView
@@ -33,6 +34,7 @@ from agent.exchange.outcomes import skip_reason
 from agent.graph.budget import ResourceBudget
 from agent.graph.client import GraphClient
 from agent.kinds import KindSpec, resolve
+from agent.kinds.audit_trail import TARGET_BACK, TARGET_GONE
 from agent.kinds.exchange import selected_settings
 from agent.portal import PortalClient
 from agent.runtime import Runtime, TenantConnection
@@ -296,6 +298,8 @@ def _collect(
     roles = set(conn.tokens.claims().get("roles") or [])
     graph = conn.graph
     portal = _portal(conn)
+    audit = audit_feed(graph, roles, kinds)
+    every = min((s.full_every_days for s in conn.config.scopes), default=7)
     # Set when one collector fails hard, so the others stop; never the caller's event
     # (in the service that one stops the whole agent).
     abort = threading.Event()
@@ -317,6 +321,8 @@ def _collect(
             scratch_dir=str(rt.scratch_dir),
             portal=portal,
             bridge=bridge,
+            audit=audit,
+            full_every_days=every,
         )
 
     # Collectors read independent sources: run them side by side. Each delta stream is
@@ -348,6 +354,19 @@ def _collect(
             abort.set()  # stop the other collectors at their next checkpoint
             raise
     return results
+
+
+def audit_feed(graph: GraphClient, roles: set[str], kinds: list[KindSpec]) -> AuditFeed | None:
+    """One directory audit log reader for the job's incremental = audit kinds, keeping only
+    the activities they (and the deletions and restores of what they link to) care about."""
+    audited = [k for k in kinds if k.incremental == "audit"]
+    if not audited:
+        return None
+    relevant = {a for k in audited for a in k.changed_by}
+    for kind in audited:
+        for target in kind.links_to:
+            relevant.update(TARGET_GONE.get(target, ()), TARGET_BACK.get(target, ()))
+    return AuditFeed(graph, roles, relevant)
 
 
 def connect_tenant(rt: Runtime, tenant_name: str, tenant: TenantConfig) -> TenantConnection:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agent.kinds import audit_trail as trail
 from agent.kinds.spec import DIRECTORY_READ, Area, Incremental, KindSpec
 
 # Properties an administrator expects back after a restore; read-only ones (createdDateTime,
@@ -177,8 +178,9 @@ GROUP_OWNER = KindSpec(
     area=Area.ENTRA,
     collector="graph.relation",
     describes="The owners of each group (users and service principals), one object per group.",
-    source="GET /groups?$expand=owners($select=id)",
-    incremental=Incremental.FULL,
+    source="GET /groups?$expand=owners($select=id); incremental: groups the directory audit "
+    "log names",
+    incremental=Incremental.AUDIT,
     read_permissions=GROUP_READ,
     write_permissions=("Group.ReadWrite.All",),
     key="groupId",
@@ -189,8 +191,11 @@ GROUP_OWNER = KindSpec(
     unordered=("owners",),
     restore=("relink",),
     after=("group", "user"),
-    notes="Graph's groups delta does not track owners, so owners are read in full each run "
-    "(one request per 100 groups) and stored only when they change.",
+    changed_by=trail.GROUP_OWNERS,
+    links_to=("user", "servicePrincipal"),
+    notes="Graph's groups delta does not track owners: a full run reads them for every group "
+    "(one request per 100 groups); an incremental one only for groups the directory audit "
+    "log names ('Add owner to group', …) and new groups.",
 )
 
 KINDS: tuple[KindSpec, ...] = (USER, GROUP, GROUP_MEMBER, GROUP_OWNER)

@@ -3,6 +3,7 @@ apps and their SSO configuration), administrative units, devices, roles and gran
 
 from __future__ import annotations
 
+from agent.kinds import audit_trail as trail
 from agent.kinds.spec import DIRECTORY_READ, Area, Incremental, KindSpec
 
 APP_READ = ("Application.Read.All", "Application.ReadWrite.All", *DIRECTORY_READ)
@@ -68,8 +69,12 @@ def relation_kind(
     full_items: bool = False,
     after: tuple[str, ...] = (),
     notes: str = "",
+    changed_by: tuple[str, ...] = (),
+    links_to: tuple[str, ...] = (),
 ) -> KindSpec:
     how = f"$expand={relation}($select=id)" if expand else f"{{id}}/{relation} in $batch"
+    if changed_by:
+        how += "; incremental: parents the directory audit log names"
     return KindSpec(
         name=name,
         title=title,
@@ -77,7 +82,7 @@ def relation_kind(
         collector="graph.relation",
         describes=describes,
         source=f"GET {path}?{how}",
-        incremental=Incremental.FULL,
+        incremental=Incremental.AUDIT if changed_by else Incremental.FULL,
         read_permissions=read,
         write_permissions=write,
         key=f"{parent}Id",
@@ -87,6 +92,8 @@ def relation_kind(
         relation=relation,
         relation_expand=expand,
         relation_full_items=full_items,
+        changed_by=changed_by,
+        links_to=links_to,
         unordered=(relation,),  # one object per parent: the related set, order meaningless
         restore=("relink",),
         after=(parent, *after),
@@ -311,6 +318,8 @@ DIRECTORY_KINDS: tuple[KindSpec, ...] = (
         read=APP_READ,
         write=("Application.ReadWrite.All",),
         after=("user",),
+        changed_by=trail.APP_OWNERS,
+        links_to=("user", "servicePrincipal"),
     ),
     relation_kind(
         "servicePrincipalOwner",
@@ -322,6 +331,8 @@ DIRECTORY_KINDS: tuple[KindSpec, ...] = (
         read=APP_READ,
         write=("Application.ReadWrite.All",),
         after=("user",),
+        changed_by=trail.SP_OWNERS,
+        links_to=("user", "servicePrincipal"),
     ),
     relation_kind(
         "appRoleAssignment",
@@ -335,6 +346,8 @@ DIRECTORY_KINDS: tuple[KindSpec, ...] = (
         expand=False,
         full_items=True,
         after=("user", "group"),
+        changed_by=trail.APP_ROLE_ASSIGNMENTS,
+        links_to=("user", "group", "servicePrincipal"),
         notes="Read from the resource side only: an assignment is one object with one "
         "resource (always a service principal of the tenant, Microsoft's first-party ones "
         "included) and one principal, and a user's, group's or service principal's "
@@ -354,6 +367,8 @@ DIRECTORY_KINDS: tuple[KindSpec, ...] = (
         read=("AdministrativeUnit.Read.All", "AdministrativeUnit.ReadWrite.All", *DIRECTORY_READ),
         write=("AdministrativeUnit.ReadWrite.All",),
         after=("user", "group", "device"),
+        changed_by=trail.AU_MEMBERS,
+        links_to=("user", "group", "device"),
     ),
     relation_kind(
         "administrativeUnitScopedRoleMember",
@@ -368,6 +383,8 @@ DIRECTORY_KINDS: tuple[KindSpec, ...] = (
         full_items=True,
         after=("user",),
         notes=VIA_ASSIGNMENTS,
+        changed_by=trail.AU_SCOPED_ROLE_MEMBERS,
+        links_to=("user",),
     ),
     relation_kind(
         "directoryRoleMember",
@@ -381,6 +398,8 @@ DIRECTORY_KINDS: tuple[KindSpec, ...] = (
         expand=False,
         after=("user", "group"),
         notes=VIA_ASSIGNMENTS,
+        changed_by=trail.ROLE_MEMBERS,
+        links_to=("user", "group", "servicePrincipal"),
     ),
     relation_kind(
         "deviceRegisteredOwner",
@@ -392,5 +411,7 @@ DIRECTORY_KINDS: tuple[KindSpec, ...] = (
         read=("Device.Read.All", *DIRECTORY_READ),
         write=("Device.ReadWrite.All",),
         after=("user",),
+        changed_by=trail.DEVICE_OWNERS,
+        links_to=("user",),
     ),
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from agent.kinds import audit_trail as trail
 from agent.kinds.entra import GROUP_READ, USER_READ
 from agent.kinds.entra_directory import APP_READ, relation_kind
 from agent.kinds.spec import DIRECTORY_READ, Area, Incremental, KindSpec
@@ -59,6 +60,8 @@ SP_POLICY_KINDS: tuple[KindSpec, ...] = tuple(
         expand=False,
         after=(policy,),  # a policy recreated by the same restore is linked by its new id
         notes=SP_POLICY_NOTE,
+        changed_by=trail.SP_POLICIES,
+        links_to=("policy",),
     )
     for name, title, relation, describes, policy in (
         (
@@ -199,6 +202,7 @@ LINK_KINDS: tuple[KindSpec, ...] = (
             notes="Create-only: Graph has no update for an extension property, so restore "
             "recreates a missing one (a recreated app's new appId in its name) and never changes "
             "one that exists; a recreated one has a new id.",
+            changed_by=trail.APP_UPDATE,
         ),
         unordered=("extensionProperties[name]",),  # a recreated one has a new id
     ),
@@ -215,6 +219,7 @@ LINK_KINDS: tuple[KindSpec, ...] = (
             write=("Application.ReadWrite.All",),
             expand=False,
             full_items=True,
+            changed_by=trail.APP_UPDATE,
         ),
         unordered=("federatedIdentityCredentials[name]",),  # names are unique per app
     ),
@@ -229,6 +234,8 @@ LINK_KINDS: tuple[KindSpec, ...] = (
         read=("Device.Read.All", "Device.ReadWrite.All", "Directory.Read.All"),
         write=("Device.ReadWrite.All",),
         after=("user",),
+        changed_by=trail.DEVICE_USERS,
+        links_to=("user",),
     ),
     SUBSCRIBED_SKU,
     *DELETED_KINDS,

@@ -26,6 +26,9 @@ class Incremental(StrEnum):
     # Immutable events read by time window from a stored high-water mark; never removed from
     # the archive when the service's own retention drops them.
     WINDOW = "window"
+    # Relationships Graph has no delta for: re-read only for parents the directory audit log
+    # names since the last run (and new parents); the others are carried forward.
+    AUDIT = "audit"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,11 @@ class KindSpec:
     channel: str = "graph"
     relation_expand: bool = True
     relation_full_items: bool = False
+    # incremental = audit: directory audit activities (agent/kinds/audit_trail.py) that name
+    # a parent whose relationship changed, and the kinds the related objects can be (deleting
+    # or restoring one changes every relationship that shows it, with no event on the parent).
+    changed_by: tuple[str, ...] = ()
+    links_to: tuple[str, ...] = ()
     key: str = "id"
     label: str = "displayName"
     select: tuple[str, ...] = ()

@@ -11,6 +11,8 @@ INCREMENTAL = {
     "delta": "delta",
     "full": "full read, changes stored",
     "window": "by time window from the last event archived; kept after Entra drops it",
+    "audit": "only parents the directory audit log names since the last run, and new ones "
+    "(read in full without AuditLog.Read.All)",
 }
 
 

@@ -37,16 +37,43 @@ APPS = (
     ("Graph Explorer", "de8bc8b5-d9f9-48b1-a8ad-b748da725064"),
 )
 PLACES = (("Redmond", "Washington", "US", 47.68, -122.12), ("Dublin", "Dublin", "IE", 53.35, -6.26))
+# Audit categories of Core Directory activities (Microsoft Entra audit log activity reference).
 CATEGORY = {
     "user": "UserManagement",
     "group": "GroupManagement",
     "application": "ApplicationManagement",
     "servicePrincipal": "ApplicationManagement",
-    "device": "DeviceManagement",
+    "oauth2PermissionGrant": "ApplicationManagement",
+    "device": "Device",
     "directoryRole": "RoleManagement",
     "administrativeUnit": "AdministrativeUnit",
+    "policy": "Policy",
 }
-TARGET_TYPE = {"user": "User", "group": "Group", "servicePrincipal": "ServicePrincipal"}
+TARGET_TYPE = {
+    "user": "User",
+    "group": "Group",
+    "servicePrincipal": "ServicePrincipal",
+    "application": "Application",
+    "device": "Device",
+    "directoryRole": "Role",
+    "policy": "Policy",
+}
+# How the activity names each kind ("Add service principal", "Delete administrative unit").
+NOUN = {
+    "servicePrincipal": "service principal",
+    "administrativeUnit": "administrative unit",
+    "oauth2PermissionGrant": "delegated permission grant",
+    "directoryRole": "role",
+}
+# Activities whose wording differs from "{verb} {noun}" (same reference).
+SPECIAL = {
+    ("servicePrincipal", "soft"): "Remove service principal",
+    ("servicePrincipal", "hard"): "Hard delete service principal",
+    ("oauth2PermissionGrant", "soft"): "Remove delegated permission grant",
+    ("oauth2PermissionGrant", "hard"): "Remove delegated permission grant",
+    ("device", "hard"): "Delete device",  # devices have no recycle bin
+    ("directoryRole", "upsert+"): "Add role from template",
+}
 
 
 def has_premium(d: Directory) -> bool:
@@ -104,17 +131,49 @@ class ActivityLog:
         self.signins: list[tuple[Any, ...]] = []
         self.signins_until: float | None = None
         self.serial = 0
+        self.audit_serial = 0  # audit records' own order (links are not in the change log)
 
     # -- recording ------------------------------------------------------------------------
 
-    def record_change(self, d: Directory, entry: tuple[Any, ...]) -> None:
-        seq, ts, kind, oid, op, detail = entry
-        row = d.row(kind, oid)
+    def record_change(self, d: Directory, entry: tuple[Any, ...], op: str | None = None) -> None:
+        """One audit event for a logged change; ``op`` overrides how it reads ("restore")."""
+        _, ts, kind, oid, logged, detail = entry
+        self._record(d, ts, kind, oid, op or logged, detail)
+
+    def record_link(
+        self,
+        d: Directory,
+        kind: str,
+        oid: str,
+        activity: str,
+        related: list[tuple[str, str]],
+        category: str | None = None,
+        properties: tuple[str, ...] = (),
+        name: str | None = None,
+    ) -> None:
+        """A change Entra audits but delta does not track (owners, AU members, device users,
+        policy links, app role assignments, credentials, policies): the parent object first
+        among the targets, then the related objects as (id, kind)."""
+        detail = [activity, category or CATEGORY.get(kind, "Other"), related, list(properties)]
+        self._record(d, d.now(), kind, oid, "link", detail, name)
+
+    def _record(
+        self,
+        d: Directory,
+        ts: float,
+        kind: str,
+        oid: str,
+        op: str,
+        detail: Any,
+        name: str | None = None,
+    ) -> None:
+        row = d.get(oid) if name is None else None
         if row is None and oid in d.deleted:
             row = d.deleted[oid].row
-        name = (row or {}).get("displayName")
+        name = name or (row or {}).get("displayName")
         upn = (row or {}).get("userPrincipalName")
-        self.audits.append((seq, ts, kind, oid, op, detail, name, upn))
+        self.audit_serial += 1
+        self.audits.append((self.audit_serial, ts, kind, oid, op, detail, name, upn))
 
     def produce_signins(self, d: Directory, now: float) -> None:
         """Sign-ins up to ``now``; the first call fills the whole retention window."""
@@ -191,6 +250,7 @@ class ActivityLog:
             "signins": self.signins,
             "signins_until": self.signins_until,
             "serial": self.serial,
+            "audit_serial": self.audit_serial,
         }
 
     @classmethod
@@ -201,18 +261,19 @@ class ActivityLog:
             log.signins = [tuple(r) for r in data["signins"]]
             log.signins_until = data["signins_until"]
             log.serial = int(data["serial"])
+            # States saved before links were audited numbered audits by change sequence.
+            last = max((int(r[0]) for r in log.audits), default=0)
+            log.audit_serial = int(data.get("audit_serial", last))
         return log
 
 
 # -- rendering as Graph entities (CSDL: microsoft.graph.directoryAudit / signIn) ------------
 
-_ACTIVITY = {"upsert": "Update", "soft": "Delete", "hard": "Hard delete"}
+_ACTIVITY = {"upsert": "Update", "soft": "Delete", "hard": "Hard Delete", "restore": "Restore"}
 
 
-def audit_entity(tenant_id: str, record: tuple[Any, ...]) -> dict[str, Any]:
-    seq, ts, kind, oid, op, detail, name, upn = record
-    noun = kind if kind != "servicePrincipal" else "service principal"
-    target: dict[str, Any] = {
+def _target(oid: str, kind: str, name: Any = None, upn: Any = None) -> dict[str, Any]:
+    return {
         "id": oid,
         "displayName": name,
         "type": TARGET_TYPE.get(kind, "Other"),
@@ -220,33 +281,50 @@ def audit_entity(tenant_id: str, record: tuple[Any, ...]) -> dict[str, Any]:
         "groupType": None,
         "modifiedProperties": [],
     }
+
+
+def _activity(kind: str, op: str, detail: Any) -> tuple[str, str]:
+    """(activityDisplayName, operationType) of a logged change."""
+    noun = NOUN.get(kind, kind)
+    created = op == "upsert" and "createdDateTime" in detail
+    special = SPECIAL.get((kind, "upsert+" if created else op))
+    if op == "restore":
+        return f"Restore {noun}", "Update"
+    if created:
+        return special or f"Add {noun}", "Add"
+    if op == "upsert":
+        return special or f"Update {noun}", "Update"
+    if op == "hard" and kind in ("servicePrincipal", "device", "oauth2PermissionGrant"):
+        return special or f"Hard delete {noun}", "Delete"
+    return special or f"{_ACTIVITY[op]} {noun}", "Delete"
+
+
+def audit_entity(tenant_id: str, record: tuple[Any, ...]) -> dict[str, Any]:
+    seq, ts, kind, oid, op, detail, name, upn = record
+    target = _target(oid, kind, name, upn)
     targets = [target]
+    category = CATEGORY.get(kind, "Other")
     if op in ("member+", "member-"):
         verb = "Add member to" if op == "member+" else "Remove member from"
         activity, operation = f"{verb} group", "Assign" if op == "member+" else "Unassign"
-        targets.append(
-            {
-                "id": detail,
-                "displayName": None,
-                "type": "Other",
-                "userPrincipalName": None,
-                "groupType": None,
-                "modifiedProperties": [],
-            }
-        )
-    elif op == "upsert" and "createdDateTime" in detail:
-        activity, operation = f"Add {noun}", "Add"
-    elif op == "upsert":
-        activity, operation = f"Update {noun}", "Update"
+        targets.append(_target(detail, "other"))
+    elif op == "link":
+        activity, category, related, properties = detail
+        operation = "Unassign" if activity.startswith("Remove") else "Assign"
+        targets += [_target(rid, rkind) for rid, rkind in related]
         target["modifiedProperties"] = [
-            {"displayName": p, "oldValue": None, "newValue": None} for p in detail
+            {"displayName": p, "oldValue": None, "newValue": None} for p in properties
         ]
     else:
-        activity, operation = f"{_ACTIVITY[op]} {noun}", "Delete"
+        activity, operation = _activity(kind, op, detail)
+        if op == "upsert" and operation == "Update":
+            target["modifiedProperties"] = [
+                {"displayName": p, "oldValue": None, "newValue": None} for p in detail
+            ]
     correlation = uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant_id}/audit/{seq}")
     return {
         "id": f"Directory_{correlation}_{seq}",
-        "category": CATEGORY.get(kind, "Other"),
+        "category": category,
         "correlationId": str(correlation),
         "result": "success",
         "resultReason": "",

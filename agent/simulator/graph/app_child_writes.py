@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from agent.simulator.graph import audit_links
 from agent.simulator.graph.directory import Directory
 from agent.simulator.graph.errors import bad_request, not_found
 from agent.simulator.graph.pipeline import Context, GraphApi
@@ -62,7 +63,7 @@ def create_extension(d: Directory, app_id: str, body: dict[str, Any]) -> dict[st
             "name": full,
             "targetObjects": list(targets),
         }
-        d.objects.add_child(EXT, app_id, row)
+        audit_links.add_child(d, EXT, app_id, row)
         return dict(row)
 
 
@@ -77,8 +78,7 @@ def delete_child(d: Directory, relation: str, app_id: str, key: str) -> None:
     with d.lock:
         _app(d, app_id)
         row = _find(d, relation, app_id, key)
-        children = d.objects.children[relation][app_id]
-        children[:] = [c for c in children if c["id"] != row["id"]]
+        audit_links.remove_child(d, relation, app_id, row["id"])
 
 
 def create_credential(d: Directory, app_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +96,7 @@ def create_credential(d: Directory, app_id: str, body: dict[str, Any]) -> dict[s
                 f"An application can have at most {MAX_CREDENTIALS} federated identity credentials."
             )
         row = {"id": str(uuid.uuid4()), "description": None, **props}
-        d.objects.add_child(FIC, app_id, row)
+        audit_links.add_child(d, FIC, app_id, row)
         return dict(row)
 
 
@@ -107,6 +107,7 @@ def update_credential(d: Directory, app_id: str, key: str, body: dict[str, Any])
     with d.lock:
         _app(d, app_id)
         _find(d, FIC, app_id, key).update(props)
+        audit_links.child_changed(d, FIC, app_id)
 
 
 def _body(ctx: Context) -> dict[str, Any]:

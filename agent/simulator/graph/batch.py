@@ -126,6 +126,7 @@ def batch(ctx: Context) -> Response:
             "batch_items": len(items),
             # what the items did: a batch of GETs reads, anything else writes
             "batch_methods": sorted({str(i["method"]).upper() for i in items}),
+            "batch_paths": [str(i.get("url", "")).split("?")[0] for i in items],
         }
     )
     if audits:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
+from agent.simulator.graph.audit_links import link, unlink
 from agent.simulator.graph.gen_apps import (
     _application,
     _kind,
@@ -107,8 +108,8 @@ def _devices(
             created = d.create("device", **row)
             if users:
                 owner = rng.choice(users)
-                d.objects.link("device.registeredOwners", created["id"], owner)
-                d.objects.link("device.registeredUsers", created["id"], owner)
+                link(d, "device.registeredOwners", created["id"], owner)
+                link(d, "device.registeredUsers", created["id"], owner)
             s.devices_added.append(created["id"])
         elif roll < 0.8:
             device_id = live.pop(rng.randrange(len(live)))
@@ -136,10 +137,10 @@ def _units_roles_grants(
         for _ in range(max(1, round(len(users) * fraction / 10)) if static and users else 0):
             unit, user = rng.choice(static), rng.choice(users)
             if user in store.links["administrativeUnit.members"].get(unit, set()):
-                store.unlink("administrativeUnit.members", unit, user)
+                unlink(d, "administrativeUnit.members", unit, user)
                 s.au_members_removed.append((unit, user))
             else:
-                store.link("administrativeUnit.members", unit, user)
+                link(d, "administrativeUnit.members", unit, user)
                 s.au_members_added.append((unit, user))
     if rng.random() < 0.5 or not units:
         created = d.create("administrativeUnit", id=fresh(), displayName=f"AU {rng.randrange(10**4)}",
@@ -149,10 +150,10 @@ def _units_roles_grants(
     if roles and users:
         role, user = rng.choice(roles), rng.choice(users)
         if user in store.links["directoryRole.members"].get(role, set()):
-            store.unlink("directoryRole.members", role, user)
+            unlink(d, "directoryRole.members", role, user)
             s.directory_role_members_removed.append((role, user))
         else:
-            store.link("directoryRole.members", role, user)
+            link(d, "directoryRole.members", role, user)
             s.directory_role_members_added.append((role, user))
     live = _ids(d, "oauth2PermissionGrant")
     for _ in range(max(1, round(len(live) * fraction)) if live else 0):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from agent.simulator.graph import policy_apps
 from agent.simulator.graph import policy_defaults as defaults
 from agent.simulator.graph import policy_generate as gen
+from agent.simulator.graph.audit_links import policy_deleted
 from agent.simulator.graph.directory import iso
 from agent.simulator.graph.policy_store import COLLECTIONS, SP_RELATIONS, key_of
 
@@ -147,7 +148,9 @@ def apply_policy_churn(
                 free = [r for r in editable if key_of(kind, r) not in used]
                 if free:
                     key = key_of(kind, rng.choice(free))
-                    store.delete(kind, key)
+                    gone = store.delete(kind, key)
+                    if kind in SP_RELATIONS.values():
+                        policy_deleted(d, kind, key, gone.get("displayName"))
                     s.policies_deleted.append((kind, key))
                     continue
             if editable:

@@ -117,10 +117,12 @@ class Directory:
     def log_start(self) -> int:
         return self._log_base
 
-    def _append(self, kind: str, oid: str, op: str, detail: Any = ()) -> None:
+    def _append(
+        self, kind: str, oid: str, op: str, detail: Any = (), audited_as: str | None = None
+    ) -> None:
         entry = (self.seq + 1, self.now(), kind, oid, op, detail)
         self._log.append(entry)
-        self.activity.record_change(self, entry)
+        self.activity.record_change(self, entry, audited_as)
 
     def changes(self, kind: str, after: int, upto: int) -> dict[str, ObjectChanges]:
         """Changes to objects of ``kind`` with after < seq <= upto, in first-change order."""
@@ -330,7 +332,10 @@ class Directory:
             self._live("user", user_id)
             self.load_owner(group_id, user_id)
             # Owners are not tracked by groups delta (facts file §2 lists members only), so
-            # an owner change is not logged as a group change.
+            # an owner change is not logged as a group change; Entra audits it.
+            self.activity.record_link(
+                self, "group", group_id, "Add owner to group", [(user_id, "user")]
+            )
 
     def remove_owner(self, group_id: str, user_id: str) -> None:
         with self.lock:
@@ -339,6 +344,9 @@ class Directory:
                 raise DirectoryError(f"{user_id} is not an owner of {group_id}")
             self.owners_of[group_id].discard(user_id)
             self._owner_of.get(user_id, set()).discard(group_id)
+            self.activity.record_link(
+                self, "group", group_id, "Remove owner from group", [(user_id, "user")]
+            )
 
     # -- other directory objects (applications, devices, …; objects_model.py) ------------
 
@@ -395,7 +403,7 @@ class Directory:
             row = gone.row
             row.pop("deletedDateTime", None)
             self.load_row(gone.kind, row)
-            self._append(gone.kind, object_id, UPSERT, tuple(row))
+            self._append(gone.kind, object_id, UPSERT, tuple(row), audited_as="restore")
             for group_id in gone.member_of:
                 if group_id in self._rows["group"]:
                     self.load_member(group_id, object_id)

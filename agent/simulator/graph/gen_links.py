@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from agent.simulator.graph.audit_links import add_child, link, remove_child, unlink
 from agent.simulator.graph.directory import Directory
 from agent.simulator.graph.policy_store import SP_RELATIONS
 
@@ -34,10 +35,10 @@ def churn_links(d: Directory, rng: random.Random, fraction: float, fresh: Any) -
                 break
             linked = store.targets(f"servicePrincipal.{relation}", sp)
             if linked:
-                store.unlink(f"servicePrincipal.{relation}", sp, linked[0])
+                unlink(d, f"servicePrincipal.{relation}", sp, linked[0])
                 changes.append(f"{relation} {sp} unlinked")
             else:
-                store.link(f"servicePrincipal.{relation}", sp, rng.choice(ids))
+                link(d, f"servicePrincipal.{relation}", sp, rng.choice(ids))
                 changes.append(f"{relation} {sp} linked")
     devices = sorted(r["id"] for _, r in d.scan("device", 0))
     users = sorted(r["id"] for _, r in d.scan("user", 0))
@@ -49,16 +50,17 @@ def churn_links(d: Directory, rng: random.Random, fraction: float, fresh: Any) -
     for device in rng.sample(devices, min(len(devices), max(1, round(len(devices) * fraction)))):
         registered = store.targets("device.registeredUsers", device)
         if len(registered) > 1:
-            store.unlink("device.registeredUsers", device, registered[-1])
+            unlink(d, "device.registeredUsers", device, registered[-1])
             changes.append(f"registeredUsers {device} removed")
         elif users:  # another person signs in on the device and registers it
-            store.link("device.registeredUsers", device, rng.choice(users))
+            link(d, "device.registeredUsers", device, rng.choice(users))
             changes.append(f"registeredUsers {device} added")
     apps = sorted(r["id"] for _, r in d.scan("application", 0))
     for app in rng.sample(apps, min(len(apps), max(1, round(len(apps) * fraction)))):
         row = d.row("application", app) or {}
         if rng.random() < 0.5:
-            store.add_child(
+            add_child(
+                d,
                 "application.federatedIdentityCredentials",
                 app,
                 {
@@ -71,12 +73,13 @@ def churn_links(d: Directory, rng: random.Random, fraction: float, fresh: Any) -
                 },
             )
             changes.append(f"federatedIdentityCredentials {app} added")
-        elif store.of("application.extensionProperties", app):
-            store.children["application.extensionProperties"][app].pop(0)
+        elif extensions := store.of("application.extensionProperties", app):
+            remove_child(d, "application.extensionProperties", app, extensions[0]["id"])
             changes.append(f"extensionProperties {app} removed")
         else:
             attr = f"attr{rng.randrange(10**4)}"
-            store.add_child(
+            add_child(
+                d,
                 "application.extensionProperties",
                 app,
                 {

@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from agent.schema.csdl import load_schema
+from agent.simulator.graph.audit_links import link, policy_deleted, unlink
 from agent.simulator.graph.directory import Directory, iso
 from agent.simulator.graph.errors import GraphError, bad_request, not_found
 from agent.simulator.graph.policy_store import COLLECTIONS, KEYS, SP_RELATIONS, key_of
@@ -204,7 +205,9 @@ def delete(d: Directory, kind: str, key: str) -> None:
                 f"{what} with id {key} is referenced by one or more conditional access policies "
                 "and cannot be deleted. Remove it from those policies first."
             )  # UNCONFIRMED wording; the refusal itself is documented
-        d.policies.delete(kind, key)
+        gone = d.policies.delete(kind, key)
+        if kind in SP_RELATIONS.values():
+            policy_deleted(d, kind, key, gone.get("displayName"))
         for relation, linked in SP_RELATIONS.items():  # no service principal keeps a dead link
             if linked == kind:
                 for targets in d.objects.links[f"servicePrincipal.{relation}"].values():
@@ -295,7 +298,7 @@ def link_policy(d: Directory, sp_id: str, relation: str, body: Any) -> None:
             raise _refused(
                 f"A service principal can have only one {kind}; remove the assigned one first."
             )  # UNCONFIRMED wording
-        d.objects.link(f"servicePrincipal.{relation}", sp_id, policy_id)
+        link(d, f"servicePrincipal.{relation}", sp_id, policy_id)
 
 
 def unlink_policy(d: Directory, sp_id: str, relation: str, policy_id: str) -> None:
@@ -305,7 +308,7 @@ def unlink_policy(d: Directory, sp_id: str, relation: str, policy_id: str) -> No
         name = f"servicePrincipal.{relation}"
         if policy_id not in d.objects.links[name].get(sp_id, set()):
             raise not_found(policy_id)
-        d.objects.unlink(name, sp_id, policy_id)
+        unlink(d, name, sp_id, policy_id)
 
 
 __all__ = ["COLLECTIONS", "create", "delete", "update", "update_singleton"]

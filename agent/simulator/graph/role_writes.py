@@ -16,6 +16,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from agent.simulator.graph import audit_links
 from agent.simulator.graph.directory import Directory, iso
 from agent.simulator.graph.errors import GraphError, bad_request, not_found
 from agent.simulator.graph.tenant_store import TenantStore, assignment_id
@@ -178,18 +179,20 @@ def create_assignment(d: Directory, body: dict[str, Any]) -> dict[str, Any]:
                 "roleDefinitionId": rid,
             }
         elif unit is None:
-            d.objects.link("directoryRole.members", _activated(d, rid)["id"], pid)
+            audit_links.link(d, "directoryRole.members", _activated(d, rid)["id"], pid)
         else:
+            role = _activated(d, rid)["id"]
             d.objects.add_child(
                 "administrativeUnit.scopedRoleMembers",
                 unit,
                 {
                     "id": str(uuid.uuid4()),
                     "administrativeUnitId": unit,
-                    "roleId": _activated(d, rid)["id"],
+                    "roleId": role,
                     "roleMemberInfo": {"id": pid, "displayName": principal.get("displayName")},
                 },
             )
+            audit_links.scoped_member(d, unit, role, pid, added=True)
         return store.role_assignments(d)[aid]
 
 
@@ -207,12 +210,13 @@ def delete_assignment(d: Directory, aid: str) -> None:
         role = roles[row["roleDefinitionId"]]
         unit = _unit(d, scope)
         if unit is None:
-            d.objects.unlink("directoryRole.members", role, pid)
+            audit_links.unlink(d, "directoryRole.members", role, pid)
             return
         scoped = d.objects.children["administrativeUnit.scopedRoleMembers"].get(unit, [])
         scoped[:] = [
             s for s in scoped if not (s["roleId"] == role and s["roleMemberInfo"]["id"] == pid)
         ]
+        audit_links.scoped_member(d, unit, role, pid, added=False)
 
 
 # -- PIM eligibility (schedule requests) --------------------------------------------------------

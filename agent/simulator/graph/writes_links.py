@@ -13,6 +13,8 @@ import base64
 import secrets
 from typing import Any
 
+from agent.simulator.graph import audit_links
+from agent.simulator.graph.audit_links import link, unlink
 from agent.simulator.graph.directory import Directory, iso
 from agent.simulator.graph.errors import bad_request, not_found
 from agent.simulator.graph.licences import inherit
@@ -77,11 +79,14 @@ def add_link(d: Directory, kind: str, relation: str, source: str, body: Any) -> 
                 inherit(d, source, target)  # group-based licences reach the new member
             else:
                 d.load_owner(source, target)  # owners are not tracked by groups delta
+                d.activity.record_link(
+                    d, "group", source, "Add owner to group", [(target, d.kind_of(target) or "")]
+                )
             return
         name = f"{kind}.{relation}"
         if target in d.objects.links[name].get(source, set()):
             raise already_exists(relation)
-        d.objects.link(name, source, target)
+        link(d, name, source, target)
 
 
 def remove_link(d: Directory, kind: str, relation: str, source: str, target: str) -> None:
@@ -101,7 +106,7 @@ def remove_link(d: Directory, kind: str, relation: str, source: str, target: str
         name = f"{kind}.{relation}"
         if target not in d.objects.links[name].get(source, set()):
             raise not_found(target)
-        d.objects.unlink(name, source, target)
+        unlink(d, name, source, target)
 
 
 # -- manager -------------------------------------------------------------------------------------
@@ -174,7 +179,7 @@ def add_assignment(d: Directory, resource_side: bool, parent: str, body: Any) ->
             "resourceDisplayName": resource.get("displayName"),
             "resourceId": resource_id,
         }
-        store.add_assignment(row)
+        audit_links.add_assignment(d, row)
         return dict(row)
 
 
@@ -185,4 +190,4 @@ def remove_assignment(d: Directory, resource_side: bool, parent: str, assignment
         side = "resourceId" if resource_side else "principalId"
         if d.kind_of(parent) is None or row is None or row[side] != parent:
             raise not_found(assignment_id)
-        store.remove_assignment(assignment_id)
+        audit_links.remove_assignment(d, assignment_id)

@@ -1,0 +1,218 @@
+"""Relationship kinds Graph has no delta for (owners, AU members, device users, SP policy
+links, …), kept incremental through the directory audit log.
+
+A full read of such a kind (graph_generic.collect_relation) first takes a position: the
+parent collection's delta position (``{delta}?$select=id&$deltatoken=latest``: only new,
+deleted and restored parents show there, not property changes) and the newest directory
+audit event. An incremental run then re-reads only
+
+- parents named by an audit event the kind declares (``KindSpec.changed_by``) since the mark,
+- parents new since the position (the parent's delta with ``$select=id``), and
+- parents whose stored relationship shows an object deleted since (``links_to``,
+  audit_trail.TARGET_GONE): Entra hides it from the relationship without an event on them;
+
+parents the delta reports deleted lose their object, every other object is carried forward
+unchanged (a staged listing that is not full). It reads the kind in full instead — with a
+note in the job log saying why — when there is no position, the audit log cannot be read
+(no AuditLog.Read.All: not a failure), the last run's newest event is no longer in the log
+(retention), an object a relationship can show was restored (its links come back with no
+event naming the parents), the parent delta position expired, or the kind's last full read
+is ``full_every_days`` old.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from agent.collect.audit_feed import AuditUnavailable
+from agent.collect.base import CollectContext, Stager
+from agent.collect.window import OVERLAP, parse_time
+from agent.kinds import BY_NAME
+from agent.kinds.audit_trail import TARGET_BACK, TARGET_GONE
+from agent.kinds.spec import KindSpec
+
+# Entra keeps directory audit events 7 days without an Entra ID P1 licence (30 with one).
+RETENTION = dt.timedelta(days=7)
+VERSION = 1
+
+
+@dataclass
+class Position:
+    parents: str  # the parent collection's deltaLink ($select=id)
+    mark: str | None  # activityDateTime of the newest audit event read
+    mark_id: str | None  # its id: still in the log = nothing aged out since
+    read_at: str  # agent clock, when this position was taken
+    full_at: str  # agent clock, the kind's last full read
+
+    def text(self) -> str:
+        return json.dumps({"v": VERSION, **self.__dict__}, sort_keys=True)
+
+    @classmethod
+    def parse(cls, text: str | None) -> Position | None:
+        try:
+            data = json.loads(text) if text else None
+            if not isinstance(data, dict) or data.get("v") != VERSION:
+                return None
+            return cls(
+                str(data["parents"]),
+                data.get("mark"),
+                data.get("mark_id"),
+                str(data["read_at"]),
+                str(data["full_at"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+class ReadInFull(Exception):
+    """Why this run reads the kind in full; ``warn``: something the operator can fix."""
+
+    def __init__(self, why: str, warn: bool = False) -> None:
+        super().__init__(why)
+        self.why, self.warn = why, warn
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def start_position(ctx: CollectContext, kind: KindSpec) -> Position | None:
+    """Before a full read: where the next incremental run starts (None: it cannot)."""
+    parent = BY_NAME[kind.parent or ""]
+    if not parent.delta_path or ctx.audit is None:
+        return None
+    answer = ctx.graph.get_json(
+        parent.delta_path, params={"$select": "id", "$deltatoken": "latest"}
+    )
+    link = answer.get("@odata.deltaLink")
+    if not link:
+        return None
+    try:
+        newest = ctx.audit.newest()
+    except AuditUnavailable:
+        return None  # no mark: the next run reads in full again (and says why)
+    now = _now().isoformat()
+    return Position(
+        str(link), newest[0] if newest else None, newest[1] if newest else None, now, now
+    )
+
+
+def why_full(ctx: CollectContext, kind: KindSpec) -> tuple[Position | None, ReadInFull | None]:
+    """The stored position, or why this run reads the kind in full."""
+    if ctx.force_full:
+        return None, ReadInFull("full run")
+    position = Position.parse(ctx.delta_link(kind.name))
+    if ctx.audit is None or not ctx.audit.readable:
+        return None, ReadInFull(
+            "no AuditLog.Read.All: the directory audit log, which says which parents "
+            "changed, cannot be read",
+            warn=True,
+        )
+    if position is None:
+        return None, ReadInFull("no earlier position")
+    age = _now() - dt.datetime.fromisoformat(position.full_at)
+    if age >= dt.timedelta(days=ctx.full_every_days):
+        return None, ReadInFull(f"last full read {age.days} days ago (full_every_days)")
+    if _now() - dt.datetime.fromisoformat(position.read_at) >= RETENTION:
+        return None, ReadInFull("the last run is older than the audit log's retention")
+    return position, None
+
+
+def read_changed(
+    ctx: CollectContext,
+    kind: KindSpec,
+    position: Position,
+    read: Callable[[Iterable[str]], set[str]],
+    stager: Stager,
+) -> str:
+    """Re-read only the parents that may have changed; the new position. ``read`` stages the
+    relationship of each parent id it is given and returns those that were not found."""
+    assert ctx.audit is not None and kind.parent
+    mark = parse_time(position.mark) if position.mark else None
+    window = ctx.audit.since(mark)
+    if position.mark_id and position.mark_id not in window.seen:
+        raise ReadInFull("the audit log no longer holds the last run's events (retention)")
+    start = mark - OVERLAP if mark else None  # the window may start earlier for another kind
+    back = [a for k in kind.links_to for a in TARGET_BACK.get(k, ())]
+    if window.named(back, start):
+        raise ReadInFull("an object this relationship can show was restored")
+    added, removed, parents_link = _parent_changes(ctx, kind, position)
+    named = window.named(kind.changed_by, start)
+    gone = window.named([a for k in kind.links_to for a in TARGET_GONE.get(k, ())], start)
+    suspects = named | (_showing(ctx, kind, gone) if gone else set())
+    known = set(ctx.catalog.current_blobs(ctx.tenant, kind.name, sorted(suspects | removed)))
+    wanted = sorted(((suspects & known) | added) - removed)
+    missing = read(wanted)
+    for parent_id in sorted((removed | missing) & (known | added)):
+        stager.remove(parent_id)
+    ctx.log(
+        "info",
+        f"{kind.name}: re-read {len(wanted)} parents ({len(named & known)} named by the audit "
+        f"log, {len(added)} new, {len(suspects - named)} showing a deleted object); "
+        "the others carried forward.",
+        kind=kind.name,
+    )
+    newest = window.newest or ((position.mark, position.mark_id) if position.mark else None)
+    return Position(
+        parents_link,
+        newest[0] if newest else None,
+        newest[1] if newest else None,
+        _now().isoformat(),
+        position.full_at,
+    ).text()
+
+
+def _parent_changes(
+    ctx: CollectContext, kind: KindSpec, position: Position
+) -> tuple[set[str], set[str], str]:
+    """Parents new (or restored) and deleted since the position, and the next position."""
+    parent = BY_NAME[kind.parent or ""]
+    assert parent.delta_path
+    round_ = ctx.graph.delta(parent.delta_path, delta_link=position.parents)
+    added: set[str] = set()
+    removed: set[str] = set()
+    for page in round_.pages():
+        if round_.full:  # the position expired: Graph restarts a whole round
+            raise ReadInFull("the parent collection's delta position expired")
+        for item in page.items:
+            (removed if "@removed" in item else added).add(str(item["id"]).lower())
+        ctx.checkpoint()
+    if not round_.delta_link:
+        raise ReadInFull("the parent collection's delta round ended without a position")
+    return added - removed, removed, round_.delta_link
+
+
+def _showing(ctx: CollectContext, kind: KindSpec, gone: set[str]) -> set[str]:
+    """Parents whose stored relationship shows one of ``gone`` (read from the repository)."""
+    latest = ctx.catalog.latest_snapshot(ctx.tenant)
+    if latest is None:
+        return set()
+    hits: set[str] = set()
+    for version in ctx.catalog.state(ctx.tenant, latest.seq, kind.name):
+        obj = ctx.repo.get(version.blob_id)
+        if gone.intersection(referenced(kind, obj)):
+            hits.add(version.object_id)
+        ctx.heartbeat()
+    return hits
+
+
+def referenced(kind: KindSpec, obj: dict[str, Any]) -> set[str]:
+    """Ids of the objects one stored relationship shows (links, or the principal / role
+    member of whole related entities such as app role assignments)."""
+    ids: set[str] = set()
+    for item in obj.get(kind.relation or "", ()):
+        if not isinstance(item, dict):
+            continue
+        if not kind.relation_full_items:
+            ids.add(str(item.get("id")).lower())
+        for value in (item.get("principalId"), (item.get("roleMemberInfo") or {}).get("id")):
+            if value:
+                ids.add(str(value).lower())
+    return ids
+
+
+__all__ = ["Position", "ReadInFull", "read_changed", "start_position", "why_full"]
