@@ -6,13 +6,14 @@ parent collection's delta position (``{delta}?$select=id&$deltatoken=latest``: o
 deleted and restored parents show there, not property changes) and the newest directory
 audit event. An incremental run then re-reads only
 
-- parents named by an audit event the kind declares (``KindSpec.changed_by``) since the mark,
-- parents new since the position (the parent's delta with ``$select=id``), and
-- parents whose stored relationship shows an object deleted since (``links_to``,
-  audit_trail.TARGET_GONE): Entra hides it from the relationship without an event on them;
+- parents named by an audit event the kind declares (``KindSpec.changed_by``) since the mark
+  and parents new since the position (the parent's delta with ``$select=id``),
 
-parents the delta reports deleted lose their object, every other object is carried forward
-unchanged (a staged listing that is not full). It reads the kind in full instead — with a
+and drops an object deleted since (``links_to``, audit_trail.TARGET_GONE) from the stored
+relationships of the other parents that show it — Entra takes it out of them without an event
+naming those parents, and nothing else about them changed. Parents the delta reports deleted
+lose their object, every other object is carried forward unchanged (a staged listing that is
+not full). It reads the kind in full instead — with a
 note in the job log saying why — when there is no position, the audit log cannot be read
 (no AuditLog.Read.All: not a failure), the last run's newest event is no longer in the log
 (retention), an object a relationship can show was restored (its links come back with no
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,17 +144,23 @@ def read_changed(
     added, removed, parents_link = _parent_changes(ctx, kind, position)
     named = window.named(kind.changed_by, start)
     gone = window.named([a for k in kind.links_to for a in TARGET_GONE.get(k, ())], start)
-    suspects = named | (_showing(ctx, kind, gone) if gone else set())
-    known = set(ctx.catalog.current_blobs(ctx.tenant, kind.name, sorted(suspects | removed)))
-    wanted = sorted(((suspects & known) | added) - removed)
+    known = set(ctx.catalog.current_blobs(ctx.tenant, kind.name, sorted(named | removed)))
+    wanted = sorted(((named & known) | added) - removed)
     missing = read(wanted)
     for parent_id in sorted((removed | missing) & (known | added)):
         stager.remove(parent_id)
+    # A deleted object leaves every relationship that showed it, and nothing else changes
+    # there: drop it from the stored objects of the parents not re-read anyway.
+    dropped = 0
+    if gone:
+        skip = set(wanted) | removed
+        for _, obj in _showing(ctx, kind, gone, skip):
+            stager.put(without(kind, obj, gone))
+            dropped += 1
     ctx.log(
         "info",
         f"{kind.name}: re-read {len(wanted)} parents ({len(named & known)} named by the audit "
-        f"log, {len(added)} new, {len(suspects - named)} showing a deleted object); "
-        "the others carried forward.",
+        f"log, {len(added)} new); {dropped} lost a deleted object; the others carried forward.",
         kind=kind.name,
     )
     newest = window.newest or ((position.mark, position.mark_id) if position.mark else None)
@@ -186,33 +193,41 @@ def _parent_changes(
     return added - removed, removed, round_.delta_link
 
 
-def _showing(ctx: CollectContext, kind: KindSpec, gone: set[str]) -> set[str]:
-    """Parents whose stored relationship shows one of ``gone`` (read from the repository)."""
+def _showing(
+    ctx: CollectContext, kind: KindSpec, gone: set[str], skip: set[str]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Stored relationships (parent id, object) that show one of ``gone``."""
     latest = ctx.catalog.latest_snapshot(ctx.tenant)
     if latest is None:
-        return set()
-    hits: set[str] = set()
+        return
     for version in ctx.catalog.state(ctx.tenant, latest.seq, kind.name):
+        if version.object_id in skip:
+            continue
         obj = ctx.repo.get(version.blob_id)
         if gone.intersection(referenced(kind, obj)):
-            hits.add(version.object_id)
+            yield version.object_id, obj
         ctx.heartbeat()
-    return hits
+
+
+def without(kind: KindSpec, obj: dict[str, Any], gone: set[str]) -> dict[str, Any]:
+    """The relationship without the items that show a deleted object."""
+    relation = kind.relation or ""
+    kept = [i for i in obj.get(relation, ()) if not gone.intersection(_item_ids(kind, i))]
+    return {**obj, relation: kept}
 
 
 def referenced(kind: KindSpec, obj: dict[str, Any]) -> set[str]:
-    """Ids of the objects one stored relationship shows (links, or the principal / role
-    member of whole related entities such as app role assignments)."""
-    ids: set[str] = set()
-    for item in obj.get(kind.relation or "", ()):
-        if not isinstance(item, dict):
-            continue
-        if not kind.relation_full_items:
-            ids.add(str(item.get("id")).lower())
-        for value in (item.get("principalId"), (item.get("roleMemberInfo") or {}).get("id")):
-            if value:
-                ids.add(str(value).lower())
-    return ids
+    """Ids of the objects one stored relationship shows."""
+    return {oid for item in obj.get(kind.relation or "", ()) for oid in _item_ids(kind, item)}
+
+
+def _item_ids(kind: KindSpec, item: Any) -> set[str]:
+    """A link's id, or the principal of a whole related entity (an app role assignment)."""
+    if not isinstance(item, dict):
+        return set()
+    if kind.relation_full_items:
+        return {str(item["principalId"]).lower()} if item.get("principalId") else set()
+    return {str(item.get("id")).lower()}
 
 
 __all__ = ["Position", "ReadInFull", "read_changed", "start_position", "why_full"]

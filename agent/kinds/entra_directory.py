@@ -383,8 +383,8 @@ DIRECTORY_KINDS: tuple[KindSpec, ...] = (
         full_items=True,
         after=("user",),
         notes=VIA_ASSIGNMENTS,
+        # A scoped role member's entity stays when the user is deleted (not a hidden link).
         changed_by=trail.AU_SCOPED_ROLE_MEMBERS,
-        links_to=("user",),
     ),
     relation_kind(
         "directoryRoleMember",
