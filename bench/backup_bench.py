@@ -126,7 +126,9 @@ def simulator_process(
             return
 
 
-def run(users: int, groups: int, latency_ms: float, churn: float, size: str) -> dict[str, Any]:
+def run(
+    users: int, groups: int, latency_ms: float, churn: float, size: str, verify: bool = False
+) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="entra-bench-"))
     parent, child = mp.Pipe()
     proc = mp.Process(
@@ -136,14 +138,14 @@ def run(users: int, groups: int, latency_ms: float, churn: float, size: str) -> 
     )
     proc.start()
     try:
-        return measure(work, parent, churn, size, latency_ms)
+        return measure(work, parent, churn, size, latency_ms, verify)
     finally:
         parent.send(("stop", None))
         proc.join(timeout=30)
 
 
 def measure(
-    work: Path, parent: Connection, churn: float, size: str, latency_ms: float
+    work: Path, parent: Connection, churn: float, size: str, latency_ms: float, verify: bool
 ) -> dict[str, Any]:
     from agent.config import load_config
     from agent.demo import setup_agent
@@ -189,6 +191,7 @@ def measure(
         "tenant_size": size,
         "simulator_generation_s": round(info["generated_s"], 1),
     }
+    snapshots: dict[str, Any] = {}
     for label, full in (("full", True), ("incremental", False)):
         if not full:
             parent.send(("churn", churn))
@@ -200,6 +203,7 @@ def measure(
         started = time.monotonic()
         report = run_backup(rt, "bench", force_full=full)
         wall = time.monotonic() - started
+        snapshots[label] = report.snapshot
         agent_cpu = _cpu_s() - agent_cpu
         parent.send(("log", None))
         served = parent.recv()
@@ -242,6 +246,20 @@ def measure(
     results["agent_peak_rss_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )
+    if verify:  # a full backup right after the incremental one must store the same objects
+        full_after = run_backup(rt, "bench", force_full=True).snapshot
+        inc = snapshots["incremental"]
+        states = [
+            {(v.kind, v.object_id): v.blob_id for v in rt.catalog.state("bench", s.seq)}
+            for s in (inc, full_after)
+        ]
+        differing = Counter(
+            k[0]
+            for k in states[0].keys() | states[1].keys()
+            if states[0].get(k) != states[1].get(k)
+        )
+        results["incremental_equals_full"] = not differing
+        results["objects_differing_by_kind"] = dict(differing)
     rt.close()
     return results
 
@@ -254,8 +272,11 @@ def main() -> None:
     parser.add_argument("--churn", type=float, default=0.01)
     parser.add_argument("--size", choices=sorted(BUDGET_RU_PER_S), default="L")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--verify", action="store_true", help="compare the incremental snapshot with a full one"
+    )
     args = parser.parse_args()
-    results = run(args.users, args.groups, args.latency_ms, args.churn, args.size)
+    results = run(args.users, args.groups, args.latency_ms, args.churn, args.size, args.verify)
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:
