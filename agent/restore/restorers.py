@@ -186,6 +186,8 @@ class GraphLinks:
         return (*spec.write_permissions, DIRECTORY_WRITE) if spec.write_permissions else ()
 
     def cannot_relink(self, spec: KindSpec, parent: dict[str, Any]) -> str:
+        if link_field(spec) == "manager" and parent.get("onPremisesSyncEnabled"):
+            return "synced from on-premises Active Directory: change its manager there"
         if link_field(spec) == "owners" and exchange_managed(parent):
             return f"{EXCHANGE_MANAGED}: its owners are its ManagedBy, restored with the group"
         if link_field(spec) != "members":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from agent.errors import WriteRejected
 from agent.graph import GraphClient
 from agent.kinds import KindSpec
 from agent.restore.restorers import GraphLinks, GraphObjects, register
@@ -77,6 +78,28 @@ class RoleAssignments(GraphObjects):
     def why_not(self, spec: KindSpec, prop: str) -> str:
         return "create-only: an assignment is removed and added, never changed"
 
+    def create(self, g: GraphClient, spec: KindSpec, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return super().create(g, spec, body)
+        except WriteRejected as error:
+            return dict(_existing(g, spec.path or "", body, error))
+
+
+WHO = ("principalId", "roleDefinitionId", "directoryScopeId")
+
+
+def _existing(g: GraphClient, path: str, body: dict[str, Any], error: WriteRejected) -> Any:
+    """The live assignment/eligibility a create was refused for as already there (undeleting
+    its principal brought it back): the create's result, so the id map stays right."""
+    if error.reason != "exists":
+        raise error
+    key = tuple(body.get(k) for k in WHO)
+    for page in g.pages(path):
+        for item in page.items:
+            if tuple(item.get(k) for k in WHO) == key:
+                return item
+    raise error
+
 
 def _ended(schedule: dict[str, Any] | None) -> bool:
     expiration = (schedule or {}).get("expiration") or {}
@@ -121,7 +144,10 @@ class RoleEligibility(GraphObjects):
         return g.post(self.REQUESTS, body)
 
     def create(self, g: GraphClient, spec: KindSpec, body: dict[str, Any]) -> dict[str, Any]:
-        done = self._request(g, "adminAssign", body)
+        try:
+            done = self._request(g, "adminAssign", body)
+        except WriteRejected as error:
+            return dict(_existing(g, spec.path or "", body, error))
         return {**done, "id": done.get("targetScheduleId") or done.get("id")}
 
     def patch(self, g: GraphClient, spec: KindSpec, oid: str, body: dict[str, Any]) -> None:
