@@ -141,6 +141,9 @@ def test_whole_tenant_drill_restores_every_ready_kind(tmp_path: Path) -> None:
         kinds = sorted(ready())
         rng = random.Random(2026)
         damaged: dict[str, list[str]] = {}
+        # Bridge families (Exchange: the restorer plans its own kinds) are not written through
+        # Graph and this tenant has no Exchange profile: their own drills damage them.
+        kinds = [k for k in kinds if not hasattr(restorer_for(BY_NAME[k]), "plan_kind")]
         for name in kinds:  # links first, then objects: a deleted parent has no links to cut
             spec = BY_NAME[name]
             if spec.parent and name not in UNDAMAGED:
