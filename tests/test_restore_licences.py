@@ -122,5 +122,5 @@ def test_a_licence_the_tenant_no_longer_has_is_reported(tmp_path: Path) -> None:
             d.objects.skus[:] = [s for s in d.objects.skus if s["skuId"] != sku]
         out = restore(str(config), snap, *kinds("user"), "--id", user, "--yes", "--json", code=10).json()  # fmt: skip
         (result,) = out["results"]
-        assert result["status"] == "failed" and "valid company License" in result["reason"]
+        assert result["status"] == "failed" and "no subscription for licence" in result["reason"]
         rt.close()

@@ -202,3 +202,20 @@ def test_kinds_the_app_cannot_write_are_skipped_with_the_reason(tmp_path: Path, 
                 listing(g, "roleAssignments")
             )
         rt.close()
+
+
+def test_merge_gives_back_removed_assignments_and_keeps_new_ones(tmp_path: Path) -> None:
+    with tenant(tmp_path) as sim:
+        config, rt = agent_for(tmp_path / "agent", sim)
+        g, d = graph(sim), sim.tenants["contoso"].directory
+        before = held(listing(g, "roleAssignments"))
+        snap = backup(str(config))
+        key = next(k for k in before if k[2] == "/")
+        g.delete(f"{RM}/roleAssignments/{before[key]['id']}")
+        newcomer = next(u["id"] for u in d.users() if u["userType"] == "Member" and u["id"] not in {k[0] for k in before})  # fmt: skip
+        new = (newcomer, key[1], "/")
+        g.post(f"{RM}/roleAssignments", dict(zip(("principalId", "roleDefinitionId", "directoryScopeId"), new, strict=True)))  # fmt: skip
+        out = restore(str(config), snap, *kinds("roleAssignment"), "--mode", "merge", "--yes", "--json").json()  # fmt: skip
+        assert [r["action"] for r in out["results"]] == ["recreate"]
+        assert set(held(listing(g, "roleAssignments"))) == set(before) | {new}
+        rt.close()

@@ -28,6 +28,10 @@ WRITE_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^/directory/deletedItems/", "the write permission of the object's kind"),
         (r"/appRoleAssign(edTo|ments)(/|$)", "AppRoleAssignment.ReadWrite.All"),
         (
+            r"^/(users|groups)/[^/]+/assignLicense$",
+            "LicenseAssignment.ReadWrite.All (or User.ReadWrite.All / Group.ReadWrite.All)",
+        ),
+        (
             r"^/groups/[^/]+/(members|owners)(/|$)",
             "GroupMember.ReadWrite.All (and RoleManagement.ReadWrite.Directory for a "
             "role-assignable group)",
@@ -38,6 +42,11 @@ WRITE_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "group)",
         ),
         (r"^/users(/|$)", "User.ReadWrite.All"),
+        (  # before the servicePrincipals rule: a policy link needs both
+            r"^/servicePrincipals/[^/]+/\w+Policies/",
+            "Policy.Read.All (or Policy.ReadWrite.ApplicationConfiguration) and "
+            "Application.ReadWrite.All",
+        ),
         (r"^/(applications|servicePrincipals)(/|$)", "Application.ReadWrite.All"),
         (r"^/oauth2PermissionGrants(/|$)", "DelegatedPermissionGrant.ReadWrite.All"),
         (r"^(/directory)?/administrativeUnits(/|$)", "AdministrativeUnit.ReadWrite.All"),
@@ -47,11 +56,6 @@ WRITE_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "Policy.ReadWrite.ConditionalAccess and Policy.Read.All",
         ),
         (r"^/identity/conditionalAccess/", "Policy.ReadWrite.ConditionalAccess"),
-        (
-            r"^/servicePrincipals/[^/]+/\w+Policies/",
-            "Policy.Read.All (or Policy.ReadWrite.ApplicationConfiguration) and "
-            "Application.ReadWrite.All",
-        ),
         (
             r"^/policies/authenticationStrengthPolicies(/|$)",
             "Policy.ReadWrite.ConditionalAccess or Policy.ReadWrite.AuthenticationMethod",
@@ -71,6 +75,10 @@ WRITE_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "Policy.ReadWrite.ApplicationConfiguration",
         ),
         (r"^/groupLifecyclePolicies(/|$)", "Directory.ReadWrite.All"),
+        (
+            r"^/roleManagement/directory/roleEligibilitySchedule",
+            "RoleEligibilitySchedule.ReadWrite.Directory or RoleManagement.ReadWrite.Directory",
+        ),
         (r"^/roleManagement/directory/", "RoleManagement.ReadWrite.Directory"),
         (r"^/(groupSettings|groups/[^/]+/settings)(/|$)", "Directory.ReadWrite.All"),
         (r"^/organization/[^/]+/branding(/|$)", "OrganizationalBranding.ReadWrite.All"),
@@ -218,6 +226,30 @@ _RULES: tuple[tuple[str, re.Pattern[str], str, str], ...] = tuple(
             r"(role definition) cannot be deleted because it has active assignments",
             "the {target} is still assigned",
             "Remove its assignments first.",
+        ),
+        (
+            "not_subscribed",
+            r"License (\S+) does not correspond to a valid company License",
+            "the tenant has no subscription for licence {target}",
+            "Buy the licence again (restore buys nothing), or restore without it.",
+        ),
+        (
+            "no_units",
+            r"Subscription (\S+) does not have any available licenses",
+            "every unit of licence {target} is in use",
+            "Free or buy units of the licence, then restore again.",
+        ),
+        (
+            "required",
+            r"user with invalid (usage location)",
+            "a licence needs the user's usage location",
+            "Set the user's usageLocation first (restore sets it before licences).",
+        ),
+        (
+            "missing",
+            r"(User|Group) does not have a corresponding license",
+            "the {target} does not hold that licence itself",
+            "Nothing to remove: a licence inherited from a group is removed on the group.",
         ),
         (
             "synced",
