@@ -154,6 +154,20 @@ def test_strengths_singletons_partners_and_app_policies(
     with pytest.raises(WriteRejected) as create_only:  # changed by updateAllowedCombinations
         g.patch(f"{strengths}/{custom['id']}", {"allowedCombinations": ["password,sms"]})
     assert create_only.value.reason == "read_only"
+    action = f"{strengths}/{custom['id']}/updateAllowedCombinations"
+    result = g.post(action, {"allowedCombinations": ["fido2", "password,sms"]})
+    assert result["previousCombinations"] == ["fido2"]
+    assert g.get_json(f"{strengths}/{custom['id']}")["allowedCombinations"] == ["fido2", "password,sms"]  # fmt: skip
+    with pytest.raises(WriteRejected):  # not a method combination
+        g.post(action, {"allowedCombinations": ["carrierPigeon"]})
+    with pytest.raises(WriteRejected):
+        g.post(f"{strengths}/{built_in}/updateAllowedCombinations", {"allowedCombinations": ["fido2"]})  # fmt: skip
+    config = g.post(f"{strengths}/{custom['id']}/combinationConfigurations", {
+        "@odata.type": "#microsoft.graph.fido2CombinationConfiguration",
+        "appliesToCombinations": ["fido2"], "allowedAAGUIDs": ["cb69481e-8ff7-4039-93ec-0a2729a154a8"],
+    })  # fmt: skip
+    listed = g.get_json(f"{strengths}/{custom['id']}/combinationConfigurations")["value"]
+    assert [c["id"] for c in listed] == [config["id"]]
     g.delete(f"{strengths}/{custom['id']}")
 
     g.patch("/policies/authorizationPolicy", {"allowedToUseSSPR": False})

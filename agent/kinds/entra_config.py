@@ -28,6 +28,7 @@ def config_kind(
     after: tuple[str, ...] = (),
     contained: tuple[str, ...] = (),
     unordered: tuple[str, ...] = (),
+    references: tuple[tuple[str, str], ...] = (),
     notes: str = "",
 ) -> KindSpec:
     """A kind read in full from one Graph collection or singleton."""
@@ -51,6 +52,7 @@ def config_kind(
         singleton=singleton,
         contained=contained,
         unordered=unordered,
+        references=references,
         notes=notes,
     )
 
@@ -86,6 +88,21 @@ CA_POLICY_SETS = (
     "grantControls.termsOfUse",
 )
 
+# The objects a conditional access policy names by id (applications are named by appId, which
+# the id map follows when an app is recreated).
+CA_REFERENCES = (
+    *((f"conditions.users.{p}Users", "user") for p in ("include", "exclude")),
+    *((f"conditions.users.{p}Groups", "group") for p in ("include", "exclude")),
+    *((f"conditions.users.{p}Roles", "roleDefinition") for p in ("include", "exclude")),
+    *((f"conditions.locations.{p}Locations", "namedLocation") for p in ("include", "exclude")),
+    ("grantControls.authenticationStrength.id", "authenticationStrengthPolicy"),
+)
+# Method configurations scoped to groups (all_users is a word, not an id).
+METHOD_REFERENCES = (
+    ("authenticationMethodConfigurations.includeTargets.id", "group"),
+    ("authenticationMethodConfigurations.excludeTargets.id", "group"),
+)
+
 POLICY_KINDS: tuple[KindSpec, ...] = (
     config_kind(
         "namedLocation",
@@ -109,8 +126,9 @@ POLICY_KINDS: tuple[KindSpec, ...] = (
         write=("Policy.ReadWrite.ConditionalAccess",),
         entity_type="conditionalAccessPolicy",
         volatile=("modifiedDateTime",),
-        after=("namedLocation", "group", "user", "authenticationStrengthPolicy"),
+        after=("namedLocation", "group", "user", "roleDefinition", "authenticationStrengthPolicy"),
         unordered=CA_POLICY_SETS,
+        references=CA_REFERENCES,
     ),
     config_kind(
         "authenticationMethodsPolicy",
@@ -127,6 +145,8 @@ POLICY_KINDS: tuple[KindSpec, ...] = (
         entity_type="authenticationMethodsPolicy",
         volatile=("lastModifiedDateTime",),
         contained=("authenticationMethodConfigurations",),
+        after=("group",),
+        references=METHOD_REFERENCES,
         notes="Graph returns every authenticationMethodConfiguration (typed by @odata.type) "
         "inside the policy; a policy answered without them is completed from "
         "…/authenticationMethodConfigurations.",
@@ -141,7 +161,7 @@ POLICY_KINDS: tuple[KindSpec, ...] = (
             "Policy.ReadWrite.ConditionalAccess",
             "Policy.ReadWrite.AuthenticationMethod",
         ),
-        write=("Policy.ReadWrite.ConditionalAccess",),
+        write=("Policy.ReadWrite.ConditionalAccess", "Policy.ReadWrite.AuthenticationMethod"),
         entity_type="authenticationStrengthPolicy",
         volatile=("modifiedDateTime",),
         unordered=("allowedCombinations",),

@@ -89,6 +89,10 @@ class KindSpec:
     secret: bool = False
     restore: tuple[str, ...] = ()  # restore strategies, in order of preference
     after: tuple[str, ...] = ()  # kinds that must be restored first
+    # Ids this kind's objects name: (dotted path, kind named). Restore writes them through the
+    # id map (a recreated group's new id) and skips an object naming one that is gone and not
+    # part of the restore, with that reason.
+    references: tuple[tuple[str, str], ...] = ()
     parent: str | None = None  # for relationship kinds: the kind whose objects they belong to
     notes: str = ""
     extra: dict[str, str] = field(default_factory=dict)

@@ -25,7 +25,13 @@ from agent.kinds import BY_NAME, KindSpec
 from agent.restore.idmap import IdMap
 from agent.restore.passwords import PasswordFile, temporary_password
 from agent.restore.plan import Action, Plan, Request, build_plan, live_kinds
-from agent.restore.restorers import GLOBAL_ADMIN, link_field, link_items, restorer_for
+from agent.restore.restorers import (
+    GLOBAL_ADMIN,
+    comparable,
+    link_field,
+    link_items,
+    restorer_for,
+)
 from agent.restore.session import apply_remarks, checks, open_session
 from agent.runtime import Runtime
 
@@ -255,7 +261,8 @@ def _apply(
         if hasattr(r, "apply_action"):  # a family that applies its actions itself
             r.apply_action(g, action, ids, request, outcome)
         elif action.action == "patch":
-            r.patch(g, spec, ids.get(action.object_id), ids.rewrite(action.patch))
+            then = ids.rewrite(action.snapshot)
+            r.update(g, spec, ids.get(action.object_id), ids.rewrite(action.patch), then)
         elif action.action == "undelete":
             outcome.properties.update(r.undelete(g, spec, action.object_id))
             now = r.read(g, spec, action.object_id)
@@ -264,7 +271,7 @@ def _apply(
             if request.properties is not None:
                 body = {k: v for k, v in body.items() if k in request.properties}
             if body:
-                r.patch(g, spec, action.object_id, body)
+                r.update(g, spec, action.object_id, body, ids.rewrite(action.snapshot))
         elif action.action == "recreate":
             entity = spec.entity_type or spec.name
             allowed = r.creatable(spec)
@@ -281,8 +288,9 @@ def _apply(
                     "forceChangePasswordNextSignIn": True,
                 }
             created = r.create(g, spec, body)
-            outcome.new_id = str(created["id"])
-            ids.add(spec.name, action.object_id, outcome.new_id)
+            outcome.new_id = str(created.get(spec.key) or body.get(spec.key) or "")
+            if outcome.new_id != action.object_id:  # a key the creator names stays the same
+                ids.add(spec.name, action.object_id, outcome.new_id)
             old_app, new_app = action.snapshot.get("appId"), created.get("appId")
             if entity == "application" and old_app and new_app and old_app != new_app:
                 ids.add("appId", str(old_app), str(new_app))  # its service principal names it
@@ -336,7 +344,9 @@ def _relink(g: GraphClient, action: Action, ids: IdMap, outcome: Outcome) -> Non
 
 
 def _differing(r: Any, spec: KindSpec, now: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
-    diff = diff_objects(spec.name, "", now, then, reveal=True)
+    diff = diff_objects(
+        spec.name, "", comparable(r, spec, now), comparable(r, spec, then), reveal=True
+    )
     writable = r.writable(spec)
     return {p: then.get(p) for p in (diff.properties if diff else []) if p in writable}
 
@@ -374,7 +384,13 @@ def _verify(
         outcome.status, outcome.reason = "failed", "not found in the tenant after the restore"
         return
     r = restorer_for(spec)
-    diff = diff_objects(action.kind, action.object_id, now, want, reveal=True)
+    diff = diff_objects(
+        action.kind,
+        action.object_id,
+        comparable(r, spec, now),
+        comparable(r, spec, want),
+        reveal=True,
+    )
     writable = r.writable(spec)
     scope = set(action.patch) if action.action == "patch" else None
     for prop in diff.properties if diff else []:
@@ -390,3 +406,8 @@ def _verify(
         )
     if outcome.properties:
         outcome.status = "partial"
+    raw = diff_objects(action.kind, action.object_id, now, want, reveal=True)
+    for prop in raw.properties if raw else []:
+        if prop != spec.key and prop not in (diff.properties if diff else []):
+            # Restored in full; only ids Graph assigns to contained items are new.
+            outcome.properties[prop] = "same content; Graph gave the items written again new ids"

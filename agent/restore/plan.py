@@ -21,7 +21,7 @@ dependencies, so recreated objects exist (and are in the id map) before links na
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,13 @@ from agent.compare.sides import SnapshotSide, label_of
 from agent.errors import ConfigError
 from agent.kinds import KindSpec
 from agent.restore.idmap import IdMap
-from agent.restore.restorers import deleted_kind_of, link_field, link_items, restorer_for
+from agent.restore.restorers import (
+    comparable,
+    deleted_kind_of,
+    link_field,
+    link_items,
+    restorer_for,
+)
 
 MODES = ("overwrite", "merge", "skip")
 PLAN_SCHEMA = "entra-backup/restore-plan/1"
@@ -135,6 +141,7 @@ def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id
     if request.mode not in MODES:
         raise ConfigError(f"Unknown mode '{request.mode}'.", f"Use one of {', '.join(MODES)}.")
     actions: list[Action] = []
+    done: dict[tuple[str, str], Action] = {}  # (kind, snapshot id) → its action
     ids = IdMap(live.tenant, live.tenant)
     for spec in ordered(request.kinds):
         restorer = restorer_for(spec)  # a kind without one fails here, before any read
@@ -157,6 +164,7 @@ def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id
             actions.extend(planner(spec, snap, live, request, ids))
             continue
         added = {} if spec.parent else _added_since(spec, snap, live)
+        seen: set[str] = set()
         fresh: list[str] = []  # created since the snapshot (pruned in overwrite mode)
         for pair in live.differences(snap.seq, [spec.name]):
             if request.ids is not None and pair.object_id not in request.ids:
@@ -189,9 +197,19 @@ def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id
                 if then is not None:
                     then = ids.rewrite(then)  # compare references as they are named now
                 action = _object_action(spec, pair.object_id, then, now, live, request)
+                if then is not None and spec.references:
+                    action = _references(spec, pair.object_id, then, action, done, snap, live)
             if action is not None:
                 action.label = label_of(spec.name, pair.object_id, then or now or {}, (snap, live))
                 actions.append(action)
+                done[(spec.name, pair.object_id)] = action
+            seen.add(pair.object_id)
+        for oid, then in _naming_recreated(spec, snap, done, seen, request):
+            action = _references(spec, oid, ids.rewrite(then), None, done, snap, live)
+            if action is not None:
+                action.label = label_of(spec.name, oid, then, (snap, live))
+                actions.append(action)
+                done[(spec.name, oid)] = action
         if getattr(restorer, "prunes_added", False) and request.mode == "overwrite":
             twins = set(ids.ids.values())
             for oid in fresh:
@@ -222,6 +240,21 @@ MATCH_BY: dict[str, tuple[str, ...]] = {
     # Assignments and eligibility: who holds which role where (ids through the id map).
     "unifiedRoleAssignment": ("principalId", "roleDefinitionId", "directoryScopeId"),
     "unifiedRoleEligibilitySchedule": ("principalId", "roleDefinitionId", "directoryScopeId"),
+    # Policies recreated with a new id (agent/restore/policies.py); partners and permission
+    # grant policies keep theirs (the creator names it).
+    **dict.fromkeys(
+        (
+            "conditionalAccessPolicy",
+            "namedLocation",
+            "authenticationStrengthPolicy",
+            "tokenLifetimePolicy",
+            "homeRealmDiscoveryPolicy",
+            "activityBasedTimeoutPolicy",
+            "claimsMappingPolicy",
+            "tokenIssuancePolicy",
+        ),
+        ("displayName",),
+    ),
 }
 
 
@@ -283,9 +316,15 @@ def _object_action(
         return Action(spec.name, oid, "recreate", snapshot=then)
     if request.mode == "skip":
         return Action(spec.name, oid, "skip", reason="exists; --mode skip leaves it as it is")
-    diff = diff_objects(spec.name, oid, now, then, reveal=True)
-    action = Action(spec.name, oid, "patch", snapshot=then)
     restorer = restorer_for(spec)
+    diff = diff_objects(
+        spec.name,
+        oid,
+        comparable(restorer, spec, now),
+        comparable(restorer, spec, then),
+        reveal=True,
+    )
+    action = Action(spec.name, oid, "patch", snapshot=then)
     writable = restorer.writable(spec)
     for prop in diff.properties if diff else []:
         if prop == spec.key or (_empty(now.get(prop)) and _empty(then.get(prop))):
@@ -366,4 +405,82 @@ def _link_action(
         return action
     if not action.add and not action.remove:
         return None
+    return action
+
+
+def _naming_recreated(
+    spec: KindSpec,
+    snap: SnapshotSide,
+    done: dict[tuple[str, str], Action],
+    seen: set[str],
+    request: Request,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Objects that did not change but name an object this restore recreates: they must be
+    written again with its new id. Read only when something they can name is recreated."""
+    named = {kind for _, kind in spec.references}
+    if not any(a.action == "recreate" and k in named for (k, _), a in done.items()):
+        return
+    for version in snap.catalog.state(snap.tenant, snap.seq, spec.name):
+        oid = version.object_id
+        if oid in seen or (request.ids is not None and oid not in request.ids):
+            continue
+        yield oid, snap.load(version.blob_id)
+
+
+def values_at(obj: Any, path: str) -> list[str]:
+    """The strings at a dotted path (lists are walked into)."""
+    head, _, rest = path.partition(".")
+    if isinstance(obj, list):
+        return [v for item in obj for v in values_at(item, path)]
+    if not isinstance(obj, dict):
+        return []
+    value = obj.get(head)
+    if rest:
+        return values_at(value, rest)
+    items = value if isinstance(value, list) else [value]
+    return [str(v) for v in items if isinstance(v, str) and v]
+
+
+def _references(
+    spec: KindSpec,
+    oid: str,
+    then: dict[str, Any],
+    action: Action | None,
+    done: dict[tuple[str, str], Action],
+    snap: SnapshotSide,
+    live: LiveRead,
+) -> Action | None:
+    """Check what the object names (``spec.references``). A name of an object this restore
+    recreates makes the property be written again (through the id map, at apply); a name of an
+    object that is gone and not restored skips the object: writing it without that name would
+    change whom the policy covers."""
+    if action is not None and action.action == "skip" and not action.notes:
+        return action  # skipped for a reason of its own (only read-only differences go on)
+    again: set[str] = set()
+    for path, kind in spec.references:
+        for value in values_at(then, path):
+            target = done.get((kind, value))
+            if target is not None and target.action == "recreate":
+                again.add(path.split(".")[0])
+            elif target is not None and target.action == "undelete":
+                continue
+            elif (
+                kind in live.kinds_read
+                and live.find(kind, value) is None
+                and (gone := snap.find(kind, value)) is not None
+            ):
+                name = gone.get("displayName") or gone.get("userPrincipalName") or ""
+                why = target.reason if target is not None else "not part of this restore"
+                return Action(
+                    spec.name, oid, "skip", snapshot=then,
+                    reason=f"names {kind} {value}{f' ({name})' if name else ''}, which is gone "
+                    f"and will not be restored ({why}): restore it too, or edit the policy",
+                )  # fmt: skip
+    if not again or (action is not None and action.action == "recreate"):
+        return action
+    if action is None:
+        action = Action(spec.name, oid, "patch", snapshot=then)
+    for prop in sorted(again):
+        action.patch[prop] = then.get(prop)
+    action.action, action.reason = "patch", ""
     return action

@@ -30,6 +30,7 @@ FAMILIES: tuple[str, ...] = (
     "agent.restore.branding",  # company branding: text and images
     "agent.restore.portal_settings",  # Groups general settings (admin portal)
     "agent.restore.sso",  # enterprise apps' SSO: SPs, apps, claims / token issuance links
+    "agent.restore.policies",
 )
 # Links that are whole objects (appRoleAssignedTo): what identifies one across a recreate (its
 # own id is new), and what a create sends. Other links are $ref, identified by the target id.
@@ -109,6 +110,12 @@ def exchange_managed(group: dict[str, Any]) -> bool:
     return bool(group.get("mailEnabled")) and "Unified" not in (group.get("groupTypes") or [])
 
 
+def comparable(restorer: Any, spec: KindSpec, obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` as plan and verify compare it (the restorer's ``comparable``, if it has one)."""
+    shape = getattr(restorer, "comparable", None)
+    return shape(spec, obj) if shape is not None else obj
+
+
 def ref(object_id: str) -> dict[str, str]:
     return {"@odata.id": f"{GRAPH_ROOT}/directoryObjects/{object_id}"}
 
@@ -139,6 +146,11 @@ class GraphObjects:
         """Any one of these lets the app write the kind (the plan skips it otherwise)."""
         return (*spec.write_permissions, DIRECTORY_WRITE) if spec.write_permissions else ()
 
+    def comparable(self, spec: KindSpec, obj: dict[str, Any]) -> dict[str, Any]:
+        """``obj`` as plan and verify compare it (e.g. contained items whose ids Graph assigns
+        anew when they are written again)."""
+        return obj
+
     def writable(self, spec: KindSpec) -> frozenset[str]:
         """Properties a PATCH may carry."""
         return properties.writable(spec.entity_type or spec.name)
@@ -156,6 +168,13 @@ class GraphObjects:
 
     def patch(self, g: GraphClient, spec: KindSpec, oid: str, body: dict[str, Any]) -> None:
         g.patch(self.path(spec, oid), body)
+
+    def update(
+        self, g: GraphClient, spec: KindSpec, oid: str, body: dict[str, Any], then: dict[str, Any]
+    ) -> None:
+        """A patch action: ``body`` the properties that differ, ``then`` the whole object as
+        restored (for writes that need more than the changes, e.g. a PUT)."""
+        self.patch(g, spec, oid, body)
 
     def undelete(self, g: GraphClient, spec: KindSpec, oid: str) -> dict[str, str]:
         """Bring ``oid`` back from the recycle bin; what came back other than it was

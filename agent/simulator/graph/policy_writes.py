@@ -243,7 +243,8 @@ def _type(kind: str) -> str:
 
 
 def update_method_configuration(d: Directory, method_id: str, body: dict[str, Any]) -> None:
-    """PATCH one authentication method configuration: checked as its derived type."""
+    """PATCH one authentication method configuration: checked as its derived type. The
+    contained includeTargets are set by value in the same PATCH (the update pages' bodies)."""
     with d.lock:
         policy = d.policies.singleton("authenticationMethodsPolicy")
         configs = policy["authenticationMethodConfigurations"]
@@ -251,9 +252,66 @@ def update_method_configuration(d: Directory, method_id: str, body: dict[str, An
         if found is None:
             raise not_found(method_id)
         derived = str(found.get("@odata.type", "")).rsplit(".", 1)[-1]
+        body = dict(body)
+        targets = body.pop("includeTargets", None)
         props, _ = check_body(derived or "authenticationMethodConfiguration", body, create=False)
+        if targets is not None:
+            if not isinstance(targets, list) or not all(
+                isinstance(t, dict) and t.get("id") and t.get("targetType") for t in targets
+            ):
+                raise bad_request("Invalid value specified for property 'includeTargets'.")
+            props["includeTargets"] = targets
         found.update(copy.deepcopy(props))
         d.policies.update("authenticationMethodsPolicy", None, {}, iso(d.now()))
+
+
+def update_allowed_combinations(d: Directory, key: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The updateAllowedCombinations action: the only way to change a custom strength's
+    allowedCombinations (PATCH refuses them); answers updateAllowedCombinationsResult."""
+    combos = body.get("allowedCombinations")
+    if set(body) != {"allowedCombinations"} or not isinstance(combos, list) or not combos:
+        raise bad_request("Property allowedCombinations value is required but is empty or missing.")
+    problems = load_schema().validate(
+        "authenticationStrengthPolicy", {"allowedCombinations": combos}
+    )
+    if problems:
+        raise bad_request(
+            "Invalid value specified for property 'allowedCombinations' of resource "
+            "'AuthenticationStrengthPolicy'."
+        )
+    with d.lock:
+        row = _row(d, "authenticationStrengthPolicy", key)
+        _built_in("authenticationStrengthPolicy", row, "updated")
+        previous = list(row.get("allowedCombinations") or [])
+        d.policies.update("authenticationStrengthPolicy", key, {"allowedCombinations": combos}, iso(d.now()))  # fmt: skip
+        using = [
+            p["id"]
+            for p in d.policies.rows("conditionalAccessPolicy")
+            if ((p.get("grantControls") or {}).get("authenticationStrength") or {}).get("id") == key
+        ]
+    return {
+        "additionalInformation": None,
+        "conditionalAccessReferences": using,
+        "currentCombinations": list(combos),
+        "previousCombinations": previous,
+    }
+
+
+def add_combination_configuration(d: Directory, key: str, body: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """POST …/combinationConfigurations of a custom strength: a derived type must be named."""
+    derived = str(body.get("@odata.type") or "").lstrip("#").rsplit(".", 1)[-1]
+    if derived not in ("fido2CombinationConfiguration", "x509CertificateCombinationConfiguration"):
+        raise bad_request("Specify @odata.type of the combination configuration.")
+    props, _ = check_body(derived, body, create=True)
+    if not props.get("appliesToCombinations"):
+        raise bad_request("Property appliesToCombinations value is required but is empty or missing.")  # fmt: skip
+    with d.lock:
+        row = _row(d, "authenticationStrengthPolicy", key)
+        _built_in("authenticationStrengthPolicy", row, "updated")
+        item = {"@odata.type": f"#microsoft.graph.{derived}", "id": str(uuid.uuid4()), **copy.deepcopy(props)}  # fmt: skip
+        row.setdefault("combinationConfigurations", []).append(item)
+        d.policies.update("authenticationStrengthPolicy", key, {}, iso(d.now()))
+        return item
 
 
 def add_condition_set(d: Directory, policy_id: str, relation: str, body: dict[str, Any]) -> dict[str, Any]:  # fmt: skip

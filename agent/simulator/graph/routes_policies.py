@@ -210,6 +210,17 @@ def grant_conditions(relation: str) -> Handler:
     return handler
 
 
+def combination_configurations(ctx: Context) -> Response:
+    d = ctx.directory
+    with d.lock:
+        row = d.policies.get("authenticationStrengthPolicy", ctx.params["id"])
+        if row is None:
+            raise not_found(ctx.params["id"])
+        items = copy.deepcopy(row.get("combinationConfigurations") or [])
+    context = f"{GRAPH}policies/authenticationStrengthPolicies('{ctx.params['id']}')/combinationConfigurations"  # fmt: skip
+    return Response.json({"@odata.context": context, "value": items})
+
+
 def sp_policies(relation: str) -> Handler:
     """The policies a service principal links to, as the policy objects themselves; links to
     a policy deleted since are not shown."""
@@ -250,6 +261,12 @@ def register_policy_routes(api: GraphApi) -> None:
             grant_conditions(relation),
             READS["permissionGrantPolicy"],
         )
+    api.add(
+        "GET",
+        f"{PATHS['authenticationStrengthPolicy']}/{{id}}/combinationConfigurations",
+        combination_configurations,
+        READS["authenticationStrengthPolicy"],
+    )
     for relation in SP_RELATIONS:
         api.add(
             "GET", f"/servicePrincipals/{{id}}/{relation}", sp_policies(relation), READ_SP_POLICIES

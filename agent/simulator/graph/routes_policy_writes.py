@@ -112,6 +112,18 @@ def update_method(ctx: Context) -> Response:
     return Response.empty(204)
 
 
+def update_allowed_combinations(ctx: Context) -> Response:
+    result = pw.update_allowed_combinations(ctx.directory, ctx.params["id"], _body(ctx))
+    context = f"{GRAPH}$metadata#microsoft.graph.updateAllowedCombinationsResult"
+    return Response.json({"@odata.context": context, **result})
+
+
+def add_combination_configuration(ctx: Context) -> Response:
+    item = pw.add_combination_configuration(ctx.directory, ctx.params["id"], _body(ctx))
+    context = f"{GRAPH}policies/authenticationStrengthPolicies('{ctx.params['id']}')/combinationConfigurations/$entity"  # fmt: skip
+    return Response.json({"@odata.context": context, **item}, 201)
+
+
 def add_condition_set(relation: str) -> Handler:
     def handler(ctx: Context) -> Response:
         item = pw.add_condition_set(ctx.directory, ctx.params["id"], relation, _body(ctx))
@@ -164,6 +176,9 @@ def register_policy_write_routes(api: GraphApi) -> None:
         api.add("PUT" if replace else "PATCH", path, update_singleton(kind, replace=replace), WRITES[kind])  # fmt: skip
     methods = f"{SINGLETON_PATHS['authenticationMethodsPolicy']}/authenticationMethodConfigurations"
     api.add("PATCH", f"{methods}/{{id}}", update_method, WRITES["authenticationMethodsPolicy"])
+    strengths, needs = PATHS["authenticationStrengthPolicy"], WRITES["authenticationStrengthPolicy"]
+    api.add("POST", f"{strengths}/{{id}}/updateAllowedCombinations", update_allowed_combinations, needs)  # fmt: skip
+    api.add("POST", f"{strengths}/{{id}}/combinationConfigurations", add_combination_configuration, needs)  # fmt: skip
     grants = PATHS["permissionGrantPolicy"]
     for relation in ("includes", "excludes"):
         needs = WRITES["permissionGrantPolicy"]
