@@ -2,8 +2,8 @@
 tenant over real HTTPS: SAML apps' SSO configuration (settings, active signing certificate,
 claims mapping, SAML claims; a recreated SAML app gets a new certificate and the report says
 the IdP metadata changed) with Application Administrator, and Groups general settings through
-the admin portal with Cloud Application Administrator — each refused, before any write, when
-the account lacks its role."""
+the admin portal with Cloud Application Administrator — without its role, the plan (dry run
+included) skips what needs it with the reason, and nothing of it is written."""
 
 from __future__ import annotations
 
@@ -130,22 +130,42 @@ def test_saml_sso_drill(app_admin) -> None:
             assert prop in listed.get((obj["kind"], obj["id"]), {}), (obj, change)
 
 
-def test_sso_restore_needs_application_administrator_for_the_service_account(tmp_path: Path) -> None:  # fmt: skip
+def test_sso_restore_without_application_administrator_skips_sso_in_dry_run_and_real_run(tmp_path: Path) -> None:  # fmt: skip
     with tenant(tmp_path, ["Cloud Application Administrator"]) as sim:
         config, rt = agent_for(tmp_path / "agent", sim)
         handle = sim.tenants["contoso"]
+        account = handle.service_account.username  # type: ignore[union-attr]
         g = GraphClient(sim.base_url, session(sim), lambda: token(sim, handle))
-        _, sp, _ = saml_apps(g)[0]
+        _, sp, links = saml_apps(g)[0]
         snap = backup(str(config))
-        g.patch(f"/servicePrincipals/{sp['id']}", {"samlSingleSignOnSettings": {"relayState": "/x"}})  # fmt: skip
+        g.patch(f"/servicePrincipals/{sp['id']}", {"samlSingleSignOnSettings": {"relayState": "/x"}, "notes": "defaced"})  # fmt: skip
+        g.delete(f"/servicePrincipals/{sp['id']}/{CLAIMS}/{links[0]}/$ref")
         mark = settled(sim, g)
-        out = restore(str(config), snap, *kinds(SSO_KINDS), "--yes", code=3)
-        assert "Application Administrator" in out.err and handle.service_account.username in out.err  # type: ignore[union-attr]  # fmt: skip
+
+        # The dry run shows the refusals the real run will make, and writes nothing.
+        shown = restore(str(config), snap, *kinds(SSO_KINDS), "--dry-run").out
+        rows = [line for line in shown.splitlines() if "servicePrincipalClaimsMappingPoli" in line]
+        assert rows and all("skip" in row for row in rows), shown
+        assert "Application" in shown and "Administrator" in shown
+        plan = restore(str(config), snap, *kinds(SSO_KINDS), "--dry-run", "--json").json()
         assert write_requests(sim, mark) == []
-        # Other properties of the same app restore without the role.
-        g.patch(f"/servicePrincipals/{sp['id']}", {"samlSingleSignOnSettings": sp["samlSingleSignOnSettings"], "notes": "defaced"})  # fmt: skip
-        report = restore(str(config), snap, *kinds(("servicePrincipal",)), "--yes", "--json").json()
-        assert [r["status"] for r in report["results"]] == ["restored"]
+        actions = {(a["kind"], a["id"]): a for a in plan["plan"]["actions"]}
+        patch = actions[("servicePrincipal", sp["id"])]
+        assert patch["action"] == "patch" and patch["properties"] == ["notes"]
+        why = patch["not_written"]["samlSingleSignOnSettings"]
+        assert "Application Administrator" in why and account in why
+        link = actions[("servicePrincipalClaimsMappingPolicy", sp["id"])]
+        assert link["action"] == "skip" and "Application Administrator" in link["reason"]
+
+        # The real run makes the same skips: only the SP's other property is written.
+        report = restore(str(config), snap, *kinds(SSO_KINDS), "--yes", "--json").json()
+        results = {(r["kind"], r["id"]): r for r in report["results"]}
+        assert results[("servicePrincipal", sp["id"])]["status"] == "partial"
+        assert account in results[("servicePrincipal", sp["id"])]["not_restored"]["samlSingleSignOnSettings"]  # fmt: skip
+        assert results[("servicePrincipalClaimsMappingPolicy", sp["id"])]["status"] == "skipped"
+        assert [(w.method, w.path) for w in write_requests(sim, mark)] == [("PATCH", f"/v1.0/servicePrincipals/{sp['id']}")]  # fmt: skip
+        now = g.get_json(f"/servicePrincipals/{sp['id']}")
+        assert now["notes"] == sp.get("notes") and now["samlSingleSignOnSettings"] == {"relayState": "/x"}  # fmt: skip
         rt.close()
 
 
@@ -167,16 +187,19 @@ def test_groups_general_settings_with_and_without_cloud_application_administrato
             kind = ("--kind", "groupsGeneralSettings")
             mark = settled(sim, None)
             plan = restore(str(config), snap, *kind, "--dry-run", "--json").json()
-            assert plan["plan"]["actions"][0]["properties"] == [
-                "groupsInAccessPanelEnabled", "selfServiceGroupManagementEnabled"]  # fmt: skip
             assert write_requests(sim, mark) == []
+            action = plan["plan"]["actions"][0]
+            report = restore(str(config), snap, *kind, "--yes", "--json").json()
             if allowed:
-                report = restore(str(config), snap, *kind, "--yes", "--json").json()
+                assert action["action"] == "patch" and action["properties"] == [
+                    "groupsInAccessPanelEnabled", "selfServiceGroupManagementEnabled"]  # fmt: skip
                 assert [r["status"] for r in report["results"]] == ["restored"]
                 assert settings(d) == before
-            else:
-                out = restore(str(config), snap, *kind, "--yes", code=3)
-                assert "Cloud Application Administrator" in out.err
+            else:  # the dry run shows the skip the real run makes; neither writes
+                assert action["action"] == "skip"
+                assert "Cloud Application Administrator" in action["reason"]
+                assert [r["status"] for r in report["results"]] == ["skipped"]
+                assert "Cloud Application Administrator" in report["results"][0]["reason"]
                 assert write_requests(sim, mark) == [] and settings(d) == damaged
                 # The portal itself refuses the account without the role (real-style 403).
                 cfg = rt.config.tenant("contoso")

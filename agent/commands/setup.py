@@ -26,6 +26,7 @@ from agent.kinds.support import (
     minimal_permissions,
     render_support_list,
     restore_roles,
+    write_needs,
 )
 from agent.store.keys import RepositoryKey
 from agent.store.repository import Repository
@@ -186,7 +187,7 @@ def permissions(
                 [
                     k.name,
                     ", ".join(k.read_permissions),
-                    ", ".join(k.write_permissions),
+                    write_needs(k),
                     ", ".join(dict.fromkeys((*k.write_roles, *k.undelete_roles))),
                 ]
                 for k in kinds

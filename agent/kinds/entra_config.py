@@ -19,6 +19,7 @@ def config_kind(
     *,
     read: tuple[str, ...],
     write: tuple[str, ...] = (),
+    write_also: tuple[str, ...] = (),
     singleton: bool = False,
     entity_type: str | None = None,
     key: str = "id",
@@ -42,6 +43,7 @@ def config_kind(
         incremental=Incremental.FULL,
         read_permissions=read,
         write_permissions=write,
+        write_also=write_also,
         entity_type=entity_type,
         key=key,
         label=label,
@@ -88,14 +90,24 @@ CA_POLICY_SETS = (
     "grantControls.termsOfUse",
 )
 
-# The objects a conditional access policy names by id (applications are named by appId, which
-# the id map follows when an app is recreated).
+# The objects a conditional access policy names: by id, applications by appId (a recreated app
+# has a new one, which the id map follows; values that are no app of the tenant's — All, None,
+# Office365, MicrosoftAdminPortals, Microsoft's first-party apps — are left as they are), and
+# workload identities by their service principal's id.
 CA_REFERENCES = (
     *((f"conditions.users.{p}Users", "user") for p in ("include", "exclude")),
     *((f"conditions.users.{p}Groups", "group") for p in ("include", "exclude")),
     *((f"conditions.users.{p}Roles", "roleDefinition") for p in ("include", "exclude")),
     *((f"conditions.locations.{p}Locations", "namedLocation") for p in ("include", "exclude")),
     ("grantControls.authenticationStrength.id", "authenticationStrengthPolicy"),
+    *(
+        (f"conditions.applications.{p}Applications", "application[appId]")
+        for p in ("include", "exclude")
+    ),
+    *(
+        (f"conditions.clientApplications.{p}ServicePrincipals", "servicePrincipal")
+        for p in ("include", "exclude")
+    ),
 )
 # Method configurations scoped to groups (all_users is a word, not an id).
 METHOD_REFERENCES = (
@@ -124,9 +136,20 @@ POLICY_KINDS: tuple[KindSpec, ...] = (
         "Conditional access policies with their conditions, grant and session controls.",
         read=CA_READ,
         write=("Policy.ReadWrite.ConditionalAccess",),
+        # Graph's create and update pages: "Policy.Read.All and Policy.ReadWrite.
+        # ConditionalAccess" (least privileged), or Application.Read.All in its place.
+        write_also=("Policy.Read.All", "Application.Read.All"),
         entity_type="conditionalAccessPolicy",
         volatile=("modifiedDateTime",),
-        after=("namedLocation", "group", "user", "roleDefinition", "authenticationStrengthPolicy"),
+        after=(
+            "namedLocation",
+            "group",
+            "user",
+            "roleDefinition",
+            "authenticationStrengthPolicy",
+            "application",
+            "servicePrincipal",
+        ),
         unordered=CA_POLICY_SETS,
         references=CA_REFERENCES,
     ),

@@ -43,6 +43,9 @@ class KindSpec:
     # Graph application permissions: any one of ``read_permissions`` lets us read the kind.
     read_permissions: tuple[str, ...]
     write_permissions: tuple[str, ...] = ()
+    # And one of these as well for writes (conditional access: Policy.Read.All beside
+    # Policy.ReadWrite.ConditionalAccess, as Graph's create/update pages list them).
+    write_also: tuple[str, ...] = ()
     # And one of these as well (e.g. sign-in logs need Directory.Read.All on top).
     read_also: tuple[str, ...] = ()
     # Directory roles the service app or service account needs on top of permissions.
@@ -89,7 +92,8 @@ class KindSpec:
     secret: bool = False
     restore: tuple[str, ...] = ()  # restore strategies, in order of preference
     after: tuple[str, ...] = ()  # kinds that must be restored first
-    # Ids this kind's objects name: (dotted path, kind named). Restore writes them through the
+    # Ids this kind's objects name: (dotted path, kind named; "kind[prop]" when named by another
+    # property than the id, e.g. "application[appId]"). Restore writes them through the
     # id map (a recreated group's new id) and skips an object naming one that is gone and not
     # part of the restore, with that reason.
     references: tuple[tuple[str, str], ...] = ()

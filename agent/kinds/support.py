@@ -29,11 +29,21 @@ def minimal_permissions(kinds: Iterable[KindSpec], *, write: bool = False) -> li
     ):
         if kind.opt_in:  # asked for only by tenants that turn the kind on
             continue
-        groups = [kind.write_permissions] if write else [kind.read_permissions, kind.read_also]
+        groups = (
+            [kind.write_permissions, kind.write_also]
+            if write
+            else [kind.read_permissions, kind.read_also]
+        )
         for options in groups:
             if options and not any(p in chosen for p in options):
                 chosen.append(options[0])
     return sorted(chosen)
+
+
+def write_needs(kind: KindSpec) -> str:
+    """The write permissions of a kind for people: any one of them, and one of write_also."""
+    also = f" and one of {', '.join(kind.write_also)}" if kind.write_also else ""
+    return ", ".join(kind.write_permissions) + also
 
 
 def restore_roles(kinds: Iterable[KindSpec]) -> dict[str, list[str]]:
@@ -96,7 +106,7 @@ def render_support_list(kinds: Iterable[KindSpec] = ALL_KINDS) -> str:
             f"| `{k.name}` ({k.title}) | {k.area.value} | {k.describes} | `{k.source}` | "
             f"{INCREMENTAL[k.incremental]} | "
             f"{restore} | {read} | "
-            f"{', '.join(k.write_permissions) or '-'} | {roles} |"
+            f"{write_needs(k) or '-'} | {roles} |"
         )
     notes = [k for k in kinds if k.notes or k.opt_in]
     if notes:

@@ -32,7 +32,7 @@ from agent.restore.restorers import (
     link_items,
     restorer_for,
 )
-from agent.restore.session import apply_remarks, checks, open_session
+from agent.restore.session import apply_remarks, open_session
 from agent.runtime import Runtime
 
 RESULT_SCHEMA = "entra-backup/restore/1"
@@ -126,10 +126,11 @@ def _run(
 ) -> RestoreReport:
     tenant = rt.config.tenant(tenant_name)
     if dry_run:
-        claims = connect_tenant(rt, tenant_name, tenant).tokens.claims()
-        request = _as_caller(request, claims)
+        conn = connect_tenant(rt, tenant_name, tenant)
+        request = _as_caller(request, conn.tokens.claims())
         with read_live(rt, tenant_name, to_read, bridge=bridge) as live:
-            return RestoreReport(build_plan(snap, live, request, snapshot_id), dry_run=True)
+            plan = build_plan(snap, live, request, snapshot_id, open_session(conn, snap.repo))
+            return RestoreReport(plan, dry_run=True)
     catalog = rt.catalog
     job_id = catalog.start_job(
         tenant_name,
@@ -149,11 +150,10 @@ def _run(
         conn = connect_tenant(rt, tenant_name, tenant)
         claims = conn.tokens.claims()
         request = _as_caller(request, claims)
-        with read_live(rt, tenant_name, to_read, job_id=job_id, bridge=bridge) as live:
-            plan = build_plan(snap, live, request, snapshot_id)
-        _check(plan, set(claims.get("wids") or ()), password_file)
         session = open_session(conn, snap.repo)
-        checks(plan, session)  # each family's refusals (service account roles, …)
+        with read_live(rt, tenant_name, to_read, job_id=job_id, bridge=bridge) as live:
+            plan = build_plan(snap, live, request, snapshot_id, session)
+        _check(plan, set(claims.get("wids") or ()), password_file)
         confirm(plan)
         if password_file is not None and plan.needs("user", "recreate"):
             passwords = PasswordFile(password_file)

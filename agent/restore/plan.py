@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.compare.differ import diff_objects
 from agent.compare.live import LiveRead
@@ -38,6 +38,9 @@ from agent.restore.restorers import (
     link_items,
     restorer_for,
 )
+
+if TYPE_CHECKING:
+    from agent.restore.session import RestoreSession
 
 MODES = ("overwrite", "merge", "skip")
 PLAN_SCHEMA = "entra-backup/restore-plan/1"
@@ -137,27 +140,37 @@ def live_kinds(kinds: Sequence[KindSpec]) -> list[KindSpec]:
     return [*kinds, *(d for d in extra if d.name not in names)]
 
 
-def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id: int) -> Plan:
+def build_plan(
+    snap: SnapshotSide,
+    live: LiveRead,
+    request: Request,
+    snapshot_id: int,
+    session: RestoreSession | None = None,
+) -> Plan:
+    """The plan; with ``session``, each family's refusals (the service account's roles) are
+    planned as skips, so a dry run shows what the real run will refuse."""
     if request.mode not in MODES:
         raise ConfigError(f"Unknown mode '{request.mode}'.", f"Use one of {', '.join(MODES)}.")
     actions: list[Action] = []
     done: dict[tuple[str, str], Action] = {}  # (kind, snapshot id) → its action
     ids = IdMap(live.tenant, live.tenant)
+    keyed = KeyedObjects(snap)
     for spec in ordered(request.kinds):
         restorer = restorer_for(spec)  # a kind without one fails here, before any read
+        start = len(actions)
         if spec.name not in live.kinds_read:
             # Not listed when only chosen objects (--id) are restored.
             why = next((r.reason for r in live.results if r.kind == spec.name and r.reason), "")
             if request.ids is None:
                 actions.append(Action(spec.name, "*", "skip", reason=why or "the live read failed"))
             continue
-        needs = restorer.write_permissions(spec)
-        if request.granted is not None and needs and not request.granted & set(needs):
+        missing = _missing_write_permission(restorer, spec, request)
+        if missing:
             if any(
                 request.ids is None or p.object_id in request.ids
                 for p in live.differences(snap.seq, [spec.name])
             ):  # only when there is something to restore
-                actions.append(Action(spec.name, "*", "skip", reason=f"missing {needs[0]}"))
+                actions.append(Action(spec.name, "*", "skip", reason=missing))
             continue
         planner = getattr(restorer, "plan_kind", None)
         if planner is not None:  # a family that plans its kinds itself (the bridge kinds)
@@ -198,14 +211,14 @@ def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id
                     then = ids.rewrite(then)  # compare references as they are named now
                 action = _object_action(spec, pair.object_id, then, now, live, request)
                 if then is not None and spec.references:
-                    action = _references(spec, pair.object_id, then, action, done, snap, live)
+                    action = _references(spec, pair.object_id, then, action, done, keyed, live)
             if action is not None:
                 action.label = label_of(spec.name, pair.object_id, then or now or {}, (snap, live))
                 actions.append(action)
                 done[(spec.name, pair.object_id)] = action
             seen.add(pair.object_id)
         for oid, then in _naming_recreated(spec, snap, done, seen, request):
-            action = _references(spec, oid, ids.rewrite(then), None, done, snap, live)
+            action = _references(spec, oid, ids.rewrite(then), None, done, keyed, live)
             if action is not None:
                 action.label = label_of(spec.name, oid, then, (snap, live))
                 actions.append(action)
@@ -222,7 +235,27 @@ def build_plan(snap: SnapshotSide, live: LiveRead, request: Request, snapshot_id
                     action.reason = "the restore's own service principal: never removed"
                 action.label = label_of(spec.name, oid, now, (snap, live))
                 actions.append(action)
+        refusals = getattr(restorer, "check", None)  # e.g. the service account's roles
+        mine = [a for a in actions[start:] if a.action != "skip"]
+        if refusals is not None and session is not None and mine:
+            refusals(mine, session)
     return Plan(live.tenant, snapshot_id, request.mode, actions, ids)
+
+
+def _missing_write_permission(restorer: Any, spec: KindSpec, request: Request) -> str:
+    """Why the token cannot write ``spec`` ("" = it can, or the token is not known)."""
+    granted = request.granted
+    needs = restorer.write_permissions(spec)
+    if granted is None:
+        return ""
+    if needs and not granted & set(needs):
+        return f"missing {needs[0]}"
+    if needs and spec.write_also and not granted & set(spec.write_also):
+        return (
+            f"missing {spec.write_also[0]}: Graph writes {spec.title.lower()} only with it "
+            f"(or {', '.join(spec.write_also[1:])}) beside {needs[0]}"
+        )
+    return ""
 
 
 # What identifies an object across a recreate (its id changes): a recreated user has the same
@@ -417,7 +450,7 @@ def _naming_recreated(
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Objects that did not change but name an object this restore recreates: they must be
     written again with its new id. Read only when something they can name is recreated."""
-    named = {kind for _, kind in spec.references}
+    named = {reference_target(ref)[0] for _, ref in spec.references}
     if not any(a.action == "recreate" and k in named for (k, _), a in done.items()):
         return
     for version in snap.catalog.state(snap.tenant, snap.seq, spec.name):
@@ -425,6 +458,34 @@ def _naming_recreated(
         if oid in seen or (request.ids is not None and oid not in request.ids):
             continue
         yield oid, snap.load(version.blob_id)
+
+
+def reference_target(ref: str) -> tuple[str, str]:
+    """A reference's kind and the property it names objects by: "group" → (group, id),
+    "application[appId]" → (application, appId)."""
+    kind, _, key = ref.partition("[")
+    return kind, key.rstrip("]") or "id"
+
+
+@dataclass
+class KeyedObjects:
+    """Snapshot objects found by a property other than their id (an application by appId),
+    indexed once per plan and only for what a reference names so."""
+
+    snap: SnapshotSide
+    index: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+
+    def object_id(self, kind: str, key: str, value: str) -> str | None:
+        if key == "id":
+            return value
+        found = self.index.get((kind, key))
+        if found is None:
+            found = self.index[(kind, key)] = {}
+            for version in self.snap.catalog.state(self.snap.tenant, self.snap.seq, kind):
+                named = self.snap.load(version.blob_id).get(key)
+                if named:
+                    found[str(named)] = version.object_id
+        return found.get(value)
 
 
 def values_at(obj: Any, path: str) -> list[str]:
@@ -447,18 +508,24 @@ def _references(
     then: dict[str, Any],
     action: Action | None,
     done: dict[tuple[str, str], Action],
-    snap: SnapshotSide,
+    keyed: KeyedObjects,
     live: LiveRead,
 ) -> Action | None:
     """Check what the object names (``spec.references``). A name of an object this restore
     recreates makes the property be written again (through the id map, at apply); a name of an
     object that is gone and not restored skips the object: writing it without that name would
-    change whom the policy covers."""
+    change whom the policy covers. A name that is no object of the snapshot's (All, Office365,
+    a Microsoft first-party or another tenant's app) is left as it is."""
     if action is not None and action.action == "skip" and not action.notes:
         return action  # skipped for a reason of its own (only read-only differences go on)
     again: set[str] = set()
-    for path, kind in spec.references:
-        for value in values_at(then, path):
+    snap = keyed.snap
+    for path, ref in spec.references:
+        kind, key = reference_target(ref)
+        for named in values_at(then, path):
+            value = keyed.object_id(kind, key, named)
+            if value is None:
+                continue
             target = done.get((kind, value))
             if target is not None and target.action == "recreate":
                 again.add(path.split(".")[0])
@@ -473,7 +540,7 @@ def _references(
                 why = target.reason if target is not None else "not part of this restore"
                 return Action(
                     spec.name, oid, "skip", snapshot=then,
-                    reason=f"names {kind} {value}{f' ({name})' if name else ''}, which is gone "
+                    reason=f"names {kind} {named}{f' ({name})' if name else ''}, which is gone "
                     f"and will not be restored ({why}): restore it too, or edit the policy",
                 )  # fmt: skip
     if not again or (action is not None and action.action == "recreate"):

@@ -4,8 +4,8 @@ General" toggles) through the admin portal's API with the tenant's service accou
 The API takes the whole object (agent/portal.py): restore reads the live settings, puts the
 snapshot's values of the properties that differ over them and PUTs the result. The seed
 requires the service account to hold Cloud Application Administrator for this (Global
-Administrator also does); restore checks the account's roles before any write and refuses with
-that message, and the portal itself answers 403 without it.
+Administrator also does); the plan checks the account's roles (dry run included) and skips the
+settings with that reason, and the portal itself answers 403 without it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from agent.kinds import KindSpec
 from agent.portal import SSGM_FIELDS, SSGM_READ_ONLY
 from agent.restore.plan import Action
 from agent.restore.restorers import GraphObjects, register
-from agent.restore.session import RestoreSession, current
+from agent.restore.session import RestoreSession, current, refuse
 
 ROLE = "Cloud Application Administrator"
 
@@ -33,7 +33,9 @@ class PortalSettings(GraphObjects):
         return "read-only: the admin portal sets it"
 
     def check(self, actions: list[Action], session: RestoreSession) -> None:
-        session.require_account_role("Groups general settings", ROLE)
+        why = session.missing_account_role(ROLE)
+        for action in actions if why else ():
+            refuse(action, f"Groups general settings: {why}")
 
     def read(self, g: GraphClient, spec: KindSpec, oid: str) -> dict[str, Any]:
         return {"id": oid, **current().portal().groups_general_settings()}

@@ -7,8 +7,11 @@ general settings, SAML SSO), and ``remark()`` to say why a property is not (yet)
 (a re-added domain waiting for DNS verification, a SAML app's new signing certificate). The
 engine adds the remarks to the outcomes after verify.
 
-Refusals before any write: a restorer may define ``check(actions, session)`` and raise an
-AgentError naming the role or setting that is missing (``checks()`` calls them).
+Refusals are planned, in a dry run as in a real one: a restorer may define ``check(actions,
+session)``; the plan calls it with the kind's actions once they are planned and it turns those
+the service account may not write into skips (or moves the properties into the action's notes)
+with the reason naming the missing role — the dry run shows the same skips the real run makes,
+and the kinds planned after it see them (links of a skipped object are skipped too).
 
 How the agent learns the service account's directory roles: the ``wids`` claim of the
 account's own delegated token (the token it signs in to the admin portal with). Entra puts
@@ -25,13 +28,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import ConfigError, PermissionMissing
+from agent.errors import ConfigError
 from agent.graph import GraphClient
 
 if TYPE_CHECKING:
     from agent.config import TenantConfig
     from agent.portal import PortalClient
-    from agent.restore.plan import Plan
     from agent.store.repository import Repository
 
 # Directory roles by name and template id (the ``wids`` claim carries template ids).
@@ -70,25 +72,24 @@ class RestoreSession:
             self._account_roles = set(self.account_roles_factory())
         return self._account_roles
 
-    def require_account_role(self, what: str, *names: str) -> None:
-        """Refuse unless the service account holds one of ``names`` (Global Administrator
-        always counts: it holds every permission those roles have)."""
+    def missing_account_role(self, *names: str) -> str:
+        """Why the service account may not write what needs one of ``names`` ("" = it may;
+        Global Administrator always counts: it holds every permission those roles have)."""
         account = self.tenant.service_account
         if account is None:
-            raise PermissionMissing(
-                f"Restoring {what} needs a service account profile holding the {names[0]} role; "
-                f"tenant '{self.tenant.name}' has none.",
-                f"Add [tenants.{self.tenant.name}.service_account] for a user (without MFA) "
-                f"who holds {names[0]}, or leave these out of the restore (--kind/--id).",
+            return (
+                f"needs a service account profile holding the {names[0]} role; tenant "
+                f"'{self.tenant.name}' has none: add [tenants.{self.tenant.name}.service_account] "
+                f"for a user (without MFA) who holds {names[0]}"
             )
         wanted = {ROLES[n] for n in (*names, "Global Administrator")}
         if not wanted & self.account_roles():
-            raise PermissionMissing(
-                f"Restoring {what} needs the {names[0]} role for the service account "
-                f"{account.username}, which it does not hold.",
-                f"Assign {names[0]} to {account.username} (Entra admin center → Roles and "
-                "administrators), or leave these out of the restore (--kind/--id).",
+            return (
+                f"needs the {names[0]} role for the service account {account.username}, which "
+                f"it does not hold: assign {names[0]} to {account.username} (Entra admin center "
+                "→ Roles and administrators)"
             )
+        return ""
 
     def remark(self, kind: str, oid: str, prop: str, why: str) -> None:
         self.remarks.setdefault((kind, oid), {})[prop] = why
@@ -112,18 +113,10 @@ def current() -> RestoreSession:
     return session
 
 
-def checks(plan: Plan, session: RestoreSession) -> None:
-    """Each family's refusal before any write (roles of the service account, …)."""
-    from agent.kinds import BY_NAME
-    from agent.restore.restorers import restorer_for
-
-    by_kind: dict[str, list[Any]] = {}
-    for action in plan.writes():
-        by_kind.setdefault(action.kind, []).append(action)
-    for kind, actions in by_kind.items():
-        check = getattr(restorer_for(BY_NAME[kind]), "check", None)
-        if check is not None:
-            check(actions, session)
+def refuse(action: Any, why: str) -> None:
+    """Make a planned write a skip with ``why`` (a refusal planned before any write)."""
+    action.action, action.reason = "skip", why
+    action.patch, action.add, action.remove = {}, [], []
 
 
 def apply_remarks(outcomes: list[Any], session: RestoreSession, ids: Any) -> None:

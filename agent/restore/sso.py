@@ -6,7 +6,8 @@ signing certificate → preferredTokenSigningKeyThumbprint, Identifier (Entity I
 principal's servicePrincipalNames, Attributes and Claims → the claims mapping (and token
 issuance) policy linked to the service principal and the application's SAML optionalClaims.
 All are written with the service app's Graph token, but — as the seed requires — only when
-the tenant's service account holds Application Administrator (checked before any write).
+the tenant's service account holds Application Administrator: checked while planning, so a dry
+run shows the same skips (those properties, or the object) as the real run.
 
 A SAML app recreated since the snapshot has lost its signing certificate (no private key is
 ever backed up): restore creates a new one (addTokenSigningCertificate), makes it the active
@@ -26,7 +27,7 @@ from agent.kinds import KindSpec
 from agent.restore.app_links import PolicyLinks
 from agent.restore.plan import Action
 from agent.restore.restorers import GraphObjects, register
-from agent.restore.session import RestoreSession, current
+from agent.restore.session import RestoreSession, current, refuse
 
 ROLE = "Application Administrator"
 THUMBPRINT = "preferredTokenSigningKeyThumbprint"
@@ -51,23 +52,38 @@ def signing_thumbprints(sp: dict[str, Any]) -> set[str]:
     return out
 
 
-def touches_sso(action: Action) -> bool:
+def sso_properties(action: Action) -> list[str]:
+    """The SSO properties a planned write of a service principal carries."""
     if action.action == "patch":
-        props = set(action.patch)
-        return bool(props & SP_SSO) or (is_saml(action.snapshot) and "servicePrincipalNames" in props)  # fmt: skip
+        saml = is_saml(action.snapshot)
+        return [p for p in action.patch if p in SP_SSO or (saml and p == "servicePrincipalNames")]
     # An undelete brings the object back as it was; a recreate writes the SSO properties.
-    return action.action == "recreate" and is_saml(action.snapshot)
+    return sorted(SP_SSO) if action.action == "recreate" and is_saml(action.snapshot) else []
 
 
-def _require_role(what: str, count: int, session: RestoreSession) -> None:
-    session.require_account_role(f"the SSO configuration ({what}) of {count} app(s)", ROLE)
+def _refuse_properties(action: Action, props: list[str], why: str) -> None:
+    """Leave ``props`` out of a patch (noted with ``why``); nothing left: the action is a skip."""
+    if action.action != "patch":
+        refuse(action, why)
+        return
+    for prop in props:
+        action.patch.pop(prop, None)
+        action.notes[prop] = why
+    if not action.patch:
+        refuse(action, why)
+
+
+def _missing_role(what: str, session: RestoreSession) -> str:
+    why = session.missing_account_role(ROLE)
+    return f"{what}: {why}" if why else ""
 
 
 class ServicePrincipals(GraphObjects):
     def check(self, actions: list[Action], session: RestoreSession) -> None:
-        sso = [a for a in actions if touches_sso(a)]
-        if sso:
-            _require_role("SSO mode, SAML settings, signing certificate, identifiers", len(sso), session)  # fmt: skip
+        sso = [(a, props) for a in actions if (props := sso_properties(a))]
+        why = _missing_role("SSO mode, SAML settings, signing certificate, identifiers", session) if sso else ""  # fmt: skip
+        for action, props in sso if why else ():
+            _refuse_properties(action, props, why)
 
     def create(self, g: GraphClient, spec: KindSpec, body: dict[str, Any]) -> dict[str, Any]:
         wanted = body.pop(THUMBPRINT, None)  # the new object holds no certificate yet
@@ -110,16 +126,18 @@ class Applications(GraphObjects):
             and "optionalClaims" in a.patch
             and (a.snapshot.get("optionalClaims") or {}).get("saml2Token")
         ]
-        if claims:
-            _require_role("SAML claims", len(claims), session)
+        why = _missing_role("SAML claims", session) if claims else ""
+        for action in claims if why else ():
+            _refuse_properties(action, ["optionalClaims"], why)
 
 
 class SsoLinks(PolicyLinks):
     """The claims mapping and token issuance policy of an enterprise app ($ref links)."""
 
     def check(self, actions: list[Action], session: RestoreSession) -> None:
-        if actions:
-            _require_role("attributes and claims, token issuance", len(actions), session)
+        why = _missing_role("attributes and claims, token issuance", session) if actions else ""
+        for action in actions if why else ():
+            refuse(action, why)
 
 
 SERVICE_PRINCIPALS, APPLICATIONS, SSO_LINKS = ServicePrincipals(), Applications(), SsoLinks()

@@ -45,7 +45,9 @@ WRITES: dict[str, frozenset[str]] = {
 }
 # The second permission some writes need (see the module docstring).
 ALSO: dict[str, frozenset[str]] = {
-    "conditionalAccessPolicy": frozenset({"Policy.Read.All"}),
+    # Create and update pages: "Policy.Read.All and Policy.ReadWrite.ConditionalAccess", or
+    # (higher privileged) Application.Read.All in place of Policy.Read.All.
+    "conditionalAccessPolicy": frozenset({"Policy.Read.All", "Application.Read.All"}),
 }
 SP_LINK_NEEDS = frozenset({"Policy.Read.All", "Policy.ReadWrite.ApplicationConfiguration"})
 SP_LINK_ALSO = frozenset({"Application.ReadWrite.All", "Directory.ReadWrite.All"})
