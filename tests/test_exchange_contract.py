@@ -75,7 +75,7 @@ def test_every_cmdlet_the_module_may_run_is_simulated(module: ModuleContract) ->
         role = rbac.required_role(cmdlet)
         assert any(role in roles for roles in rbac.BUILT_IN_ROLE_GROUPS.values()), cmdlet
         verb, noun = cmdlet.split("-", 1)
-        assert verb in ("Get", "Set", "New", "Remove", "Update", "Add"), cmdlet
+        assert verb in ("Get", "Set", "New", "Remove", "Update", "Add", "Enable", "Disable")
         if verb in ("Set", "New") and "DistributionGroup" not in noun:
             assert noun in ("ServicePrincipal", "RoleGroup") or "Get-" + noun in module.allowlist
 

@@ -30,11 +30,17 @@ def test_restore_strategies_match_the_write_functions() -> None:
     contract = load_contract(PS_DIR)
     settable = set(contract["Set-EbSetting"].params["Cmdlet"].validate_set or ())
     families = set(contract["New-EbPolicyWithRule"].params["Family"].validate_set or ())
+    creatable = set(contract["New-EbSetting"].params["Cmdlet"].validate_set or ())
     for kind in SETTINGS_KINDS:
         noun = kind.extra["cmdlet"].removeprefix("Get-")
         assert ("set" in kind.restore) == (f"Set-{noun}" in settable), kind.name
-        # Policies come back with their rule (New-EbPolicyWithRule), mail flow rules alone.
-        recreated = bool(kind.extra["policy_family"]) or noun == "TransportRule"
+        # Policies come back with their rule (New-EbPolicyWithRule), mail flow rules alone,
+        # the other families by New-EbSetting, allow/block entries by their own function.
+        recreated = (
+            bool(kind.extra["policy_family"])
+            or noun in ("TransportRule", "TenantAllowBlockListItems")
+            or f"New-{noun}" in creatable
+        )
         assert ("recreate" in kind.restore) == recreated, kind.name
         assert noun != "TransportRule" or "New-EbTransportRule" in contract
         assert not kind.extra["policy_family"] or kind.extra["policy_family"] in families
@@ -78,6 +84,8 @@ def test_permissions_command_names_the_exchange_permission_and_roles() -> None:
     # role Microsoft documents for that, not Role Management (which could grant more roles).
     assert "Security Group Creation and Membership" in write["role_group_roles"]
     assert "Role Management" not in write["role_group_roles"]
+    # Restoring Exchange role groups needs Role Management: the Entra role, not the group.
+    assert write["entra_role_only"] == ["roleGroup"]
 
 
 def test_member_lists_and_multi_valued_properties_compare_as_sets() -> None:

@@ -82,6 +82,11 @@ def test_expected_functions_are_exported(module: ModuleContract) -> None:
         "New-EbTransportRule",
         "Remove-EbSetting",
         "New-EbRoleGroupSetup",
+        "New-EbSetting",
+        "Set-EbRuleState",
+        "Update-EbRoleGroupMember",
+        "New-EbAllowBlockListItem",
+        "Remove-EbAllowBlockListItem",
     }
     assert set(module.exported) <= set(module.functions)
 

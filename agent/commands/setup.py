@@ -173,6 +173,11 @@ def permissions(
             f"role group with: {', '.join(exchange['role_group_roles'])} "
             "(ps_scripts New-EbRoleGroupSetup creates it)."
         )
+        if exchange.get("entra_role_only"):
+            console.print(
+                f"Restoring {', '.join(exchange['entra_role_only'])} needs the Entra role "
+                f"{exchange['entra_role']} (the role group leaves Role Management out)."
+            )
         if exchange["licence"]:
             console.print(
                 "Some Defender kinds exist only with "

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.errors import ExchangeError
+from agent.errors import ExchangeError, ExchangeThrottled
 from agent.exchange.outcomes import error_for
 from agent.exchange.protocol import Envelope, EnvelopeError, iso_utc, retry_after_seconds
 
@@ -280,6 +280,54 @@ class ExchangeBridge(ABC):
         """Remove-<policy or rule> (restore --prune); a policy's rules must go first."""
         self._write("Remove-EbSetting", {"Cmdlet": cmdlet, "Identity": identity})
 
+    def new_setting(
+        self,
+        cmdlet: str,
+        properties: dict[str, Any],
+        set_properties: dict[str, Any] | None = None,
+    ) -> str:
+        """New-<noun> with what it takes, then Set-<noun> with the rest; the new Identity."""
+        params: dict[str, Any] = {"Cmdlet": cmdlet, "Properties": properties}
+        if set_properties:
+            params["SetProperties"] = set_properties
+        envelope = self._write("New-EbSetting", params)
+        item = envelope.items[0] if envelope.items else None
+        if not isinstance(item, dict) or not item.get("identity"):
+            raise self._malformed("New-EbSetting", "no created object")
+        return str(item["identity"])
+
+    def set_rule_state(self, rule_noun: str, enabled: bool, identity: str) -> None:
+        """Enable-<rule> / Disable-<rule>: a rule's State is never written by Set-."""
+        cmdlet = f"{'Enable' if enabled else 'Disable'}-{rule_noun}"
+        self._write("Set-EbRuleState", {"Cmdlet": cmdlet, "Identity": identity})
+
+    def update_role_group_members(self, identity: str, members: Sequence[str]) -> None:
+        """Replace a role group's whole member list (Update-RoleGroupMember)."""
+        self._write("Update-EbRoleGroupMember", {"Identity": identity, "Members": list(members)})
+
+    def new_allow_block_item(
+        self,
+        list_type: str,
+        value: str,
+        action: str,
+        notes: str | None = None,
+        expires: dt.datetime | None = None,
+    ) -> str:
+        """A Tenant Allow/Block List entry (never expiring without ``expires``); its new id."""
+        params: dict[str, Any] = {"ListType": list_type, "Value": value, "Action": action}
+        if notes is not None:
+            params["Notes"] = notes
+        if expires is not None:
+            params["ExpirationDate"] = iso_utc(expires)
+        envelope = self._write("New-EbAllowBlockListItem", params)
+        item = envelope.items[0] if envelope.items else None
+        if not isinstance(item, dict) or not item.get("identity"):
+            raise self._malformed("New-EbAllowBlockListItem", "no created entry")
+        return str(item["identity"])
+
+    def remove_allow_block_item(self, list_type: str, entry_id: str) -> None:
+        self._write("Remove-EbAllowBlockListItem", {"ListType": list_type, "Id": entry_id})
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _read(self, function: str, params: dict[str, Any]) -> Envelope:
@@ -303,7 +351,14 @@ class ExchangeBridge(ABC):
             self.stats.retries += 1
             time.sleep(wait)
         if envelope.errors:
-            raise error_for(envelope.errors[0], self.host)
+            error = envelope.errors[0]
+            if error.category == "Throttled" and envelope.succeeded:
+                raise ExchangeThrottled(
+                    f"Exchange Online throttled {error.cmdlet} after {', '.join(envelope.succeeded)} "
+                    "had run; not retried, since that would run twice.",
+                    "Run the restore again later: it writes what is still missing.",
+                )
+            raise error_for(error, self.host)
         if not envelope.ok:
             raise self._malformed(function, "ok is false without an error")
         return envelope

@@ -86,6 +86,7 @@ EXCHANGE_CMDLETS: frozenset[str] = frozenset(
         "Connect-IPPSSession",
         "New-ServicePrincipal",
         "Add-RoleGroupMember",
+        "Update-RoleGroupMember",
     }
 )
 

@@ -68,6 +68,11 @@ OPS = {
     "New-EbTransportRule": "newTransportRule",
     "Remove-EbSetting": "removeSetting",
     "New-EbRoleGroupSetup": "newRoleGroupSetup",
+    "New-EbSetting": "newSetting",
+    "Set-EbRuleState": "setRuleState",
+    "Update-EbRoleGroupMember": "updateRoleGroupMember",
+    "New-EbAllowBlockListItem": "newAllowBlockListItem",
+    "Remove-EbAllowBlockListItem": "removeAllowBlockListItem",
 }
 
 

@@ -44,6 +44,8 @@ class Setting:
     mdo: bool = False  # needs a Defender for Office 365 licence
     set_cmdlet: bool = True  # ps_scripts' Set-EbSetting accepts Set-<noun>
     policy_family: str | None = None  # New-EbPolicyWithRule can recreate it (with its rule)
+    new_cmdlet: bool = False  # New-EbSetting recreates it when gone (New-<noun>)
+    note: str = ""  # what the support list says beyond the generated notes
     security_compliance: bool = False  # read in the Security & Compliance session
     singleton: bool = False  # one object per tenant: Set-<noun> takes no -Identity
 
@@ -70,16 +72,16 @@ SETTINGS: tuple[Setting, ...] = (
             "protection, postmaster address.", VIEW_CONFIG, TRANSPORT, singleton=True),
     Setting("AcceptedDomain", "Accepted domains", EX,
             "Accepted domains and their type (authoritative / relay), default domain.",
-            VIEW_CONFIG, DOMAINS),
+            VIEW_CONFIG, DOMAINS, new_cmdlet=True),
     Setting("RemoteDomain", "Remote domains", EX,
             "Remote domain message format, auto-reply and auto-forward settings.",
-            VIEW_CONFIG, DOMAINS),
+            VIEW_CONFIG, DOMAINS, new_cmdlet=True),
     Setting("InboundConnector", "Inbound connectors", EX,
             "Mail-flow inbound connectors: sender domains and IPs, TLS requirements.",
-            VIEW_CONFIG, TRANSPORT),
+            VIEW_CONFIG, TRANSPORT, new_cmdlet=True),
     Setting("OutboundConnector", "Outbound connectors", EX,
             "Mail-flow outbound connectors: recipient domains, smart hosts, TLS settings.",
-            VIEW_CONFIG, TRANSPORT),
+            VIEW_CONFIG, TRANSPORT, new_cmdlet=True),
     Setting("TransportRule", "Mail flow rules", EX,
             "Mail flow (transport) rules: conditions, exceptions, actions, priority, state.",
             VIEW_CONFIG, RULES),
@@ -88,67 +90,77 @@ SETTINGS: tuple[Setting, ...] = (
             SECURITY_READER, SECURITY_ADMIN, policy_family="HostedContentFilter"),
     Setting("HostedContentFilterRule", "Anti-spam rules", DEF,
             "Who each inbound anti-spam policy applies to, and its priority.",
-            SECURITY_READER, SECURITY_ADMIN),
+            SECURITY_READER, SECURITY_ADMIN, new_cmdlet=True),
     Setting("HostedOutboundSpamFilterPolicy", "Outbound spam policies", DEF,
             "Outbound spam policies: recipient limits, auto-forwarding, notifications.",
             SECURITY_READER, SECURITY_ADMIN, policy_family="HostedOutboundSpamFilter"),
     Setting("HostedOutboundSpamFilterRule", "Outbound spam rules", DEF,
             "Who each outbound spam policy applies to, and its priority.",
-            SECURITY_READER, SECURITY_ADMIN),
+            SECURITY_READER, SECURITY_ADMIN, new_cmdlet=True),
     Setting("HostedConnectionFilterPolicy", "Connection filter policy", DEF,
             "The connection filter policy: IP allow and block lists, safe list.",
-            SECURITY_READER, SECURITY_ADMIN),
+            SECURITY_READER, SECURITY_ADMIN,
+            note="Exchange Online has exactly one, \"Default\": it is only ever set."),
     Setting("MalwareFilterPolicy", "Anti-malware policies", DEF,
             "Anti-malware policies: file type filter, ZAP, quarantine, admin notifications.",
             SECURITY_READER, SECURITY_ADMIN, policy_family="MalwareFilter"),
     Setting("MalwareFilterRule", "Anti-malware rules", DEF,
             "Who each anti-malware policy applies to, and its priority.",
-            SECURITY_READER, SECURITY_ADMIN),
+            SECURITY_READER, SECURITY_ADMIN, new_cmdlet=True),
     Setting("AntiPhishPolicy", "Anti-phishing policies", DEF,
             "Anti-phishing policies: spoof intelligence, impersonation protection, safety tips.",
             SECURITY_READER, SECURITY_ADMIN, policy_family="AntiPhish"),
     Setting("AntiPhishRule", "Anti-phishing rules", DEF,
             "Who each anti-phishing policy applies to, and its priority.",
-            SECURITY_READER, SECURITY_ADMIN),
+            SECURITY_READER, SECURITY_ADMIN, new_cmdlet=True),
     Setting("SafeLinksPolicy", "Safe Links policies", DEF,
             "Safe Links policies: URL scanning and rewriting for email, Teams and Office.",
             SECURITY_READER, SECURITY_ADMIN, mdo=True, policy_family="SafeLinks"),
     Setting("SafeLinksRule", "Safe Links rules", DEF,
             "Who each Safe Links policy applies to, and its priority.",
-            SECURITY_READER, SECURITY_ADMIN, mdo=True),
+            SECURITY_READER, SECURITY_ADMIN, mdo=True, new_cmdlet=True),
     Setting("SafeAttachmentPolicy", "Safe Attachments policies", DEF,
             "Safe Attachments policies: action, redirect, quarantine tag.",
             SECURITY_READER, SECURITY_ADMIN, mdo=True, policy_family="SafeAttachment"),
     Setting("SafeAttachmentRule", "Safe Attachments rules", DEF,
             "Who each Safe Attachments policy applies to, and its priority.",
-            SECURITY_READER, SECURITY_ADMIN, mdo=True),
+            SECURITY_READER, SECURITY_ADMIN, mdo=True, new_cmdlet=True),
     Setting("AtpPolicyForO365", "Defender for SharePoint, OneDrive and Teams", DEF,
             "Safe Attachments for SharePoint, OneDrive and Teams; Safe Documents.",
             SECURITY_READER, SECURITY_ADMIN, mdo=True, singleton=True),
     Setting("ATPBuiltInProtectionRule", "Built-in protection rule", DEF,
             "The built-in protection preset's exceptions.",
-            SECURITY_READER, SECURITY_ADMIN, mdo=True, set_cmdlet=False),
+            SECURITY_READER, SECURITY_ADMIN, mdo=True,
+            note="One rule Microsoft keeps: restore sets its exceptions only."),
     Setting("DkimSigningConfig", "DKIM signing", DEF,
             "DKIM signing per domain: enabled, canonicalization.", SECURITY_READER,
-            SECURITY_ADMIN),
+            SECURITY_ADMIN, new_cmdlet=True,
+            note="A removed configuration is created again (New-DkimSigningConfig), then "
+            "enabled; a custom domain signs only once its two CNAME records are published."),
     Setting("EOPProtectionPolicyRule", "Preset security policies (EOP)", DEF,
             "Standard and Strict preset security policies: who they apply to, state.",
-            SECURITY_READER, SECURITY_ADMIN, set_cmdlet=False),
+            SECURITY_READER, SECURITY_ADMIN,
+            note="Microsoft creates the preset rules when a preset is turned on: restore sets "
+            "their conditions and state, never creates or removes them."),
     Setting("ATPProtectionPolicyRule", "Preset security policies (Defender)", DEF,
             "Defender parts of the Standard and Strict presets: who they apply to, state.",
-            SECURITY_READER, SECURITY_ADMIN, mdo=True, set_cmdlet=False),
+            SECURITY_READER, SECURITY_ADMIN, mdo=True,
+            note="Microsoft creates the preset rules when a preset is turned on: restore sets "
+            "their conditions and state, never creates or removes them."),
     Setting("QuarantinePolicy", "Quarantine policies", DEF,
             "Quarantine policies: end-user permissions and notifications.",
-            SECURITY_READER, SECURITY_ADMIN),
+            SECURITY_READER, SECURITY_ADMIN, new_cmdlet=True),
     Setting("TenantAllowBlockListItems", "Tenant allow/block list", DEF,
             "Tenant allow/block list entries for senders, URLs, file hashes and IPs.",
-            SECURITY_READER, SECURITY_ADMIN, set_cmdlet=False),
+            SECURITY_READER, SECURITY_ADMIN, set_cmdlet=False, new_cmdlet=True,
+            note="Entries are created and removed, never patched: a removed or changed entry is "
+            "created again (a new id); entries added since are removed only with --prune."),
     Setting("ReportSubmissionPolicy", "User reported settings", DEF,
             "How users report messages and where reports go.",
-            SECURITY_READER, SECURITY_ADMIN, set_cmdlet=False),
+            SECURITY_READER, SECURITY_ADMIN, new_cmdlet=True),
     Setting("ReportSubmissionRule", "User reported mailbox rule", DEF,
             "The reporting mailbox the user reported settings send to.",
-            SECURITY_READER, SECURITY_ADMIN, set_cmdlet=False),
+            SECURITY_READER, SECURITY_ADMIN, new_cmdlet=True),
     Setting("ExternalInOutlook", "External sender identification", EX,
             "The External tag in Outlook: enabled, allow list.", VIEW_CONFIG, ORG_CONFIG,
             singleton=True),
@@ -157,23 +169,27 @@ SETTINGS: tuple[Setting, ...] = (
             SECURITY_ADMIN, singleton=True),
     Setting("TeamsProtectionPolicy", "Teams protection policy", DEF,
             "Zero-hour auto purge for Teams messages.", SECURITY_READER, SECURITY_ADMIN,
-            mdo=True, set_cmdlet=False),
+            mdo=True, note="One policy per tenant: only ever set."),
     Setting("TeamsProtectionPolicyRule", "Teams protection rule", DEF,
             "Exceptions to the Teams protection policy.", SECURITY_READER, SECURITY_ADMIN,
-            mdo=True, set_cmdlet=False),
+            mdo=True, new_cmdlet=True),
     Setting("ProtectionAlert", "Alert policies", DEF,
             "Defender alert policies: conditions, severity, notifications (Security & "
-            "Compliance).", SECURITY_READER, SECURITY_ADMIN, set_cmdlet=False,
-            security_compliance=True),
+            "Compliance).", SECURITY_READER, SECURITY_ADMIN, new_cmdlet=True,
+            security_compliance=True,
+            note="Microsoft's default alert policies are only set, never created or removed."),
     Setting("OwaMailboxPolicy", "Outlook on the web policies", EX,
             "Outlook on the web mailbox policies: attachments, storage providers, offline.",
-            VIEW_CONFIG, CLIENT_ACCESS),
+            VIEW_CONFIG, CLIENT_ACCESS, new_cmdlet=True),
     Setting("MobileDeviceMailboxPolicy", "Mobile device mailbox policies", EX,
             "Exchange ActiveSync device policies: passwords, encryption.", VIEW_CONFIG,
-            CLIENT_ACCESS),
+            CLIENT_ACCESS, new_cmdlet=True),
     Setting("RoleGroup", "Exchange role groups", EX,
             "Exchange RBAC role groups: roles, members, managers.", VIEW_CONFIG,
-            ROLE_MANAGEMENT, set_cmdlet=False),
+            ROLE_MANAGEMENT, new_cmdlet=True,
+            note="Built-in role groups: only their members are restored (Update-RoleGroupMember). "
+            "A removed custom role group is created again with its roles and members; roles "
+            "added to or removed from a role group since are listed, not changed."),
     Setting("ManagementRoleAssignment", "Exchange role assignments", EX,
             "Exchange RBAC role assignments: role, assignee, scopes.", VIEW_CONFIG,
             ROLE_MANAGEMENT, set_cmdlet=False),
@@ -183,18 +199,21 @@ SETTINGS: tuple[Setting, ...] = (
 
 def _setting_kind(s: Setting) -> KindSpec:
     # Removed policies come back with their rule (New-EbPolicyWithRule), mail flow rules by
-    # New-EbTransportRule; restore --prune removes those created after the snapshot.
-    recreatable = bool(s.policy_family) or s.noun == "TransportRule"
+    # New-EbTransportRule, the rest by New-EbSetting; restore --prune removes those created
+    # after the snapshot where the module has a Remove- for them.
+    recreatable = bool(s.policy_family) or s.noun == "TransportRule" or s.new_cmdlet
     restore = (("set",) if s.set_cmdlet else ()) + (("recreate",) if recreatable else ())
-    notes = []
-    if recreatable:
+    notes = [s.note] if s.note else []
+    if recreatable and not s.note:
         notes.append(
-            "Restore recreates it when removed; created after the snapshot, it is removed only "
-            "with restore --prune (built-in and default policies never)."
+            "Restore recreates it when removed; created after the snapshot, it is listed and "
+            "removed only with restore --prune (built-in and default ones never)."
         )
+    if s.noun.endswith("Rule") and s.set_cmdlet and s.noun != "ATPBuiltInProtectionRule":
+        notes.append("Its State is restored with Enable-/Disable-.")
     if s.mdo:
         notes.append(f"Needs a {MDO_LICENCE} licence; without one it is skipped (not licensed).")
-    if not s.set_cmdlet:
+    if not restore:
         notes.append("Backed up for reference; restore is not offered yet.")
     if s.security_compliance:
         notes.append("Read in a Security & Compliance session (Connect-IPPSSession).")
@@ -212,7 +231,8 @@ def _setting_kind(s: Setting) -> KindSpec:
         read_roles=(EXCHANGE_ROLE,),
         write_roles=(EXCHANGE_ROLE,) if restore else (),
         key="Identity",
-        label="Identity",
+        # An allow/block entry's Identity is an opaque id: it is named by its value.
+        label="Value" if s.noun == "TenantAllowBlockListItems" else "Identity",
         restore=restore,
         singleton=s.singleton,
         notes=" ".join(notes),
@@ -222,6 +242,7 @@ def _setting_kind(s: Setting) -> KindSpec:
             "exchange_write_role": s.write_role,
             "licence": MDO_LICENCE if s.mdo else "",
             "policy_family": s.policy_family or "",
+            "write_needs_admin": "yes" if s.write_role == ROLE_MANAGEMENT else "",
             "session": "SecurityCompliance" if s.security_compliance else "ExchangeOnline",
         },
     )

@@ -66,14 +66,20 @@ def exchange_requirements(kinds: Iterable[KindSpec], *, write: bool = False) -> 
     if not bridge:
         return {}
     roles = {k.extra["exchange_read_role"] for k in bridge}
+    admin_only: list[str] = []
     if write:
         for kind in bridge:
-            if kind.restore:
+            if kind.restore and kind.extra.get("write_needs_admin"):
+                # Role Management could grant the app every other role: the least-privilege
+                # role group leaves it out, so restoring these needs the Entra role.
+                admin_only.append(kind.name)
+            elif kind.restore:
                 roles |= set(kind.extra["exchange_write_role"].split(", "))
     return {
         "permission": "Office 365 Exchange Online > Exchange.ManageAsApp",
         "entra_role": "Exchange Administrator",
         "role_group_roles": sorted(roles),
+        "entra_role_only": sorted(admin_only),
         "licence": sorted({k.extra["licence"] for k in bridge if k.extra.get("licence")}),
     }
 

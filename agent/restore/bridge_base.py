@@ -9,13 +9,13 @@ restore's one ``ExchangeBridge`` session; every value reaches PowerShell as a ty
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from agent.compare.live import LiveRead
-from agent.compare.sides import SnapshotSide
+from agent.compare.sides import SnapshotSide, label_of
 from agent.errors import ExchangeError
 from agent.exchange import protocol
 from agent.exchange.contract import parse_module
@@ -84,6 +84,27 @@ def not_in_snapshot(spec: KindSpec, snap: SnapshotSide, request: Request) -> lis
     if request.ids is not None:
         return []
     return [Action(spec.name, "*", "skip", reason="not in the snapshot (not backed up then)")]
+
+
+Pair = tuple[str, dict[str, Any] | None, dict[str, Any] | None]
+
+
+def plan_pairs(
+    label_kind: str,
+    snap: SnapshotSide,
+    live: LiveRead,
+    pairs: Iterable[Pair],
+    decide: Callable[[str, dict[str, Any] | None, dict[str, Any] | None], Action | None],
+) -> list[Action]:
+    """The planning loop every bridge family shares: one decision per (id, snapshot object,
+    live object), each action labelled from the object of ``label_kind`` it concerns."""
+    actions: list[Action] = []
+    for oid, then, now in pairs:
+        action = decide(oid, then, now)
+        if action is not None:
+            action.label = label_of(label_kind, oid, then or now or {}, (snap, live))
+            actions.append(action)
+    return actions
 
 
 class BridgeRestorer:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.compare.live import LiveRead
-from agent.compare.sides import SnapshotSide, label_of
+from agent.compare.sides import SnapshotSide
 from agent.exchange.bridge import ExchangeBridge
 from agent.kinds import BY_NAME, KindSpec
 from agent.kinds.exchange import GROUP_KINDS
@@ -33,6 +33,7 @@ from agent.restore.bridge_base import (
     module_tables,
     not_in_snapshot,
     pairs_of,
+    plan_pairs,
     run_write,
     same,
 )
@@ -107,19 +108,19 @@ class ExchangeGroups(BridgeRestorer):
             str(now.get("Name")).lower(): oid for oid, then, now in pairs if then is None and now
         }
         members_too = member_kind_of(spec.name) in {k.name for k in request.kinds}
-        actions: list[Action] = []
-        for oid, then, now in pairs:
+
+        def decide(
+            oid: str, then: dict[str, Any] | None, now: dict[str, Any] | None
+        ) -> Action | None:
             if then is None or (request.ids is not None and oid not in request.ids):
-                continue  # created since the snapshot: restore never deletes groups
+                return None  # created since the snapshot: restore never deletes groups
             twin = added.get(str(then.get("Name")).lower()) if now is None else None
             if twin is not None:
                 ids.add(spec.name, oid, twin)
                 now = live.find(spec.name, twin)
-            action = self._action(spec, oid, then, now, request, members_too)
-            if action is not None:
-                action.label = label_of(spec.name, oid, then, (snap, live))
-                actions.append(action)
-        return actions
+            return self._action(spec, oid, then, now, request, members_too)
+
+        return plan_pairs(spec.name, snap, live, pairs, decide)
 
     def _action(
         self,
@@ -243,17 +244,15 @@ class ExchangeGroupMembers(BridgeRestorer):
             oid for oid, then, _ in pairs_of(BY_NAME[parent], snap, live, request.ids) if then
         }
         recreating = parent in {k.name for k in request.kinds} and request.properties is None
-        actions: list[Action] = []
-        for pid in sorted(changed):
-            then_g = snap.find(parent, pid)
+
+        def decide(pid: str, then_g: dict[str, Any] | None, _: object) -> Action | None:
             if then_g is None:
-                continue  # the group did not exist at the snapshot
+                return None  # the group did not exist at the snapshot
             now_g = live.find(parent, ids.get(pid))
-            action = self._action(spec, pid, then_g, now_g, snap, live, request, ids, recreating)
-            if action is not None:
-                action.label = label_of(parent, pid, then_g, (snap, live))
-                actions.append(action)
-        return actions
+            return self._action(spec, pid, then_g, now_g, snap, live, request, ids, recreating)
+
+        groups = ((pid, snap.find(parent, pid), None) for pid in sorted(changed))
+        return plan_pairs(parent, snap, live, groups, decide)
 
     def _action(
         self,

@@ -1,87 +1,94 @@
 """Restore of Exchange Online and Defender settings through the Exchange bridge.
 
-- Singletons and objects that exist: Set-EbSetting with the properties that differ, limited to
-  the module's per-cmdlet table (``EbSettableByCmdlet``); a rule's priority is one of them.
-- A removed Defender policy (anti-spam, outbound spam, anti-malware, anti-phishing, Safe Links,
-  Safe Attachments) comes back with its rule by New-EbPolicyWithRule: the rule's conditions,
-  name and priority from the snapshot; the rule kind's own action then sets what New- left.
-  A removed mail flow rule comes back by New-EbTransportRule at its priority. Rules are
-  created in priority order so the order comes out as it was.
-- Objects created after the snapshot are listed; policies (with their rules) and mail flow
-  rules are removed only with ``--prune`` (Remove-EbSetting, rules before their policy).
-  Built-in and default policies are never removed.
-- Everything else that is gone (accepted domains, connectors, quarantine and mailbox
-  policies…) is listed as not restorable: the module has no New- for it.
-Settings keep their Identity (their name) when recreated, so nothing goes into the id map.
+- Objects that exist: Set-EbSetting with the settable properties that differ (a rule's priority
+  is one of them); a rule's State by Enable-/Disable-; a role group's members by
+  Update-RoleGroupMember (built-in role groups: nothing else).
+- Gone: a Defender policy comes back with its rule (New-EbPolicyWithRule: the rule's name,
+  conditions and priority from the snapshot); a Defender rule whose policy remains, and every
+  family with a New- cmdlet (domains, connectors, quarantine, OWA and mobile policies, DKIM,
+  report submission, Teams protection rule, alert policies, custom role groups) by
+  New-EbSetting; a mail flow rule by New-EbTransportRule; a Tenant Allow/Block List entry by
+  New-EbAllowBlockListItem (a changed entry is removed and created again). Rules are created in
+  priority order, so the order comes out as it was; a disabled rule is disabled again.
+- Objects created after the snapshot are listed; with ``--prune`` those the module has a
+  Remove- for go (a policy's rules first). Microsoft's own objects (default and built-in
+  policies, preset rules, system alert policies, built-in role groups) are never created or
+  removed. Tenant-wide singletons and the one connection filter policy are only ever set.
+Settings keep their Identity (their name) when recreated; new ids (allow/block entries) go into
+the id map.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from agent.compare.live import LiveRead
-from agent.compare.sides import SnapshotSide, label_of
+from agent.compare.sides import SnapshotSide
 from agent.exchange.bridge import ExchangeBridge
 from agent.kinds import BY_NAME, KindSpec
 from agent.kinds.exchange import SETTINGS_KINDS
+from agent.restore import exchange_settings_write as w
 from agent.restore.bridge_base import (
     READ_ONLY,
     BridgeAction,
     BridgeRestorer,
     differing,
     empty,
-    module_tables,
     not_in_snapshot,
     pairs_of,
-    run_write,
+    plan_pairs,
 )
 from agent.restore.idmap import IdMap
 from agent.restore.plan import Action, Request
 from agent.restore.restorers import register
 
 # Identity columns and stamps: they identify the object or change with every write.
-IGNORED = frozenset({"Identity", "Id", "WhenChanged", "WhenChangedUTC"})
+IGNORED = frozenset({"Identity", "Id", "WhenChanged", "WhenChangedUTC", "LastModifiedDateTime"})
 WHY = {
     "Guid": "Exchange gives a recreated object a new Guid",
     "WhenCreated": "set by Exchange when the object is created",
     "WhenCreatedUTC": "set by Exchange when the object is created",
     "DistinguishedName": "set by Exchange",
-    "State": "Enable-/Disable- cmdlets switch a rule; the module does not run them",
+    "State": "this rule has no Enable-/Disable- cmdlet",
     "IsDefault": "Microsoft's default policy; not a setting",
+    "Roles": "a role group's roles are role assignments (New-ManagementRoleAssignment); "
+    "not restored",
+    "RoleAssignments": "a role group's roles are role assignments; not restored",
 }
-# Microsoft's own policies and rules: never removed (their names, or the flags they carry).
+# Microsoft's own objects: never created or removed (their names, or the flags they carry).
 BUILT_IN_NAMES = frozenset({"default", "office365 antiphish default", "built-in protection policy"})
-BUILT_IN_FLAGS = ("IsDefault", "IsBuiltInProtection", "IsSystemRule")
-TRANSPORT_RULE = "TransportRule"
+BUILT_IN_FLAGS = ("IsDefault", "IsBuiltInProtection", "IsSystemRule", "IsBuiltIn", "SysManaged")
+BUILT_IN_ROLE_GROUPS = frozenset(
+    g.lower()
+    for g in (
+        "Organization Management",
+        "Recipient Management",
+        "View-Only Organization Management",
+        "Security Administrator",
+        "Security Reader",
+        "Hygiene Management",
+        "Compliance Management",
+        "Help Desk",
+        "Discovery Management",
+        "Records Management",
+        "UM Management",
+        "Public Folder Management",
+    )
+)
+ONLY_SET = {
+    "HostedConnectionFilterPolicy": "Exchange Online has exactly one connection filter policy "
+    '("Default"): it is only ever set, never created or removed',
+    "TeamsProtectionPolicy": "the one Teams protection policy is only ever set",
+    "ATPBuiltInProtectionRule": "Microsoft keeps the built-in protection rule: only set",
+    "EOPProtectionPolicyRule": "Microsoft creates preset rules when a preset is turned on",
+    "ATPProtectionPolicyRule": "Microsoft creates preset rules when a preset is turned on",
+}
 
 
-def noun_of(spec: KindSpec) -> str:
-    return spec.extra["cmdlet"].removeprefix("Get-")
-
-
-def settable(noun: str) -> list[str]:
-    return list(module_tables()["EbSettableByCmdlet"].get(f"Set-{noun}", []))
-
-
-def families() -> dict[str, dict[str, str]]:
-    return dict(module_tables()["EbPolicyRuleFamilies"])
-
-
-def kind_of_noun(noun: str) -> KindSpec:
-    return next(k for k in SETTINGS_KINDS if noun_of(k) == noun)
-
-
-def rule_family(noun: str) -> tuple[str, dict[str, str]] | None:
-    """(family, its table row) when ``noun`` is the rule of a policy family."""
-    for family, row in families().items():
-        if row["RuleSet"] == f"Set-{noun}":
-            return family, row
-    return None
-
-
-def built_in(obj: dict[str, Any]) -> bool:
+def built_in(noun: str, obj: dict[str, Any]) -> bool:
     name = str(obj.get("Name") or obj.get("Identity") or "").lower()
+    if noun == w.ROLE_GROUP:
+        return name in BUILT_IN_ROLE_GROUPS
     return (
         any(obj.get(flag) for flag in BUILT_IN_FLAGS)
         or name in BUILT_IN_NAMES
@@ -89,16 +96,30 @@ def built_in(obj: dict[str, Any]) -> bool:
     )
 
 
-def values(obj: dict[str, Any], allowed: list[str], drop: tuple[str, ...] = ()) -> dict[str, Any]:
-    """``obj``'s values of the ``allowed`` parameters (nulls left out: New- takes defaults)."""
-    return {k: obj[k] for k in allowed if k in obj and obj[k] is not None and k not in drop}
+def restorable(noun: str) -> set[str]:
+    """Properties some write of this family restores."""
+    props = set(w.settable(noun))
+    if w.state_switchable(noun):
+        props.add("State")
+    if noun == w.ROLE_GROUP:
+        props.add("Members")
+    if noun == w.ALLOW_BLOCK:
+        props |= {"Value", "Action", "Notes", "ExpirationDate", "ListType"}
+    return props
+
+
+def entry_key(obj: dict[str, Any]) -> tuple[str, str, str]:
+    def text(key: str) -> str:
+        return str(obj.get(key) or "").lower()
+
+    return text("ListType"), text("Value"), text("Action")
 
 
 class ExchangeSettings(BridgeRestorer):
-    """One restorer for every settings kind (one Set- cmdlet each)."""
+    """One restorer for every settings kind."""
 
     def writable(self, spec: KindSpec) -> frozenset[str]:
-        return frozenset(settable(noun_of(spec)))
+        return frozenset(restorable(w.noun_of(spec)))
 
     def why_not(self, spec: KindSpec, prop: str) -> str:
         return WHY.get(prop, READ_ONLY)
@@ -110,23 +131,34 @@ class ExchangeSettings(BridgeRestorer):
     ) -> list[Action]:
         if (absent := not_in_snapshot(spec, snap, request)) is not None:
             return absent
-        noun = noun_of(spec)
+        noun = w.noun_of(spec)
         pairs = pairs_of(spec, snap, live, request.ids)
         # Rules in the order of their priority: each New-/Set- lands where it was.
         pairs.sort(key=lambda p: int((p[1] or p[2] or {}).get("Priority") or 0))
-        actions: list[Action] = []
-        for oid, then, now in pairs:
-            action: Action | None
+        # Allow/block entries get a new id when created: one created since that matches a gone
+        # one (list, value, action) is the same entry restored earlier.
+        twins: dict[tuple[str, str, str], str] = {}
+        if noun == w.ALLOW_BLOCK:
+            twins = {entry_key(now): oid for oid, then, now in pairs if then is None and now}
+            gone = {entry_key(then) for _, then, now in pairs if then and now is None}
+            twins = {k: v for k, v in twins.items() if k in gone}
+
+        def decide(
+            oid: str, then: dict[str, Any] | None, now: dict[str, Any] | None
+        ) -> Action | None:
             if then is None:
-                action = self._created_since(spec, noun, oid, now or {}, snap, live, request)
-            elif now is None:
-                action = self._gone(spec, noun, oid, then, snap, live)
-            else:
-                action = self._patch(spec, noun, oid, then, now, request)
-            if action is not None:
-                action.label = label_of(spec.name, oid, then or now or {}, (snap, live))
-                actions.append(action)
-        return actions
+                if oid in twins.values():
+                    return None
+                return self._created_since(spec, noun, oid, now or {}, snap, live, request)
+            if now is None:
+                twin = twins.get(entry_key(then)) if twins else None
+                if twin is not None:
+                    ids.add(spec.name, oid, twin)
+                    return None
+                return self._gone(spec, noun, oid, then, snap, live, request)
+            return self._patch(spec, noun, oid, then, now, request)
+
+        return plan_pairs(spec.name, snap, live, pairs, decide)
 
     def _patch(
         self,
@@ -140,19 +172,33 @@ class ExchangeSettings(BridgeRestorer):
         if request.mode == "skip":
             return Action(spec.name, oid, "skip", reason="exists; --mode skip leaves it as it is")
         action = BridgeAction(spec.name, oid, "patch", snapshot=then)
-        writable = set(settable(noun))
+        writable = set(w.settable(noun))
+        frozen = noun == w.ROLE_GROUP and built_in(noun, then)
         for prop in differing(then, now, set(IGNORED)):
             if request.properties is not None and prop not in request.properties:
                 continue
             if request.mode == "merge" and not (empty(now.get(prop)) and not empty(then.get(prop))):
                 continue
-            if prop in writable:
+            if noun == w.ALLOW_BLOCK:
+                action.notes[prop] = "entries are created and removed, never patched"
+            elif prop == "Members" and noun == w.ROLE_GROUP:
+                action.extra["members"] = list(then.get("Members") or [])
+            elif prop == "State" and w.state_switchable(noun):
+                action.extra["state"] = str(then.get("State") or "Enabled")
+            elif prop in writable and not frozen:
                 action.patch[prop] = then.get(prop)
             else:
-                action.notes[prop] = self.why_not(spec, prop)
-        if not action.patch and not action.notes:
+                action.notes[prop] = (
+                    "built-in role group: only its members are restored"
+                    if frozen and prop in writable
+                    else self.why_not(spec, prop)
+                )
+        if not action.patch and not action.notes and not action.extra:
             return None
-        if not action.patch:
+        if noun == w.ALLOW_BLOCK:  # created again with the snapshot's values (a new id)
+            action.action, action.extra["replace"] = "recreate", oid
+            action.reason = "changed since the snapshot: removed and created again"
+        elif not action.patch and not action.extra:
             action.action, action.reason = "skip", "only properties no cmdlet writes differ"
         return action
 
@@ -164,52 +210,61 @@ class ExchangeSettings(BridgeRestorer):
         then: dict[str, Any],
         snap: SnapshotSide,
         live: LiveRead,
+        request: Request,
     ) -> Action:
-        family = spec.extra.get("policy_family")
+        def skip(reason: str) -> Action:
+            return Action(spec.name, oid, "skip", snapshot=then, reason=reason)
+
+        def recreate(reason: str, **extra: Any) -> Action:
+            return BridgeAction(
+                spec.name, oid, "recreate", snapshot=then, reason=reason, extra=extra
+            )
+
         if spec.singleton:
-            return Action(spec.name, oid, "skip", snapshot=then,
-                          reason="a tenant-wide setting is only ever set, never recreated")  # fmt: skip
-        if family:
-            row = families()[family]
-            rule_kind = kind_of_noun(row["RuleSet"].removeprefix("Set-"))
+            return skip("a tenant-wide setting is only ever set, never recreated")
+        if noun in ONLY_SET:
+            return skip(f"gone: {ONLY_SET[noun]}")
+        if request.properties is not None:
+            return skip("gone: restoring single properties cannot recreate it; run without "
+                        "--properties")  # fmt: skip
+        if family := spec.extra.get("policy_family"):
+            row = w.families()[family]
+            rule_kind = w.kind_of_noun(row["RuleSet"].removeprefix("Set-"))
             rule = next(
-                (
-                    r
-                    for _, r, now in pairs_of(rule_kind, snap, live, None)
-                    if r is not None and now is None
-                    and str(r.get(row["RulePolicyParameter"], "")).lower() == oid.lower()
-                ),
+                (r for _, r, now in pairs_of(rule_kind, snap, live, None)
+                 if r is not None and now is None
+                 and str(r.get(row["RulePolicyParameter"], "")).lower() == oid.lower()),
                 None,
             )  # fmt: skip
             if rule is None:
-                return Action(spec.name, oid, "skip", snapshot=then,
-                              reason="had no rule of its own at the snapshot (or the rule "
-                              "still exists): the module recreates a policy only with its "
-                              "rule (New-EbPolicyWithRule)")  # fmt: skip
-            return BridgeAction(
-                spec.name, oid, "recreate", snapshot=then, extra={"rule": rule},
-                reason=f"removed since the snapshot: {row['Policy']} with its rule "
-                f"'{rule.get('Name')}' at priority {rule.get('Priority')} (New-EbPolicyWithRule)",
-            )  # fmt: skip
-        found = rule_family(noun)
-        if found is not None:
-            family, row = found
-            policy_kind = kind_of_noun(row["PolicySet"].removeprefix("Set-"))
+                return skip("had no rule of its own at the snapshot (or the rule still "
+                            "exists): the module recreates a policy only with its rule "
+                            "(New-EbPolicyWithRule)")  # fmt: skip
+            return recreate(f"removed since the snapshot: {row['Policy']} with its rule "
+                            f"'{rule.get('Name')}' at priority {rule.get('Priority')} "
+                            "(New-EbPolicyWithRule)", rule=rule)  # fmt: skip
+        if (found := w.rule_family(noun)) is not None:
+            row = found[1]
+            policy_kind = w.kind_of_noun(row["PolicySet"].removeprefix("Set-"))
             policy = str(then.get(row["RulePolicyParameter"]) or "")
             if live.find(policy_kind.name, policy) is None and snap.find(policy_kind.name, policy):
-                return BridgeAction(spec.name, oid, "recreate", snapshot=then,
-                                    reason=f"created with its policy '{policy}', then set")  # fmt: skip
-            return Action(spec.name, oid, "skip", snapshot=then,
-                          reason=f"gone while its policy '{policy}' remains: the module "
-                          "recreates a rule only together with its policy")  # fmt: skip
-        if noun == TRANSPORT_RULE:
-            return BridgeAction(spec.name, oid, "recreate", snapshot=then,
-                                reason=f"removed since the snapshot: New-TransportRule at "
-                                f"priority {then.get('Priority')}")  # fmt: skip
-        return Action(spec.name, oid, "skip", snapshot=then,
-                      reason=f"gone: restore recreates only Defender policies with their rules "
-                      f"and mail flow rules, not {spec.title.lower()}; recreate it in the "
-                      "admin center")  # fmt: skip
+                return recreate(f"created with its policy '{policy}', then set", with_policy=True)
+            return recreate(f"gone while its policy '{policy}' remains: New-{noun} at "
+                            f"priority {then.get('Priority')}")  # fmt: skip
+        if noun == w.TRANSPORT_RULE:
+            return recreate(f"removed since the snapshot: New-TransportRule at priority "
+                            f"{then.get('Priority')}")  # fmt: skip
+        if built_in(noun, then) and noun != w.ALLOW_BLOCK:
+            return skip("gone, yet Microsoft's own (default or built-in): it cannot be "
+                        "created again")  # fmt: skip
+        if noun == w.ALLOW_BLOCK:
+            return recreate("removed since the snapshot: New-TenantAllowBlockListItems (the "
+                            "entry gets a new id)")  # fmt: skip
+        if w.new_allowed(noun) is not None:
+            extra = " (created disabled, then enabled)" if noun in w.ENABLE_AFTER else ""
+            return recreate(f"removed since the snapshot: New-{noun}, then Set-{noun}{extra}")
+        return skip(f"gone: restore cannot create {spec.title.lower()} again; recreate it in "
+                    "the admin center")  # fmt: skip
 
     def _created_since(
         self,
@@ -222,13 +277,11 @@ class ExchangeSettings(BridgeRestorer):
         request: Request,
     ) -> Action:
         listed = "created after the snapshot"
-        if built_in(now):
+        if built_in(noun, now):
             return Action(spec.name, oid, "skip", reason=f"{listed}; built-in: never removed")
-        family = spec.extra.get("policy_family")
-        found = rule_family(noun)
-        if family:
-            row = families()[family]
-            rule_kind = kind_of_noun(row["RuleSet"].removeprefix("Set-"))
+        if family := spec.extra.get("policy_family"):
+            row = w.families()[family]
+            rule_kind = w.kind_of_noun(row["RuleSet"].removeprefix("Set-"))
             rules = [
                 rid
                 for rid, then_r, now_r in pairs_of(rule_kind, snap, live, None)
@@ -240,17 +293,19 @@ class ExchangeSettings(BridgeRestorer):
                               reason=f"{listed}; --prune removes it with its rules")  # fmt: skip
             return BridgeAction(spec.name, oid, "remove", reason=f"{listed} (--prune)",
                                 extra={"rules": rules, "row": row})  # fmt: skip
-        if found is not None:
+        if (found := w.rule_family(noun)) is not None:
             row = found[1]
-            policy_kind = kind_of_noun(row["PolicySet"].removeprefix("Set-"))
+            policy_kind = w.kind_of_noun(row["PolicySet"].removeprefix("Set-"))
             policy = str(now.get(row["RulePolicyParameter"]) or "")
             if snap.find(policy_kind.name, policy) is None:
                 return Action(spec.name, oid, "skip", reason=f"{listed}; removed with its "
                               f"policy '{policy}' by --prune")  # fmt: skip
-        if found is not None or noun == TRANSPORT_RULE:
+        if found is not None or noun == w.TRANSPORT_RULE or w.removable(noun):
             if not request.prune:
                 return Action(spec.name, oid, "skip", reason=f"{listed}; --prune removes it")
-            return BridgeAction(spec.name, oid, "remove", reason=f"{listed} (--prune)")
+            extra = {"list_type": now.get("ListType")} if noun == w.ALLOW_BLOCK else {}
+            return BridgeAction(spec.name, oid, "remove", reason=f"{listed} (--prune)",
+                                extra=extra)  # fmt: skip
         return Action(spec.name, oid, "skip",
                       reason=f"{listed}; restore does not remove {spec.title.lower()}")  # fmt: skip
 
@@ -260,55 +315,14 @@ class ExchangeSettings(BridgeRestorer):
         self, bridge: ExchangeBridge, action: Action, ids: IdMap, request: Request, outcome: Any
     ) -> None:
         assert isinstance(action, BridgeAction)
-        spec = BY_NAME[action.kind]
-        noun = noun_of(spec)
-        identity = None if spec.singleton else action.object_id
-        then = action.snapshot
-        if action.action == "patch":
-            run_write(outcome, lambda: bridge.apply_setting(f"Set-{noun}", action.patch, identity))
-        elif action.action == "remove":
-            rules = action.extra.get("rules", [])
-            rule_noun = str(action.extra.get("row", {}).get("RuleSet", "")).removeprefix("Set-")
-            for rule in rules:  # a policy goes only once no rule names it
-                write = partial(bridge.remove_setting, f"Remove-{rule_noun}", str(rule))
-                if not run_write(outcome, write):
-                    return
-            run_write(outcome, lambda: bridge.remove_setting(f"Remove-{noun}", action.object_id))
-        elif spec.extra.get("policy_family"):
-            family = spec.extra["policy_family"]
-            row = families()[family]
-            rule = action.extra["rule"]
-            rule_allowed = settable(row["RuleSet"].removeprefix("Set-"))
-            run_write(
-                outcome,
-                lambda: bridge.new_policy_with_rule(
-                    family,
-                    action.object_id,
-                    int(rule.get("Priority") or 0),
-                    values(then, settable(noun)),
-                    values(rule, rule_allowed, ("Priority",)),
-                    rule_name=str(rule.get("Name") or action.object_id),
-                ),
-            )
-        elif noun == TRANSPORT_RULE:
-            run_write(
-                outcome,
-                lambda: bridge.new_transport_rule(
-                    action.object_id,
-                    int(then.get("Priority") or 0),
-                    values(then, settable(noun), ("Priority",)),
-                ),
-            )
-        else:  # a rule its policy's New-EbPolicyWithRule created: set what New- left
-            body = values(then, settable(noun))
-            run_write(outcome, lambda: bridge.apply_setting(f"Set-{noun}", body, identity))
+        w.apply(bridge, action, ids, outcome)
 
     # -- verify --------------------------------------------------------------------------------
 
     def verify_action(self, outcome: Any, live: LiveRead, ids: IdMap, request: Request) -> None:
         action = outcome.action
         spec = BY_NAME[action.kind]
-        now = live.find(spec.name, action.object_id)
+        now = live.find(spec.name, ids.get(action.object_id))
         if action.action == "remove":
             if now is not None:
                 outcome.status, outcome.reason = "failed", "still in the tenant after the restore"
@@ -316,19 +330,28 @@ class ExchangeSettings(BridgeRestorer):
         if now is None:
             outcome.status, outcome.reason = "failed", "not found in the tenant after the restore"
             return
-        writable = set(settable(noun_of(spec)))
-        scope = set(action.patch) if action.action == "patch" else None
+        noun = w.noun_of(spec)
+        writable = restorable(noun)
+        frozen = noun == w.ROLE_GROUP and built_in(noun, action.snapshot)
+        scope = None
+        if action.action == "patch":
+            scope = set(action.patch) | {
+                p for p, k in (("State", "state"), ("Members", "members")) if k in action.extra
+            }
         for prop in differing(action.snapshot, now, set(IGNORED)):
             if request.properties is not None and prop not in request.properties:
                 continue
-            if scope is not None and prop in writable and prop not in scope:
+            if prop in action.notes:
+                outcome.properties[prop] = action.notes[prop]
+            elif scope is not None and prop in writable and prop not in scope:
                 continue  # not part of this restore (merge left it)
-            outcome.properties[prop] = (
-                "still differs after the write" if prop in writable else self.why_not(spec, prop)
-            )
+            elif prop in writable and not (frozen and prop != "Members"):
+                outcome.properties[prop] = "still differs after the write"
+            else:
+                outcome.properties[prop] = self.why_not(spec, prop)
         if outcome.properties and outcome.status == "restored":
             outcome.status = "partial"
 
 
 SETTINGS = ExchangeSettings()
-register(SETTINGS, *(k.name for k in SETTINGS_KINDS if "set" in k.restore))
+register(SETTINGS, *(k.name for k in SETTINGS_KINDS if k.restore))

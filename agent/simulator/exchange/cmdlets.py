@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.simulator.exchange import dl, errors, settings
+from agent.simulator.exchange import settings_restore as restore
 from agent.simulator.exchange.rbac import required_role
 from agent.simulator.exchange.state import ExchangeOrg
 
@@ -73,6 +74,9 @@ def run(session: Session, cmdlet: str, params: dict[str, Any]) -> list[dict[str,
     session.calls.append(cmdlet)
     with org.lock:
         retry_after = org.throttle_check()
+        if org.faults.throttle_cmdlets.get(cmdlet, 0) > 0:
+            org.faults.throttle_cmdlets[cmdlet] -= 1
+            retry_after = org.faults.throttle_retry_after_s
     if retry_after is not None:
         raise errors.throttled(retry_after)
     latency = org.faults.latency_s.get(cmdlet, 0.0)
@@ -104,6 +108,17 @@ def _dispatch(
     if action == "update":
         return dl.update_members(org, params, can_bypass, session.caller)
     verb, noun = cmdlet.split("-", 1)
+    restore.check_parameters(cmdlet, params)
+    if verb in ("Enable", "Disable"):
+        return restore.set_state(org, verb, noun, params)
+    if cmdlet == "Set-RoleGroup":
+        return restore.set_role_group(org, params)
+    if cmdlet == "Update-RoleGroupMember":
+        return restore.update_role_group_member(org, params)
+    if cmdlet == "New-TenantAllowBlockListItems":
+        return restore.new_allow_block(org, params)
+    if cmdlet == "Remove-TenantAllowBlockListItems":
+        return restore.remove_allow_block(org, params)
     if cmdlet == "New-ServicePrincipal":
         return settings.new_service_principal(org, params)
     if cmdlet == "New-RoleGroup":
@@ -118,8 +133,10 @@ def _dispatch(
         return settings.new_transport_rule(org, params)
     if verb == "Remove":
         return settings.remove_(org, noun, params)
-    if verb == "New" and noun.endswith("Rule"):
+    if verb == "New" and f"{noun.removesuffix('Rule')}Policy" in settings._POLICY_FACTORIES:
         return settings.new_rule(org, noun, params)
+    if verb == "New" and noun not in settings._POLICY_FACTORIES:
+        return restore.new_object(org, noun, params)
     if verb == "New":
         return settings.new_policy(org, noun, params)
     raise errors.not_recognized(cmdlet)

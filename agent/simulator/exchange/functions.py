@@ -9,94 +9,21 @@ parse tree (agent.exchange.contract), not from copies.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from agent.exchange.contract import ModuleContract
-from agent.simulator.exchange import cmdlets
 from agent.simulator.exchange.binding import Bound
-from agent.simulator.exchange.cmdlets import Session
-from agent.simulator.exchange.errors import CmdletError, categorize
+from agent.simulator.exchange.envelope import Envelope, _string, _test_properties
+from agent.simulator.exchange.functions_restore import (
+    new_allow_block_item,
+    new_setting,
+    remove_allow_block_item,
+    set_rule_state,
+    update_role_group_member,
+)
 
-
-@dataclass
-class Envelope:
-    """New-EbEnvelope / Invoke-EbCmdlet / Write-EbEnvelope."""
-
-    op: str
-    module: ModuleContract
-    session: Session
-    items: list[Any] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)
-    succeeded: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    next: str | None = None  # resume token of a paged export
-
-    def add_error(self, label: str, category: str, message: str) -> None:
-        self.errors.append({"cmdlet": label, "category": category, "message": message})
-        self.failed.append(label)
-
-    def invoke(
-        self,
-        name: str,
-        parameters: dict[str, Any],
-        label: str = "",
-        runner: Callable[[], list[Any]] | None = None,
-    ) -> list[Any] | None:
-        label = label or name
-        # The allow-list is case-insensitive and so is command lookup: run the real spelling.
-        canonical = {c.lower(): c for c in self.module.allowlist}.get(name.lower())
-        if canonical is None:
-            self.add_error(label, "Other", "cmdlet not on the allow-list")
-            return None
-        try:
-            result = runner() if runner is not None else self.run(canonical, parameters)
-        except CmdletError as error:
-            mdo = list(self.module.tables.get("EbMdoCmdlets", []))
-            self.add_error(label, categorize(error, name, mdo), error.message)
-            return None
-        self.succeeded.append(label)
-        return result
-
-    def run(self, name: str, parameters: dict[str, Any]) -> list[Any]:
-        return cmdlets.run(self.session, name, parameters)
-
-    def text(self) -> str:
-        document = {
-            "schema": 1,
-            "op": self.op,
-            "ok": not self.failed,
-            "items": self.items,
-            "errors": self.errors,
-            "succeeded": self.succeeded,
-            "failed": self.failed,
-            "next": self.next,
-        }
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-
-
-def _string(obj: Any, key: str) -> str | None:
-    """Get-EbString: the property as [string], or null."""
-    if not isinstance(obj, dict) or obj.get(key) is None:
-        return None
-    value = obj[key]
-    return ("True" if value else "False") if isinstance(value, bool) else str(value)
-
-
-def _test_properties(
-    env: Envelope, label: str, allowed: list[str], properties: dict[str, Any]
-) -> dict[str, Any] | None:
-    """Test-EbProperties; on success the properties with their parameter spelling (PowerShell
-    binds splatted keys case-insensitively)."""
-    canonical = {a.lower(): a for a in allowed}
-    bad = [str(k) for k in properties if str(k).lower() not in canonical]
-    if bad:
-        env.add_error(label, "Other", "properties not allowed: " + ", ".join(bad))
-        return None
-    return {canonical[str(k).lower()]: v for k, v in properties.items()}
+__all__ = ["FUNCTIONS", "READS", "Envelope"]
 
 
 def export_distribution_groups(env: Envelope, bound: Bound) -> None:
@@ -354,6 +281,11 @@ FUNCTIONS: dict[str, tuple[str, Handler]] = {
     "New-EbTransportRule": ("newTransportRule", new_transport_rule),
     "Remove-EbSetting": ("removeSetting", remove_setting),
     "New-EbRoleGroupSetup": ("newRoleGroupSetup", new_role_group_setup),
+    "New-EbSetting": ("newSetting", new_setting),
+    "Set-EbRuleState": ("setRuleState", set_rule_state),
+    "Update-EbRoleGroupMember": ("updateRoleGroupMember", update_role_group_member),
+    "New-EbAllowBlockListItem": ("newAllowBlockListItem", new_allow_block_item),
+    "Remove-EbAllowBlockListItem": ("removeAllowBlockListItem", remove_allow_block_item),
 }
 # Parameters each handler reads (the contract test checks them against the module).
 READS: dict[str, tuple[str, ...]] = {
@@ -405,4 +337,9 @@ READS: dict[str, tuple[str, ...]] = {
         "RoleGroupName",
         "Mode",
     ),
+    "New-EbSetting": ("Cmdlet", "Properties", "SetProperties"),
+    "Set-EbRuleState": ("Cmdlet", "Identity"),
+    "Update-EbRoleGroupMember": ("Identity", "Members"),
+    "New-EbAllowBlockListItem": ("ListType", "Value", "Action", "Notes", "ExpirationDate"),
+    "Remove-EbAllowBlockListItem": ("ListType", "Id"),
 }

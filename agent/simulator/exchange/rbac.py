@@ -50,6 +50,21 @@ _WRITE_ROLES = {
     "New-ServicePrincipal": "Role Management",
     "New-RoleGroup": "Role Management",
     "Add-RoleGroupMember": "Role Management",
+    "Set-RoleGroup": "Role Management",
+    "Update-RoleGroupMember": "Role Management",
+    "Enable-TransportRule": "Transport Rules",
+    "Disable-TransportRule": "Transport Rules",
+    "New-AcceptedDomain": "Remote and Accepted Domains",
+    "New-RemoteDomain": "Remote and Accepted Domains",
+    "Remove-RemoteDomain": "Remote and Accepted Domains",
+    "New-InboundConnector": "Organization Transport Settings",
+    "New-OutboundConnector": "Organization Transport Settings",
+    "Remove-InboundConnector": "Organization Transport Settings",
+    "Remove-OutboundConnector": "Organization Transport Settings",
+    "New-OwaMailboxPolicy": "Organization Client Access",
+    "New-MobileDeviceMailboxPolicy": "Organization Client Access",
+    "Remove-OwaMailboxPolicy": "Organization Client Access",
+    "Remove-MobileDeviceMailboxPolicy": "Organization Client Access",
 }
 
 BUILT_IN_ROLE_GROUPS: dict[str, list[str]] = {

@@ -223,7 +223,9 @@ def remove_(org: ExchangeOrg, noun: str, params: dict[str, Any]) -> list[dict[st
     """Remove-<policy or rule>: default policies stay; a policy in use by a rule stays until
     the rule is removed."""
     target = find(org, noun, str(params["Identity"]))
-    if target.get("IsDefault") or target.get("IsBuiltInProtection"):
+    if any(
+        target.get(f) for f in ("IsDefault", "IsBuiltInProtection", "IsBuiltIn", "IsSystemRule")
+    ):
         raise errors.validation(f"The default policy '{target['Name']}' can't be removed.")
     if noun.endswith("Policy"):
         rule_noun = noun.removesuffix("Policy") + "Rule"
@@ -287,9 +289,16 @@ def new_role_group(org: ExchangeOrg, params: dict[str, Any]) -> list[dict[str, A
     if any(g["Name"].lower() == name.lower() for g in org.role_groups):
         raise errors.name_taken(name)
     roles = [str(r) for r in (params.get("Roles") or [])]
+    members = [str(m) for m in (params.get("Members") or [])]
+    for member in members:
+        if member not in org.service_principals and org.resolve(member) is None:
+            raise errors.recipient_not_found(member)
     group = role_group_object(
-        org.ctx, name, roles, [], str(params.get("Description", "")), org.directory.now()
+        org.ctx, name, roles, members, str(params.get("Description", "")), org.directory.now()
     )
+    for key in ("DisplayName", "ManagedBy"):
+        if key in params:
+            group[key] = coerce(key, group.get(key), params[key])
     org.role_groups.append(group)
     return [copy.deepcopy(group)]
 

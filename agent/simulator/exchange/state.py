@@ -42,6 +42,8 @@ class ExchangeFaults:
     throttle_window_s: float = 5.0
     throttle_retry_after_s: int = 30
     throttled_until: float = 0.0  # time.monotonic(): every cmdlet throttled until then
+    # Per cmdlet: how many of its next runs are throttled (Exchange budgets cmdlets separately).
+    throttle_cmdlets: dict[str, int] = field(default_factory=dict)
     latency_s: dict[str, float] = field(default_factory=dict)  # per cmdlet, real seconds
     rest_timeout_s: float = 900.0  # REST cmdlets give up after 15 minutes (facts file §1)
 
