@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 
+from agent.simulator.exchange import cmdlets
 from agent.simulator.exchange import settings as sim
 from agent.simulator.exchange import settings_restore as sim_restore
+from agent.simulator.exchange.cmdlets import Session
+from agent.simulator.exchange.errors import CmdletError
 from agent.simulator.exchange.state import ExchangeOrg
 from agent.simulator.service import READ_PERMISSIONS
 from tests.agent_helpers import write_requests
@@ -299,3 +302,37 @@ def test_throttled_writes_are_retried_and_reported_when_retries_run_out(env) -> 
     report = restore(config, snap, "--yes", "--json", *kinds("dkimSigningConfig")).json()
     assert report["summary"]["failed"] == 0, report["results"]
     assert sim.find(org, "DkimSigningConfig", CUSTOM_DOMAIN)["Enabled"] is True
+
+
+def test_simulated_cmdlets_refuse_what_exchange_online_refuses(env) -> None:
+    """What keeps the drill honest: the simulated cmdlets fail where the real ones do."""
+    _, handle, _ = env
+    org = handle.exchange
+    admin = Session(loaded=True, org=org, roles=None, ipps=True)  # Exchange Administrator
+    # A parameter the cmdlet does not have (the built-in rule has no priority of its own).
+    with pytest.raises(CmdletError, match="matches parameter name 'Priority'"):
+        cmdlets.run(admin, "Set-ATPBuiltInProtectionRule",
+                    {"Identity": "ATP Built-In Protection Rule", "Priority": 1})  # fmt: skip
+    with pytest.raises(CmdletError, match="missing mandatory parameters: DomainName"):
+        cmdlets.run(admin, "New-RemoteDomain", {"Name": "x"})
+    with pytest.raises(CmdletError, match="isn't a verified domain"):
+        cmdlets.run(admin, "New-AcceptedDomain", {"Name": "y", "DomainName": "unverified.example"})
+    # Microsoft's own objects stay.
+    with pytest.raises(CmdletError, match="can't be removed"):
+        cmdlets.run(admin, "Remove-ProtectionAlert",
+                    {"Identity": "Creation of forwarding/redirect rule", "Confirm": False})  # fmt: skip
+    # Alert policies exist only in a Security & Compliance session.
+    exchange_only = Session(loaded=True, org=org, roles=None)
+    with pytest.raises(CmdletError, match="is not recognized"):
+        cmdlets.run(exchange_only, "Set-ProtectionAlert", {"Identity": "x", "Disabled": True})
+    # The least-privilege role group has no Role Management: role group writes are hidden.
+    group = Session(loaded=True, org=org, roles={"Security Admin", "Transport Rules"})
+    with pytest.raises(CmdletError, match="is not recognized"):
+        cmdlets.run(group, "Update-RoleGroupMember", {"Identity": "Help Desk", "Members": None})
+    with pytest.raises(CmdletError, match="couldn't be found"):  # Security Admin may switch
+        cmdlets.run(group, "Enable-MalwareFilterRule", {"Identity": "nope", "Confirm": False})
+    # Without Defender for Office 365 the Teams rule cmdlets vanish.
+    org.set_defender_licensed(False)
+    with pytest.raises(CmdletError, match="is not recognized"):
+        cmdlets.run(admin, "New-TeamsProtectionPolicyRule",
+                    {"Name": "t", "TeamsProtectionPolicy": "Teams Protection Policy"})  # fmt: skip
