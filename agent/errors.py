@@ -139,6 +139,13 @@ class BridgeAuthFailed(ExchangeError):
     exit_code = 3
 
 
+class BridgeAuthUnavailable(ExchangeError):
+    """The configured WinRM auth cannot run on this agent (a package or library is missing)."""
+
+    code = "E715"
+    exit_code = 2
+
+
 class BridgeModuleMissing(ExchangeError):
     """The bridge host lacks the ExchangeOnlineManagement module (or cannot load ours)."""
 

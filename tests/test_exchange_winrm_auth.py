@@ -1,23 +1,28 @@
 """The agent reaches the bridge host with each WinRM authentication its config names: NTLM,
 Negotiate and CredSSP (pyspnego's acceptors on the simulator), client certificates mapped to
-the bridge account, Basic over the lab's plain-HTTP listener; Kerberos is asked of pypsrp and
-fails with one clear error, as there is no KDC (nor GSSAPI) here."""
+the bridge account, Basic, NTLM and CredSSP over the lab's plain-HTTP listener (the last two
+with WinRM message encryption). Kerberos needs a KDC: its logons are proven by
+tests/kerberos (.ci/run-kerberos); here, what an agent without the Kerberos packages says."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import spnego
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pypsrp.encryption import WinRMEncryption
 
 from agent.demo import agent_config_text, setup_agent
 from agent.simulator.service import BRIDGE_USER, Simulator, TenantSpec
-from tests.agent_helpers import cli
+from agent.simulator.winrm import sealing
+from tests.agent_helpers import cli, cli_process
 
 # Only what the bridge needs: the groups and one settings family keep each backup short.
 KINDS = ("distributionGroup", "distributionGroupMember", "acceptedDomain")
@@ -131,16 +136,40 @@ def test_untrusted_client_certificate_is_refused_in_the_handshake(
     assert "refused the WinRM client certificate" in text and "Trusted Root" in text
 
 
-def test_kerberos_is_asked_of_pypsrp(tmp_path: Path, sim: Simulator) -> None:
+def test_kerberos_needs_the_hosts_dns_name(tmp_path: Path, sim: Simulator) -> None:
     # Kerberos names the host by DNS (its service principal): an IP address is refused first.
     url = f'"{sim.base_url}/wsman"'
-    code, text = refused_config(tmp_path / "ip", sim, auth='"kerberos"', bridge_url=url)
+    code, text = refused_config(tmp_path, sim, auth='"kerberos"', bridge_url=url)
     assert code != 0 and "E1" in text and "DNS name" in text and "127.0.0.1" in text
-    # With a DNS name the agent asks pypsrp for Kerberos; there is no KDC and no GSSAPI here.
+
+
+def test_kerberos_without_its_packages_names_what_to_install(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    # A machine without gssapi/krb5 (what `pip install entra-backup` alone gives on Linux):
+    # packages of those names that fail to import stand in for the missing ones.
+    hidden = tmp_path / "hidden"
+    for name in ("gssapi", "krb5"):
+        (hidden / name).mkdir(parents=True)
+        (hidden / name / "__init__.py").write_text(
+            f'raise ImportError("No module named {name!r}")\n'
+        )
     url = f'"https://localhost:{sim.server.port}/wsman"'
-    code, text = backup(tmp_path / "dns", sim, auth='"kerberos"', bridge_url=url)
-    assert code != 0 and "E711" in text and "kerberos" in text.lower()
-    assert "gssapi" in text.lower()
+    config = setup_agent(
+        tmp_path / "agent", sim, kinds=KINDS, exchange={"auth": '"kerberos"', "bridge_url": url}
+    )
+    since = len(sim.log.items())
+    path = os.pathsep.join(p for p in (str(hidden), os.environ.get("PYTHONPATH")) if p)
+    result = cli_process(
+        "backup", "--tenant", "contoso", "--config", str(config),
+        env={**os.environ, "PYTHONPATH": path},
+    )  # fmt: skip
+    text = " ".join((result.err + result.out).split())
+    assert result.code == 2, text  # a setup problem, like a config one
+    assert "E715" in text and 'auth = "kerberos"' in text and "Traceback" not in text
+    assert "entra-backup[kerberos]" in text and "MIT Kerberos" in text and "SSPI" in text
+    # Refused before dialling: the bridge host saw nothing.
+    assert not [i for i in sim.log.items()[since:] if i.path == "/wsman"]
 
 
 def test_credssp_delegates_the_bridge_account(tmp_path: Path, sim: Simulator) -> None:
@@ -171,6 +200,17 @@ def test_plain_http_only_when_allowed_and_loudly(tmp_path: Path, sim: Simulator)
     assert code == 0, text
     assert "only WinRM message encryption" in text
     assert wsman_auth(sim, since) == {"negotiate+sealed"}
+    # CredSSP over HTTP: sealed with its inner TLS channel, cut into 16 KiB chunks when longer
+    # (the module the loader sends is).
+    since = len(sim.log.items())
+    code, text = backup(
+        tmp_path / "credssp", sim, bridge_url=url, allow_http="true", auth='"credssp"'
+    )
+    assert code == 0, text
+    assert "plain HTTP" in text and "only WinRM message encryption" in text
+    assert wsman_auth(sim, since) == {"credssp+sealed"}
+    parts = [i.note["sealed_parts"] for i in sim.log.items()[since:] if "sealed_parts" in i.note]
+    assert max(p[0] for p in parts) > 1
     # Certificates need the TLS listener: refused before anything is sent.
     code, text = refused_config(
         tmp_path / "cert",
@@ -181,3 +221,30 @@ def test_plain_http_only_when_allowed_and_loudly(tmp_path: Path, sim: Simulator)
         client_certificate=f'"file:{sim.bridge_client_cert_path.as_posix()}"',
     )
     assert code != 0 and "HTTPS listener" in text
+
+
+def test_credssp_sealing_cuts_long_messages_as_pypsrp_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both directions of a 40 KB message between pypsrp's encryption and the host's sealing:
+    three 16 KiB TLS chunks in a multipart/x-multi-encrypted body."""
+    users = tmp_path / "users"
+    users.write_text(":alice:Pa55-word\n")
+    monkeypatch.setenv("NTLM_USER_FILE", str(users))
+    client = spnego.client("alice", "Pa55-word", hostname="bridge", protocol="credssp")
+    server = spnego.server(protocol="credssp")
+    token = client.step()
+    while not (client.complete and server.complete):
+        token = server.step(token)
+        token = client.step(token) if token else None
+        if token is None and not server.complete:
+            raise AssertionError("the CredSSP handshake stalled")
+    message = bytes(range(256)) * 160  # 40 KB
+    content_type, body = sealing.seal(server, message, sealing.CREDSSP)
+    assert content_type.startswith("multipart/x-multi-encrypted;")
+    assert sealing.parts(body) == 3
+    client_side = WinRMEncryption(client, WinRMEncryption.CREDSSP)
+    assert client_side.unwrap_message(body, "Encrypted Boundary") == message
+    kind, sent = client_side.wrap_message(message)
+    assert kind == "multipart/x-multi-encrypted" and sealing.parts(sent) == 3
+    assert sealing.unseal(server, sent) == message

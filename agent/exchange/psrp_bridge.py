@@ -32,12 +32,14 @@ from agent.config import ExchangeConfig, TenantConfig
 from agent.errors import (
     AgentError,
     BridgeAuthFailed,
+    BridgeAuthUnavailable,
     BridgeModuleMissing,
     BridgeProtocolError,
     BridgeTimeout,
     BridgeUnreachable,
     ExchangeError,
 )
+from agent.exchange import kerberos
 from agent.exchange.bridge import ExchangeBridge
 from agent.exchange.outcomes import error_for
 from agent.exchange.protocol import (
@@ -132,6 +134,8 @@ class PsrpExchangeBridge(ExchangeBridge):
             kwargs["username"] = cfg.username
         if cfg.password:
             kwargs["password"] = resolve_secret(cfg.password, f"{self.where}.password").reveal()
+        if cfg.auth == "kerberos":
+            kwargs["negotiate_service"] = kerberos.SERVICE  # HTTP/<host>, as Windows asks
         if cfg.auth == "certificate":
             pem = cfg.client_certificate.removeprefix("file:")
             resolve_secret(cfg.client_certificate, f"{self.where}.client_certificate")  # checks
@@ -164,6 +168,7 @@ class PsrpExchangeBridge(ExchangeBridge):
             for warning in self.warnings():
                 log.warning("%s", warning)
             try:
+                self._check_available()
                 pool = RunspacePool(self._wsman(), min_runspaces=1, max_runspaces=1)
                 self._transport(pool.open)
                 self._pool = pool
@@ -176,6 +181,27 @@ class PsrpExchangeBridge(ExchangeBridge):
             except BaseException:
                 self._discard()
                 raise
+
+    def _check_available(self) -> None:
+        """Kerberos needs packages a plain install lacks: say so before dialling."""
+        if self.config.auth != "kerberos":
+            return
+        missing = kerberos.unavailable()
+        if missing:
+            raise self._unavailable(missing)
+
+    def _unavailable(self, detail: str) -> BridgeAuthUnavailable:
+        auth = self.config.auth
+        install = (
+            kerberos.INSTALL_FIX
+            if auth == "kerberos"
+            else "Install the package it needs (pip install requests-credssp)"
+        )
+        return BridgeAuthUnavailable(
+            f'WinRM auth = "{auth}" ({self.where}) is not available on this agent: '
+            f"{detail.rstrip('.')}.",
+            f'{install}; or choose another auth method (auth = "ntlm" or "certificate").',
+        )
 
     def _load(self) -> None:
         envelope = self._invoke_script(LOADER_SCRIPT, loader_parameters(), op="load")
@@ -341,6 +367,20 @@ class PsrpExchangeBridge(ExchangeBridge):
             _FIX_BY_AUTH[auth].format(w=self.where),
         )
 
+    def _kerberos_failed(self, exc: BaseException) -> BridgeAuthFailed | None:
+        """A Kerberos failure on this side, named by its cause (KDC, password, SPN, clock)."""
+        if self.config.auth not in ("kerberos", "negotiate"):
+            return None
+        found = kerberos.cause(str(exc))
+        if found is None:
+            return None
+        what, fix = found
+        return BridgeAuthFailed(
+            f'Kerberos for the bridge host {self.host} failed (auth = "{self.config.auth}"): '
+            f"{what} ({_kerberos_detail(exc)}).",
+            fix.format(w=self.where),
+        )
+
     def _stop(self, ps: PowerShell) -> None:
         try:
             ps.stop()
@@ -354,7 +394,11 @@ class PsrpExchangeBridge(ExchangeBridge):
         except AuthenticationError as exc:
             raise self._auth_failed(str(exc)) from None
         except SpnegoError as exc:  # NTLM/Kerberos failed on this side (no ticket, no KDC)
-            raise self._auth_failed(f"{type(exc).__name__}: {exc}") from None
+            raise self._kerberos_failed(exc) or self._auth_failed(
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        except kerberos.errors() as exc:  # the Kerberos library itself (getting a ticket)
+            raise self._kerberos_failed(exc) or self._auth_failed(str(exc)) from None
         except (CredSSPAuthError, NTStatusException) as exc:  # e.g. 0x8009030C: logon denied
             raise self._auth_failed(str(exc)) from None
         except ValueError as exc:
@@ -397,11 +441,7 @@ class PsrpExchangeBridge(ExchangeBridge):
                 "Check the host's load and network; the backup can be run again.",
             ) from None
         except ImportError as exc:  # an optional auth package (credssp, kerberos) is missing
-            raise BridgeAuthFailed(
-                f'WinRM auth = "{self.config.auth}" is not available on this agent ({exc}).',
-                "Install the package it needs (credssp: pip install requests-credssp; "
-                "kerberos: a working GSSAPI/krb5), or choose another auth method.",
-            ) from None
+            raise self._unavailable(str(exc)) from None
         except AgentError:
             raise
 
@@ -417,9 +457,10 @@ _FIX_BY_AUTH = {
     "certificate": "Map {w}.client_certificate to an account on the bridge host (New-Item "
     "WSMan:\\localhost\\ClientCertificate -Subject <the certificate's UPN> -Issuer <its CA's "
     "thumbprint> -Credential <account>) and enable Auth/Certificate on the WinRM service.",
-    "kerberos": "Kerberos needs the gssapi package and a krb5 setup on the agent: a ticket "
-    "(kinit) or keytab for {w}.username, and bridge_url naming the host by its DNS name; or "
-    'choose auth = "ntlm" or "certificate".',
+    "kerberos": "Check that the bridge host accepts Kerberos for HTTP/<the host name in "
+    "{w}.bridge_url> (its SPN, Auth/Kerberos on the WinRM service), that {w}.username is an "
+    "account allowed to use WinRM there (Remote Management Users), and its password or ticket; "
+    'or choose auth = "ntlm" or "certificate".',
     "credssp": "Check {w}.username and the password it references, and that the WinRM "
     "service allows CredSSP (Enable-WSManCredSSP -Role Server).",
 }
@@ -433,6 +474,15 @@ def _client_cert_refused(exc: BaseException) -> bool:
     return "certificate verify failed" not in text and any(
         marker in text for marker in ("alert", "EOF occurred")
     )
+
+
+def _kerberos_detail(exc: BaseException) -> str:
+    """The library's own words, without pyspnego's wrapping or GSSAPI's major-code prefix."""
+    text = " ".join(str(exc).split())
+    minor = text.rfind("Minor (")
+    if minor >= 0:
+        text = text[text.find(":", minor) + 1 :].strip()
+    return text[:200].rstrip(" .")
 
 
 def _reason(exc: BaseException) -> str:

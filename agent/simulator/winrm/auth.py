@@ -1,23 +1,26 @@
 """WinRM authentication as a Windows bridge host's WinRM service does it.
 
 - Basic: ``Authorization: Basic`` on every request, checked against the local users.
-- Negotiate (NTLM, raw or inside SPNEGO): a challenge/response on one TCP connection — 401
-  with ``WWW-Authenticate: Negotiate <challenge>``, then the request carrying the client's
-  answer is served and the connection stays authenticated (later requests on it carry no
-  header). Over HTTPS the client's channel binding (tls-server-end-point: SHA-256 of our
-  certificate) must match, as with CbtHardeningLevel=Strict. The acceptor is pyspnego's
-  NTLM, which reads users from the file ``NTLM_USER_FILE`` names (DOMAIN:USER:PASSWORD lines);
-  it is written from the local users and named only while a token is checked.
-- CredSSP (over HTTPS): the same connection-based exchange with ``CredSSP <token>``: TLS
-  inside the tokens, NTLM inside that, then the client delegates its password, which must be
-  the account's (pyspnego's CredSSP acceptor).
+- Negotiate (NTLM or Kerberos, raw or inside SPNEGO): a challenge/response on one TCP
+  connection — 401 with ``WWW-Authenticate: Negotiate <challenge>``, then the request carrying
+  the client's answer is served and the connection stays authenticated (later requests on it
+  carry no header). Over HTTPS the client's channel binding (tls-server-end-point: SHA-256 of
+  our certificate) must match, as with CbtHardeningLevel=Strict. The acceptor is pyspnego's:
+  NTLM reads users from the file ``NTLM_USER_FILE`` names (DOMAIN:USER:PASSWORD lines; written
+  from the local users and named only while a token is checked); Kerberos (only after
+  ``accept_kerberos``, and only with the gssapi package) decrypts the client's service ticket
+  with the host's keytab (``KRB5_KTNAME`` while a token is checked), and a principal of the
+  host's realm maps to the local user of the same name.
+- CredSSP: the same connection-based exchange with ``CredSSP <token>``: TLS inside the tokens,
+  NTLM inside that, then the client delegates its password, which must be the account's
+  (pyspnego's CredSSP acceptor).
+
+Over plain HTTP every later message is sealed with the connection's context (sealing.py).
 - Certificate: ``Authorization: http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/
   mutual`` and a client certificate in the TLS handshake, issued by the client CA the host
   trusts, with the client-authentication EKU and a SAN UPN that a certificate mapping
   (``New-Item WSMan:\\localhost\\ClientCertificate -Subject <UPN> -Issuer <CA thumbprint>``)
   names for a local user.
-
-Kerberos needs a KDC, which does not exist here: it is not offered (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -44,9 +47,26 @@ from agent.simulator.ca import certificate_upn, has_client_auth
 from agent.simulator.httpserver import Request, Response
 
 CERTIFICATE_PROFILE = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"
-_NEGOTIATE = ("negotiate", "ntlm")
-# pyspnego reads NTLM_USER_FILE from the process environment: one check at a time.
-_NTLM_LOCK = threading.Lock()
+_NEGOTIATE = ("negotiate", "ntlm", "kerberos")
+
+
+def _refusals() -> tuple[type[BaseException], ...]:
+    """What an acceptor raises for a token it will not accept: pyspnego's errors, GSSAPI's
+    own, and an AttributeError when MIT refuses a Kerberos AP-REQ (GSS_S_BAD_BINDINGS: a
+    channel binding that differs): gssapi defers that error to the context's next property
+    read, which pyspnego makes on a context that was never established."""
+    found: list[type[BaseException]] = [SpnegoError, AttributeError]
+    with contextlib.suppress(ImportError):
+        from gssapi.exceptions import GSSError
+
+        found.append(GSSError)
+    return tuple(found)
+
+
+_REFUSALS = _refusals()
+# pyspnego reads NTLM_USER_FILE (and MIT Kerberos KRB5_KTNAME) from the process environment:
+# one check at a time.
+_ACCEPTOR_LOCK = threading.Lock()
 
 
 @dataclass
@@ -56,7 +76,8 @@ class Outcome:
     username: str | None
     challenge: Response | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    method: str = ""  # basic | negotiate | certificate (recorded in the request log)
+    # basic | negotiate (NTLM) | kerberos | credssp | certificate (recorded in the request log)
+    method: str = ""
 
 
 class WinRMAuth:
@@ -84,9 +105,22 @@ class WinRMAuth:
         ntlm_user_file.parent.mkdir(parents=True, exist_ok=True)
         ntlm_user_file.touch(mode=0o600, exist_ok=True)
         ntlm_user_file.write_text("".join(f":{u}:{p}\n" for u, p in self.users.items()))
+        # Kerberos: the host's keytab (HTTP/<host> key) and realm, once joined to one.
+        self.keytab: Path | None = None
+        self.realm = ""
 
     def map_certificate(self, upn: str, username: str) -> None:
         self.certificate_mappings[upn.lower()] = username
+
+    def accept_kerberos(self, keytab: Path, realm: str) -> None:
+        """Join the host to a Kerberos realm: Negotiate then accepts service tickets that
+        ``keytab`` decrypts, from principals of ``realm``. Needs the gssapi package (and MIT
+        Kerberos) in this process."""
+        from spnego._gss import GSSAPIProxy  # the acceptor pyspnego's Negotiate uses
+
+        if "kerberos" not in GSSAPIProxy.available_protocols():
+            raise RuntimeError("Kerberos needs the gssapi and krb5 packages (pyspnego[kerberos])")
+        self.keytab, self.realm = keytab, realm.upper()
 
     # -- per request ------------------------------------------------------------------------
 
@@ -148,7 +182,7 @@ class WinRMAuth:
         protocol = "credssp" if scheme.lower() == "credssp" else "negotiate"
         context = state.get(protocol)
         try:
-            with self._ntlm_users():
+            with self._acceptor_env():
                 if context is None:
                     tls = request.base_url.startswith("https:")  # no binding over plain HTTP
                     cbt = self._cbt if tls else None
@@ -159,7 +193,7 @@ class WinRMAuth:
                         channel_bindings=None if protocol == "credssp" else bindings,
                     )
                 out_token = context.step(in_token)
-        except SpnegoError:
+        except _REFUSALS:
             state.pop(protocol, None)
             return self._refuse()  # wrong password, bad binding: access denied
         answer = (
@@ -171,16 +205,29 @@ class WinRMAuth:
             state[protocol] = context
             return self._refuse(answer)
         state.pop(protocol, None)
-        principal = str(context.client_principal or "")
-        user = principal.rsplit("\\", 1)[-1]
-        if user not in self.users:
+        method = protocol
+        if protocol == "negotiate" and context.negotiated_protocol == "kerberos":
+            method = "kerberos"
+        user = self._local_user(str(context.client_principal or ""), method)
+        if user is None:
             return self._refuse()
         if protocol == "credssp" and not self._delegated_ok(context, user):
             return self._refuse()
-        state["user"], state["method"] = user, protocol
+        state["user"], state["method"] = user, method
         # Over plain HTTP the client seals every message with this context (sealing.py).
-        state["context"] = context if protocol == "negotiate" else None
-        return Outcome(user, headers=answer, method=protocol)
+        state["context"] = context
+        return Outcome(user, headers=answer, method=method)
+
+    def _local_user(self, principal: str, method: str) -> str | None:
+        """The local user a logon names: DOMAIN\\user (NTLM, CredSSP) or user@REALM (Kerberos,
+        only from the host's own realm)."""
+        if method == "kerberos":
+            name, _, realm = principal.rpartition("@")
+            if not self.realm or realm.upper() != self.realm:
+                return None
+        else:
+            name = principal.rsplit("\\", 1)[-1]
+        return name if name in self.users else None
 
     def _delegated_ok(self, context: Any, user: str) -> bool:
         """CredSSP's point: the client delegates its password; it must be the account's."""
@@ -191,18 +238,22 @@ class WinRMAuth:
         )
 
     @contextlib.contextmanager
-    def _ntlm_users(self) -> Iterator[None]:
-        """pyspnego's NTLM acceptor reads its users from the file NTLM_USER_FILE names."""
-        with _NTLM_LOCK:
-            previous = os.environ.get("NTLM_USER_FILE")
-            os.environ["NTLM_USER_FILE"] = str(self.ntlm_user_file)
+    def _acceptor_env(self) -> Iterator[None]:
+        """pyspnego's NTLM acceptor reads its users from the file NTLM_USER_FILE names; MIT
+        Kerberos finds the acceptor's keys in the keytab KRB5_KTNAME names (no keytab: none)."""
+        keytab = f"FILE:{self.keytab}" if self.keytab else "FILE:/nonexistent/no-keytab"
+        names = {"NTLM_USER_FILE": str(self.ntlm_user_file), "KRB5_KTNAME": keytab}
+        with _ACCEPTOR_LOCK:
+            previous = {name: os.environ.get(name) for name in names}
+            os.environ.update(names)
             try:
                 yield
             finally:
-                if previous is None:
-                    os.environ.pop("NTLM_USER_FILE", None)
-                else:
-                    os.environ["NTLM_USER_FILE"] = previous
+                for name, value in previous.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
 
     def _certificate(self, request: Request) -> str | None:
         der = request.peer_cert

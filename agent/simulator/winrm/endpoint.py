@@ -94,12 +94,16 @@ class WinRMEndpoint:
             return outcome.challenge
         username = outcome.username
         context = request.connection.get("context")
-        sealed = sealing.is_sealed(request.headers.get("content-type", ""))
-        body = request.body
+        content_type = request.headers.get("content-type", "")
+        sealed = sealing.is_sealed(content_type)
+        body, protocol = request.body, ""
         if sealed:
             try:
-                if context is None:
-                    raise sealing.SealingError("no sealing context on this connection")
+                protocol = sealing.protocol_of(content_type)
+                # The context of the auth this connection used, for that auth's protocol.
+                allowed = sealing.PROTOCOLS.get(request.connection.get("method", ""), ())
+                if context is None or protocol not in allowed:
+                    raise sealing.SealingError(f"no {protocol} context on this connection")
                 body = sealing.unseal(context, body)
             except (sealing.SealingError, SpnegoError) as exc:
                 return Response(400, str(exc).encode(), {"Content-Type": "text/plain"})
@@ -113,6 +117,8 @@ class WinRMEndpoint:
                 "wsman": parsed.action.rsplit("/", 1)[-1],
                 "auth": outcome.method + ("+sealed" if sealed else ""),
             }
+            if sealed:
+                note["sealed_parts"] = [sealing.parts(request.body)]
             reply = self._dispatch(parsed, username, request, note)
             response = Response(200, reply, {**_SOAP, **outcome.headers}, note=note)
         except WSManFault as fault:
@@ -127,8 +133,9 @@ class WinRMEndpoint:
                 message_id, WSManFault(wsman.INTERNAL_ERROR, f"Simulator error: {exc!r}")
             )
         if sealed:  # the answer goes back sealed too, faults included
-            response.body = sealing.seal(context, response.body)
-            response.headers["Content-Type"] = sealing.CONTENT_TYPE
+            content_type, response.body = sealing.seal(context, response.body, protocol)
+            response.headers["Content-Type"] = content_type
+            response.note.setdefault("sealed_parts", []).append(sealing.parts(response.body))
         return response
 
     def _count(self, name: str) -> None:
