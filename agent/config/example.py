@@ -66,6 +66,8 @@ client_secret = "env:CONTOSO_CLIENT_SECRET"
 # The bridge host's WinRM HTTPS listener.
 # bridge_url = "https://bridge01.contoso.local:5986/wsman"
 # WinRM authentication: basic, ntlm, negotiate, kerberos, certificate or credssp.
+# kerberos on Linux: pip install 'entra-backup[kerberos]' plus MIT Kerberos (libkrb5, krb5.conf);
+# username = "user@REALM", password or a kinit ticket; the host is asked for as HTTP/<host>.
 # auth = "negotiate"
 # username = "CONTOSO\\\\svc-exo-bridge"
 # password = "keyring:entra-backup/contoso-bridge"

@@ -54,6 +54,8 @@ from agent.secrets import resolve_secret
 
 log = logging.getLogger("entra_backup.exchange")
 
+# Raised by gssapi / krb5 when they are installed (spnego imports them already).
+_KERBEROS_ERRORS = kerberos.errors()
 UNKNOWN_SHELL = 2150858843  # WSMan fault: the shell (session) no longer exists
 OPERATION_TIMEOUT = 2150858793
 # Operation the agent sends; the op each function's envelope must carry.
@@ -397,7 +399,7 @@ class PsrpExchangeBridge(ExchangeBridge):
             raise self._kerberos_failed(exc) or self._auth_failed(
                 f"{type(exc).__name__}: {exc}"
             ) from None
-        except kerberos.errors() as exc:  # the Kerberos library itself (getting a ticket)
+        except _KERBEROS_ERRORS as exc:  # the Kerberos library itself (getting a ticket)
             raise self._kerberos_failed(exc) or self._auth_failed(str(exc)) from None
         except (CredSSPAuthError, NTStatusException) as exc:  # e.g. 0x8009030C: logon denied
             raise self._auth_failed(str(exc)) from None
