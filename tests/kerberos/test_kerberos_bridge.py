@@ -189,6 +189,26 @@ def test_unknown_principal_is_named(tmp_path: Path, lab: Lab) -> None:
     assert "user@REALM" in text
 
 
+def test_host_refuses_a_realm_account_that_is_not_its_user(tmp_path: Path, lab: Lab) -> None:
+    # The KDC knows the account and issues the ticket; the host maps it to no account allowed
+    # to use WinRM, so it answers 401 after checking the ticket.
+    secret = tmp_path / "intruder-password"
+    secret.write_text("Intruder-pw-1")
+    secret.chmod(0o600)
+    lab.kdc.add_user("intruder", "Intruder-pw-1")
+    code, text, _ = backup(
+        tmp_path / "agent",
+        lab,
+        bridge_url=f'"{lab.https_url}"',
+        username='"intruder"',
+        password=f'"file:{secret}"',
+    )
+    assert code == 3 and "E711" in text, text
+    assert 'refused WinRM authentication (auth = "kerberos")' in text
+    assert "Remote Management Users" in text and "Intruder-pw-1" not in text
+    assert f"intruder@{REALM} for HTTP/localhost@{REALM}" in lab.kdc.log.read_text()
+
+
 def test_host_without_a_service_principal(tmp_path: Path, lab: Lab) -> None:
     lab.kdc.kadmin("delprinc -force HTTP/localhost")
     try:
