@@ -11,6 +11,7 @@ import msal
 import requests
 
 from agent.graph import GraphClient
+from agent.schema.csdl import load_schema
 from agent.simulator.graph import Directory
 from agent.simulator.service import Simulator, TenantHandle, TenantSpec
 
@@ -149,6 +150,26 @@ def read_only_tenant(users: int, groups: int) -> Iterator[tuple[Simulator, Graph
     """A generated tenant for module-scoped read tests (see ``serving``)."""
     with serving(TenantSpec(name="northwind", seed=7, users=users, groups=groups)) as (sim, h):
         yield sim, Graph(sim, h), h.directory
+
+
+def schema_problems(kind: str, item: dict[str, Any]) -> list[str]:
+    """What the v1.0 CSDL finds wrong with a served entity of ``kind`` (empty: valid)."""
+    return load_schema().validate(kind, item)
+
+
+def big_tenant() -> Iterator[tuple[Simulator, Graph]]:
+    """fabrikam: 1,500 users and 120 groups, enough for multi-page member lists (read only)."""
+    with serving(TenantSpec(name="fabrikam", seed=3, users=1500, groups=120)) as (sim, handle):
+        yield sim, Graph(sim, handle)
+
+
+def small_tenant(state_dir: Path) -> Iterator[tuple[Simulator, Graph]]:
+    """contoso: 120 users and 30 groups, persisted under ``state_dir``, for tests that write."""
+    with serving(TenantSpec(name="contoso", seed=5, users=120, groups=30), state_dir) as (
+        sim,
+        handle,
+    ):
+        yield sim, Graph(sim, handle)
 
 
 def client_for(sim: Simulator, handle: TenantHandle, **kwargs: Any) -> GraphClient:
