@@ -16,19 +16,22 @@ from agent.db.engine import BLOB_CHILD, DELTA_LINK, STAGED, VERSION, CatalogBase
 from agent.db.staging import drop_superseded
 from agent.db.views import VersionPair, VersionView
 
+# The version columns in VersionView's field order.
+_VERSION_VIEW = (
+    VERSION.c.kind,
+    VERSION.c.object_id,
+    VERSION.c.label,
+    VERSION.c.blob_id,
+    VERSION.c.valid_from_seq,
+    VERSION.c.valid_to_seq,
+)
+
 
 class ObjectState(CatalogBase):
     def state(self, tenant: str, seq: int, kind: str | None = None) -> Iterator[VersionView]:
         v = VERSION
         query = (
-            select(
-                v.c.kind,
-                v.c.object_id,
-                v.c.label,
-                v.c.blob_id,
-                v.c.valid_from_seq,
-                v.c.valid_to_seq,
-            )
+            select(*_VERSION_VIEW)
             .where(
                 v.c.tenant == tenant,
                 v.c.valid_from_seq <= seq,
@@ -75,14 +78,7 @@ class ObjectState(CatalogBase):
             return [
                 VersionView(*row)
                 for row in conn.execute(
-                    select(
-                        v.c.kind,
-                        v.c.object_id,
-                        v.c.label,
-                        v.c.blob_id,
-                        v.c.valid_from_seq,
-                        v.c.valid_to_seq,
-                    )
+                    select(*_VERSION_VIEW)
                     .where(v.c.tenant == tenant, v.c.kind == kind, v.c.object_id == object_id)
                     .order_by(v.c.valid_from_seq)
                 )
