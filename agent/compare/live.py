@@ -30,7 +30,9 @@ from agent.collect.window import format_time, parse_time
 from agent.db.catalog import KindResult, VersionPair
 from agent.errors import AgentError
 from agent.exchange.bridge import ExchangeBridge
-from agent.jobs.backup import STALE_AFTER_S, collect_kinds, connect_tenant, heartbeat_of
+from agent.jobs.backup import STALE_AFTER_S, heartbeat_of
+from agent.jobs.collecting import collect_kinds
+from agent.jobs.connection import connect_tenant
 from agent.kinds import BY_NAME, KindSpec
 from agent.runtime import Runtime
 from agent.store.repository import Repository

@@ -20,7 +20,7 @@ from agent.db.catalog import KindResult
 from agent.errors import AgentError, ConfigError, PermissionMissing, WriteRejected
 from agent.exchange.bridge import ExchangeBridge
 from agent.graph import GraphClient
-from agent.jobs.backup import connect_tenant, open_bridge
+from agent.jobs.connection import connect_tenant, open_bridge
 from agent.kinds import BY_NAME, KindSpec
 from agent.restore.idmap import IdMap
 from agent.restore.passwords import PasswordFile, temporary_password
