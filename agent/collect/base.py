@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
+from agent.collect.prefetch import prefetched
 from agent.db.catalog import Catalog, KindResult, StagedObject
 from agent.exchange.bridge import ExchangeBridge
 from agent.graph.client import GraphClient
@@ -60,6 +61,20 @@ def with_unset(kind: KindSpec, obj: dict[str, Any]) -> dict[str, Any]:
     if not missing:
         return obj
     return {**obj, **{name: [] if collection else None for name, collection in missing}}
+
+
+def stage_listing(
+    ctx: CollectContext, stager: Stager, path: str, params: dict[str, Any], label: str
+) -> None:
+    """Stage every object of a collection as its pages arrive (completed by ``with_unset``),
+    reporting the count so far as ``label``."""
+    done = 0
+    for page in prefetched(ctx.graph.pages(path, params)):
+        for item in page.items:
+            stager.put(with_unset(stager.kind, item))
+        stager.flush()
+        done += len(page.items)
+        ctx.report(label, done)
 
 
 def side_by_side(tasks: Sequence[Callable[[], None]]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from agent.collect import audit_relation
 from agent.collect.audit_feed import AuditUnavailable
-from agent.collect.base import CollectContext, Stager, clean, with_unset
+from agent.collect.base import CollectContext, Stager, clean, stage_listing, with_unset
 from agent.collect.prefetch import prefetched
 from agent.db.catalog import KindResult
 from agent.graph.client import BatchRequest
@@ -43,13 +43,7 @@ def collect_delta(ctx: CollectContext) -> dict[str, KindResult]:
         if stored is None and kind.path:
             link = ctx.graph.delta_position(kind.delta_path, params=_select(kind))
             params = {**_select(kind), **({"$top": LIST_PAGE} if kind.pages else {})}
-            done = 0
-            for page in prefetched(ctx.graph.pages(kind.path, params=params)):
-                for item in page.items:
-                    stager.put(with_unset(kind, item))
-                done += len(page.items)
-                ctx.report(kind.name, done)
-                stager.flush()
+            stage_listing(ctx, stager, kind.path, params, kind.name)
             results[kind.name] = stager.finish(full_listing=True, delta_link=link)
             continue
         round_ = ctx.graph.delta(kind.delta_path, params=_select(kind), delta_link=stored)

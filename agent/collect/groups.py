@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from agent.collect.base import CollectContext, Stager, side_by_side, with_unset
+from agent.collect.base import CollectContext, Stager, side_by_side, stage_listing, with_unset
 from agent.collect.prefetch import prefetched
 from agent.collect.scratch import GroupScratch
 from agent.db.catalog import KindResult
@@ -106,13 +106,7 @@ def _read_in_full(ctx: CollectContext, groups: Stager | None, members: Stager | 
 
 def _list_groups(ctx: CollectContext, stager: Stager) -> None:
     params = {"$select": ",".join(stager.kind.select), "$top": LIST_PAGE}
-    done = 0
-    for page in prefetched(ctx.graph.pages(stager.kind.path or "/groups", params)):
-        for item in page.items:
-            stager.put(with_unset(stager.kind, item))
-        stager.flush()
-        done += len(page.items)
-        ctx.report("group", done)
+    stage_listing(ctx, stager, stager.kind.path or "/groups", params, "group")
 
 
 def _read_round(

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agent.collect.base import CollectContext, Stager, side_by_side, with_unset
+from agent.collect.base import CollectContext, Stager, side_by_side, stage_listing, with_unset
 from agent.collect.prefetch import prefetched
 from agent.db.catalog import KindResult
 from agent.graph.client import DeltaRound
@@ -80,13 +80,7 @@ def _read_in_full(ctx: CollectContext, users: Stager | None, managers: Stager | 
 
 def _list_users(ctx: CollectContext, stager: Stager) -> None:
     params = {"$select": ",".join(stager.kind.select), "$top": LIST_PAGE}
-    done = 0
-    for page in prefetched(ctx.graph.pages(stager.kind.path or "/users", params)):
-        for item in page.items:
-            stager.put(with_unset(stager.kind, item))
-        stager.flush()
-        done += len(page.items)
-        ctx.report("user", done)
+    stage_listing(ctx, stager, stager.kind.path or "/users", params, "user")
 
 
 def _all_managers(ctx: CollectContext, stager: Stager) -> None:
