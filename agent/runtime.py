@@ -22,7 +22,7 @@ from agent.graph.budget import ResourceBudget, WriteBudget
 from agent.graph.client import GraphClient
 from agent.graph.pacing import PathPacer
 from agent.http import make_session
-from agent.memory import pin_mmap_threshold
+from agent.memory import tune_allocator
 from agent.secrets import resolve_secret
 from agent.store.keys import RepositoryKey
 from agent.store.repository import Repository
@@ -44,7 +44,7 @@ class Runtime:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self.host = socket.gethostname()
-        pin_mmap_threshold()  # peak memory must not follow the largest object (memory.py)
+        tune_allocator()  # peak memory flat in tenant size and run length (memory.py)
         self._lock = threading.Lock()
         self._catalog: Catalog | None = None
         self._repository: Repository | None = None

@@ -25,6 +25,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from bench.memory_trace import MemoryTrace
+
 BUDGET_RU_PER_S = {"S": 350, "M": 500, "L": 800}
 
 
@@ -127,7 +129,13 @@ def simulator_process(
 
 
 def run(
-    users: int, groups: int, latency_ms: float, churn: float, size: str, verify: bool = False
+    users: int,
+    groups: int,
+    latency_ms: float,
+    churn: float,
+    size: str,
+    verify: bool = False,
+    trace: MemoryTrace | None = None,
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="entra-bench-"))
     parent, child = mp.Pipe()
@@ -138,14 +146,20 @@ def run(
     )
     proc.start()
     try:
-        return measure(work, parent, churn, size, latency_ms, verify)
+        return measure(work, parent, churn, size, latency_ms, verify, trace)
     finally:
         parent.send(("stop", None))
         proc.join(timeout=30)
 
 
 def measure(
-    work: Path, parent: Connection, churn: float, size: str, latency_ms: float, verify: bool
+    work: Path,
+    parent: Connection,
+    churn: float,
+    size: str,
+    latency_ms: float,
+    verify: bool,
+    trace: MemoryTrace | None = None,
 ) -> dict[str, Any]:
     from agent.config import load_config
     from agent.demo import setup_agent
@@ -192,6 +206,8 @@ def measure(
         "simulator_generation_s": round(info["generated_s"], 1),
     }
     snapshots: dict[str, Any] = {}
+    if trace is not None:  # started here: the simulator process is forked already
+        trace.__enter__()
     for label, full in (("full", True), ("incremental", False)):
         if not full:
             parent.send(("churn", churn))
@@ -201,7 +217,9 @@ def measure(
         agent_cpu = _cpu_s()
         load = os.getloadavg()[0]
         started = time.monotonic()
-        report = run_backup(rt, "bench", force_full=full)
+        if trace is not None:
+            trace.phase = label
+        report = run_backup(rt, "bench", force_full=full, progress=trace and trace.progress)
         wall = time.monotonic() - started
         snapshots[label] = report.snapshot
         agent_cpu = _cpu_s() - agent_cpu
@@ -237,6 +255,8 @@ def measure(
             },
             "not_ok": {k.kind: k.reason[:120] for k in report.kinds if k.status != "succeeded"},
         }
+    if trace is not None:
+        trace.__exit__(None, None, None)
     results["incremental_requests_fraction"] = round(
         results["incremental"]["requests"] / max(results["full"]["requests"], 1), 4
     )
@@ -275,8 +295,27 @@ def main() -> None:
     parser.add_argument(
         "--verify", action="store_true", help="compare the incremental snapshot with a full one"
     )
+    parser.add_argument(
+        "--memory-trace",
+        type=Path,
+        default=None,
+        help="write RSS / heap samples over the run (bench/memory_trace.py) to this JSON file",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="with --memory-trace: also Python's top allocation sites at its peaks (slow)",
+    )
     args = parser.parse_args()
-    results = run(args.users, args.groups, args.latency_ms, args.churn, args.size, args.verify)
+    trace = MemoryTrace(tracemalloc_on=args.tracemalloc) if args.memory_trace else None
+    if trace is None:
+        results = run(args.users, args.groups, args.latency_ms, args.churn, args.size, args.verify)
+    else:
+        results = run(
+            args.users, args.groups, args.latency_ms, args.churn, args.size, args.verify, trace
+        )
+        args.memory_trace.parent.mkdir(parents=True, exist_ok=True)
+        args.memory_trace.write_text(json.dumps(trace.summary(), indent=1) + "\n")
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

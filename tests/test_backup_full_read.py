@@ -83,20 +83,3 @@ def test_incremental_after_a_list_read_full_equals_a_full_snapshot(tmp_path: Pat
         assert state_of(rt, incremental.snapshot.id) == state_of(rt, full.snapshot.id)
         assert all(k.added == k.changed == k.removed == 0 for k in full.snapshot.kinds)
         rt.close()
-
-
-def test_a_member_list_written_as_text_is_the_blob_its_object_would_be() -> None:
-    """Membership objects are written as canonical JSON text (no dict per member): the blob
-    must be byte for byte the one the object gives, or every group would change version."""
-    from agent.collect.groups import membership, membership_json, stored_members
-    from agent.store.repository import canonical_json
-
-    members = {
-        "b0000000-0000-4000-8000-000000000002": "#microsoft.graph.user",
-        "a0000000-0000-4000-8000-000000000001": "#microsoft.graph.group",
-        'c"ß\\\u00e9\u2028': "#microsoft.graph.servicePrincipal",
-    }
-    for group_id, listed in (("g-1", members), ("g-\u00e9", {})):
-        text = membership_json(group_id, listed)
-        assert text == canonical_json(membership(group_id, listed))
-        assert stored_members(text) == listed  # read back by the next incremental run

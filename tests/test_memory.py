@@ -27,3 +27,30 @@ print((p.memory_info().rss - base) >> 20)
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
     assert int(out) < 16, f"{out} MB kept after freeing 80 MB of buffers"
+
+
+def test_memory_threads_freed_goes_back_to_the_system_when_the_agent_releases_it() -> None:
+    # Eight threads each fill 40 MB of heap (chunks below the mmap threshold) and keep one
+    # chunk in a hundred: the freed memory sits between survivors, where glibc keeps it until
+    # release_free_memory (called at each job heartbeat) hands its pages back.
+    script = """
+import threading, psutil
+from agent.memory import release_free_memory, tune_allocator
+assert tune_allocator()
+p = psutil.Process()
+base = p.memory_info().rss
+kept = []
+def work():
+    chunks = [bytes(20000) for _ in range(2000)]
+    kept.extend(chunks[::100])
+    chunks.clear()
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+release_free_memory()
+print((p.memory_info().rss - base) >> 20)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    assert int(out) < 24, f"{out} MB still held after 8 threads freed 316 MB"

@@ -12,8 +12,6 @@ is the one taken first, so changes made during the read come with the next incre
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -26,39 +24,6 @@ from agent.graph.client import DeltaRound
 LIST_PAGE = "999"  # facts file §2: directory collections page up to 999
 
 MEMBERS_BATCH = 200
-
-
-def membership(group_id: str, members: dict[str, str]) -> dict[str, Any]:
-    return {
-        "groupId": group_id,
-        "members": [{"id": mid, "@odata.type": members[mid]} for mid in sorted(members)],
-    }
-
-
-def membership_json(group_id: str, members: dict[str, str]) -> bytes:
-    """``canonical_json(membership(group_id, members))`` written directly: no dict per member
-    (a tenant-wide group's list would cost tens of MB as objects, a few as text)."""
-    q = _quote
-    items = ",".join(f'{{"@odata.type":{q(members[m])},"id":{q(m)}}}' for m in sorted(members))
-    return f'{{"groupId":{q(group_id)},"members":[{items}]}}'.encode()
-
-
-# One member in a stored membership's canonical JSON (keys sorted: "@odata.type" < "id").
-_MEMBER = re.compile(r'\{"@odata\.type":("(?:[^"\\]|\\.)*"),"id":("(?:[^"\\]|\\.)*")\}')
-
-
-def stored_members(payload: bytes) -> dict[str, str]:
-    """member id -> @odata.type of a stored membership object, read from its canonical text
-    without a dict per member; any other shape is decoded the ordinary way."""
-    text = payload.decode("utf-8")
-    found = {json.loads(i): json.loads(t) for t, i in (m.groups() for m in _MEMBER.finditer(text))}
-    if len(found) != text.count('"@odata.type":'):
-        return {m["id"]: m["@odata.type"] for m in json.loads(text)["members"]}
-    return found
-
-
-def _quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
 
 
 def collect_groups(ctx: CollectContext) -> dict[str, KindResult]:
@@ -168,15 +133,9 @@ def _stage_batch(
             groups.put(with_unset(groups.kind, {**prev_groups.get(group_id, {}), **props}))
         # A group new since the last round gets a membership object even with no members.
         if members and (full or has_members or group_id not in prev_members):
-            current: dict[str, str] = {}
             if not full and group_id in prev_members:
-                current = stored_members(ctx.repo.get_canonical(prev_members[group_id]))
-            for member_id, member_type, removed in scratch.member_changes(group_id):
-                if removed:
-                    current.pop(member_id, None)
-                else:
-                    current[member_id] = member_type
-            members.put_canonical(group_id, membership_json(group_id, current))
+                scratch.load_previous(group_id, ctx.repo.get_canonical(prev_members[group_id]))
+            members.put_canonical(group_id, scratch.membership_json(group_id))
     for stager in (groups, members):
         if stager:
             stager.flush()

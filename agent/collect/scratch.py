@@ -2,18 +2,43 @@
 
 A groups delta round can carry a million membership edges and repeats a big group across
 pages. Holding that in memory would make memory grow with the tenant, so edges and group
-properties go to a throwaway SQLite file and are read back one group at a time.
+properties go to a throwaway SQLite file and are read back one group at a time. A group's
+member list (a tenant-wide group holds every user) is never held as Python objects either: its
+previous version is loaded into the file, merged with the round's changes in SQL and written
+out as canonical text a few thousand members at a time (``membership_json``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
+import re
 import sqlite3
 import tempfile
 from collections.abc import Iterator
 from typing import Any
+
+# Rows fetched and written out per step when a member list is turned into text.
+TEXT_BATCH = 2000
+# SQLite's page cache for the scratch file, in KiB (negative = KiB): fixed, not the default
+# per-connection one, so memory is what we choose here whatever the round's size.
+CACHE_KIB = 2048
+
+# One member in a stored membership's canonical JSON (keys sorted: "@odata.type" < "id").
+_MEMBER = re.compile(rb'\{"@odata\.type":("(?:[^"\\]|\\.)*"),"id":("(?:[^"\\]|\\.)*")\}')
+_TYPE_KEY = b'"@odata.type":'
+
+_MERGED = """
+    SELECT member_id, member_type FROM (
+        SELECT member_id, member_type, removed FROM edge WHERE rowid IN (
+            SELECT max(rowid) FROM edge WHERE group_id = ?1 GROUP BY member_id)
+        UNION ALL
+        SELECT member_id, member_type, 0 FROM prev WHERE group_id = ?1
+            AND member_id NOT IN (SELECT member_id FROM edge WHERE group_id = ?1)
+    ) WHERE removed = 0 ORDER BY member_id
+"""
 
 
 class GroupScratch:
@@ -25,12 +50,16 @@ class GroupScratch:
             """
             PRAGMA journal_mode=OFF;
             PRAGMA synchronous=OFF;
+            PRAGMA temp_store=FILE;
             CREATE TABLE grp (id TEXT PRIMARY KEY, seq INTEGER, props TEXT, removed TEXT,
                               has_members INTEGER DEFAULT 0);
             CREATE TABLE edge (group_id TEXT, member_id TEXT, member_type TEXT, removed INTEGER,
                                seq INTEGER);
+            CREATE TABLE prev (group_id TEXT, member_id TEXT, member_type TEXT,
+                               PRIMARY KEY (group_id, member_id)) WITHOUT ROWID;
             """
         )
+        self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._seq = 0
 
     def add_group(self, item: dict[str, Any]) -> None:
@@ -80,17 +109,44 @@ class GroupScratch:
                 bool(has_members),
             )
 
-    def member_changes(self, group_id: str) -> Iterator[tuple[str, str, bool]]:
-        """(member id, @odata.type, removed) in arrival order; the last word per member wins."""
-        cursor = self._db.execute(
-            "SELECT member_id, member_type, removed FROM edge WHERE group_id=? ORDER BY seq, rowid",
-            (group_id,),
+    def load_previous(self, group_id: str, payload: bytes) -> None:
+        """The group's stored membership object (its canonical JSON) as the base the round's
+        changes apply to; read member by member, never decoded whole."""
+        rows = (
+            (group_id, json.loads(m), json.loads(t))
+            for t, m in (found.groups() for found in _MEMBER.finditer(payload))
         )
-        for member_id, member_type, removed in cursor:
-            yield member_id, member_type, bool(removed)
+        self._db.executemany("INSERT OR REPLACE INTO prev VALUES(?,?,?)", rows)
+        loaded = self._db.execute("SELECT count(*) FROM prev WHERE group_id=?", (group_id,))
+        if loaded.fetchone()[0] != payload.count(_TYPE_KEY):  # another shape: decode it whole
+            self._db.execute("DELETE FROM prev WHERE group_id=?", (group_id,))
+            members = json.loads(payload)["members"]
+            self._db.executemany(
+                "INSERT OR REPLACE INTO prev VALUES(?,?,?)",
+                [(group_id, m["id"], m["@odata.type"]) for m in members],
+            )
+
+    def membership_json(self, group_id: str) -> bytes:
+        """The group's membership object as canonical JSON (what ``canonical_json`` gives for
+        ``{"groupId": …, "members": [{"@odata.type": …, "id": …}, …]}``, members sorted by
+        id): the previous members (``load_previous``) with the round's changes applied, the
+        last word per member winning. Built a batch of rows at a time: the text is the only
+        copy of the list in memory."""
+        out = io.BytesIO()
+        out.write(f'{{"groupId":{_quote(group_id)},"members":['.encode())
+        cursor = self._db.execute(_MERGED, (group_id,))
+        sep = ""
+        while rows := cursor.fetchmany(TEXT_BATCH):
+            q = _quote
+            text = ",".join(f'{{"@odata.type":{q(t)},"id":{q(m)}}}' for m, t in rows)
+            out.write((sep + text).encode())
+            sep = ","
+        out.write(b"]}")
+        self._db.execute("DELETE FROM prev WHERE group_id=?", (group_id,))
+        return out.getvalue()
 
     def index(self) -> None:
-        self._db.execute("CREATE INDEX IF NOT EXISTS edge_group ON edge(group_id, seq)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS edge_member ON edge(group_id, member_id)")
 
     def close(self) -> None:
         self._db.close()
@@ -102,3 +158,7 @@ class GroupScratch:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _quote(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # as canonical_json quotes a string

@@ -29,6 +29,7 @@ from agent.exchange.bridge import ExchangeBridge
 from agent.jobs.collecting import collect_kinds
 from agent.jobs.connection import connect_tenant, open_bridge
 from agent.kinds import KindSpec, resolve
+from agent.memory import release_free_memory
 from agent.runtime import Runtime, TenantConnection
 
 log = logging.getLogger("entra_backup.backup")
@@ -55,13 +56,15 @@ class BackupReport:
 
 def heartbeat_of(catalog: Catalog, job_id: int) -> Callable[[], None]:
     """A callback collectors call often: it refreshes the job's heartbeat at most every
-    HEARTBEAT_EVERY_S, so other agents can tell a live job from a dead one."""
+    HEARTBEAT_EVERY_S, so other agents can tell a live job from a dead one, and gives the heap's
+    free pages back (memory.py), so what one phase freed does not add to the next one's peak."""
     last_beat = [time.monotonic()]
 
     def heartbeat() -> None:
         if time.monotonic() - last_beat[0] >= HEARTBEAT_EVERY_S:
+            last_beat[0] = time.monotonic()  # first: the other threads need not wait for it
             catalog.heartbeat(job_id)
-            last_beat[0] = time.monotonic()
+            release_free_memory()
 
     return heartbeat
 
@@ -176,6 +179,7 @@ def run_backup(
             raise _nothing_read(results, errors)
         repo.sync()  # every blob the snapshot refers to is on disk before it becomes visible
         snapshot = catalog.commit_snapshot(job_id)
+        release_free_memory()
         status = (
             "succeeded" if all(r.status in ("succeeded", "skipped") for r in results) else "partial"
         )

@@ -1,0 +1,167 @@
+"""Where a benchmark run's memory goes: RSS over time, glibc's heap, Python's own share.
+
+Used by bench/backup_bench.py (``--memory-trace FILE``). A sampler thread records, every
+``interval_s``: RSS, glibc's heap (``mallinfo2``: bytes in use and bytes held free in
+arenas / mmapped), and the kinds whose progress moved since the last sample. With
+``tracemalloc=True`` it also records Python's traced memory and, each time that reaches a new
+peak (by at least ``snapshot_step_mb``), the top allocation sites — the snapshot nearest the
+peak says what Python held there. tracemalloc slows the run and costs memory of its own: use it
+to find *what*, and runs without it for the figures.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+import time
+import tracemalloc
+from typing import Any
+
+import psutil
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",  # non-mmapped space allocated from the system (main + thread arenas)
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",  # space in mmapped regions
+            "usmblks",
+            "fsmblks",
+            "uordblks",  # total allocated space
+            "fordblks",  # total free space (held by malloc, not returned)
+            "keepcost",
+        )
+    ]
+
+
+def _mallinfo2() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = _MallInfo2
+    return fn
+
+
+class MemoryTrace:
+    def __init__(
+        self, interval_s: float = 0.5, tracemalloc_on: bool = False, snapshot_step_mb: float = 5
+    ) -> None:
+        self.interval_s = interval_s
+        self.tracemalloc_on = tracemalloc_on
+        self.step = int(snapshot_step_mb * 1024 * 1024)
+        self.samples: list[dict[str, Any]] = []
+        self.peaks: list[dict[str, Any]] = []  # tracemalloc top sites at successive peaks
+        self.phase = ""
+        self._moving: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._proc = psutil.Process(os.getpid())
+        self._mallinfo = _mallinfo2()
+        self._started = 0.0
+        self._peak_rss = 0
+        self._at_peak_rss: dict[str, Any] = {}
+
+    def progress(self, kind: str, done: int) -> None:
+        """A backup progress callback: remembers which kinds moved."""
+        with self._lock:
+            self._moving[kind] = done
+
+    def __enter__(self) -> MemoryTrace:
+        if self.tracemalloc_on:
+            tracemalloc.start(6)
+        self._started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="memory-trace", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._sample()
+        if self.tracemalloc_on:
+            tracemalloc.stop()
+
+    def _run(self) -> None:
+        last_snap = 0
+        while not self._stop.wait(self.interval_s):
+            sample = self._sample()
+            traced = sample.get("py_traced_mb")
+            if traced is not None and traced * 1048576 >= last_snap + self.step:
+                last_snap = int(traced * 1048576)
+                self.peaks.append(self._top(sample))
+
+    def _sample(self) -> dict[str, Any]:
+        rss = self._proc.memory_info().rss
+        with self._lock:
+            moving = dict(self._moving)
+            self._moving.clear()
+        sample: dict[str, Any] = {
+            "t": round(time.monotonic() - self._started, 1),
+            "phase": self.phase,
+            "rss_mb": round(rss / 1048576, 1),
+            "threads": self._proc.num_threads(),
+            "moving": sorted(moving),
+        }
+        if self._mallinfo is not None:
+            info = self._mallinfo()
+            sample["heap_in_use_mb"] = round(info.uordblks / 1048576, 1)
+            sample["heap_free_held_mb"] = round(info.fordblks / 1048576, 1)
+            sample["heap_arena_mb"] = round(info.arena / 1048576, 1)
+            sample["mmapped_mb"] = round(info.hblkhd / 1048576, 1)
+        if self.tracemalloc_on and tracemalloc.is_tracing():
+            current, _ = tracemalloc.get_traced_memory()
+            sample["py_traced_mb"] = round(current / 1048576, 1)
+        self.samples.append(sample)
+        if rss > self._peak_rss:
+            self._peak_rss = rss
+            self._at_peak_rss = sample
+        return sample
+
+    def _top(self, sample: dict[str, Any], limit: int = 25) -> dict[str, Any]:
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            (tracemalloc.Filter(False, tracemalloc.__file__),)
+        )
+        by_line = snapshot.statistics("lineno")[:limit]
+        by_trace = snapshot.statistics("traceback")[:8]
+        return {
+            **sample,
+            "top_lines": [
+                {
+                    "site": f"{s.traceback[0].filename}:{s.traceback[0].lineno}",
+                    "mb": round(s.size / 1048576, 2),
+                    "count": s.count,
+                }
+                for s in by_line
+            ],
+            "top_tracebacks": [
+                {
+                    "mb": round(s.size / 1048576, 2),
+                    "count": s.count,
+                    "stack": [f"{f.filename}:{f.lineno}" for f in s.traceback],
+                }
+                for s in by_trace
+            ],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        by_phase: dict[str, float] = {}
+        for s in self.samples:
+            by_phase[s["phase"]] = max(by_phase.get(s["phase"], 0.0), s["rss_mb"])
+        return {
+            "peak_rss_mb_sampled": round(self._peak_rss / 1048576, 1),
+            "at_peak_rss": self._at_peak_rss,
+            "peak_rss_by_phase": by_phase,
+            "tracemalloc_peaks": self.peaks[-3:],
+            "samples": self.samples,
+        }
