@@ -221,6 +221,8 @@ def measure(
             trace.phase = label
         report = run_backup(rt, "bench", force_full=full, progress=trace and trace.progress)
         wall = time.monotonic() - started
+        if trace is not None:
+            trace.after(label)
         snapshots[label] = report.snapshot
         agent_cpu = _cpu_s() - agent_cpu
         parent.send(("log", None))

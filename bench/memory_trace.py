@@ -2,7 +2,9 @@
 
 Used by bench/backup_bench.py (``--memory-trace FILE``). A sampler thread records, every
 ``interval_s``: RSS, glibc's heap (``mallinfo2``: bytes in use and bytes held free in
-arenas / mmapped), and the kinds whose progress moved since the last sample. With
+arenas / mmapped), SQLite's own share of it (``sqlite3_memory_used``), and the kinds whose
+progress moved since the last sample. What RSS holds beyond glibc's heap is mostly Python's
+small-object arenas (mapped by Python itself), code and thread stacks. With
 ``tracemalloc=True`` it also records Python's traced memory and, each time that reaches a new
 peak (by at least ``snapshot_step_mb``), the top allocation sites — the snapshot nearest the
 peak says what Python held there. tracemalloc slows the run and costs memory of its own: use it
@@ -14,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -40,6 +43,17 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
+def _sqlite_memory_used() -> Any:
+    """SQLite's own allocations (page caches, statements) in the library _sqlite3 uses."""
+    try:
+        lib = ctypes.CDLL("libsqlite3.so.0")
+        fn = lib.sqlite3_memory_used
+    except (OSError, AttributeError):  # statically linked or another platform
+        return None
+    fn.restype = ctypes.c_int64
+    return fn
+
+
 def _mallinfo2() -> Any:
     if not sys.platform.startswith("linux"):
         return None
@@ -51,6 +65,38 @@ def _mallinfo2() -> Any:
     return fn
 
 
+def pymalloc_stats() -> dict[str, float]:
+    """Python's small-object allocator (objects up to 512 bytes, in arenas it maps itself,
+    outside glibc's heap), MB: arenas mapped now and at most, live objects, free blocks in
+    used pools, unused pools — from sys._debugmallocstats (it writes to the C stderr)."""
+    with tempfile.TemporaryFile() as caught:
+        saved = os.dup(2)
+        try:
+            os.dup2(caught.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        caught.seek(0)
+        text = caught.read().decode("ascii", "replace")
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition("=")
+        if value.strip().replace(",", "").isdigit():
+            values.setdefault(name.strip(), int(value.strip().replace(",", "")))
+    arena = next((int(k.split()[3]) for k in values if k.endswith("bytes/arena")), 1 << 20)
+    mb = 1048576
+    return {
+        "arenas_mb": round(values.get("# arenas allocated current", 0) * arena / mb, 1),
+        "arenas_highwater_mb": round(values.get("# arenas highwater mark", 0) * arena / mb, 1),
+        "live_objects_mb": round(values.get("# bytes in allocated blocks", 0) / mb, 1),
+        "free_blocks_mb": round(values.get("# bytes in available blocks", 0) / mb, 1),
+        "unused_pools_mb": round(
+            sum(v for k, v in values.items() if k.endswith("unused pools * 16384 bytes")) / mb, 1
+        ),
+    }
+
+
 class MemoryTrace:
     def __init__(
         self, interval_s: float = 0.5, tracemalloc_on: bool = False, snapshot_step_mb: float = 5
@@ -60,6 +106,7 @@ class MemoryTrace:
         self.step = int(snapshot_step_mb * 1024 * 1024)
         self.samples: list[dict[str, Any]] = []
         self.peaks: list[dict[str, Any]] = []  # tracemalloc top sites at successive peaks
+        self.after_phase: dict[str, dict[str, Any]] = {}
         self.phase = ""
         self._moving: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -67,6 +114,7 @@ class MemoryTrace:
         self._thread: threading.Thread | None = None
         self._proc = psutil.Process(os.getpid())
         self._mallinfo = _mallinfo2()
+        self._sqlite_used = _sqlite_memory_used()
         self._started = 0.0
         self._peak_rss = 0
         self._at_peak_rss: dict[str, Any] = {}
@@ -91,6 +139,12 @@ class MemoryTrace:
         self._sample()
         if self.tracemalloc_on:
             tracemalloc.stop()
+
+    def after(self, label: str) -> None:
+        """With tracemalloc: what Python still holds once ``label`` is over."""
+        if self.tracemalloc_on and tracemalloc.is_tracing():
+            self.after_phase[label] = self._top(self._sample())
+        self.after_phase.setdefault(label, {})["pymalloc"] = pymalloc_stats()
 
     def _run(self) -> None:
         last_snap = 0
@@ -119,12 +173,15 @@ class MemoryTrace:
             sample["heap_free_held_mb"] = round(info.fordblks / 1048576, 1)
             sample["heap_arena_mb"] = round(info.arena / 1048576, 1)
             sample["mmapped_mb"] = round(info.hblkhd / 1048576, 1)
+        if self._sqlite_used is not None:
+            sample["sqlite_mb"] = round(self._sqlite_used() / 1048576, 1)
         if self.tracemalloc_on and tracemalloc.is_tracing():
             current, _ = tracemalloc.get_traced_memory()
             sample["py_traced_mb"] = round(current / 1048576, 1)
         self.samples.append(sample)
         if rss > self._peak_rss:
             self._peak_rss = rss
+            sample["pymalloc"] = pymalloc_stats()
             self._at_peak_rss = sample
         return sample
 
@@ -163,5 +220,6 @@ class MemoryTrace:
             "at_peak_rss": self._at_peak_rss,
             "peak_rss_by_phase": by_phase,
             "tracemalloc_peaks": self.peaks[-3:],
+            "tracemalloc_after_phase": self.after_phase,
             "samples": self.samples,
         }
