@@ -7,6 +7,7 @@ their members) have their own collector.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
@@ -15,6 +16,7 @@ from agent.collect import audit_relation
 from agent.collect.audit_feed import AuditUnavailable
 from agent.collect.base import CollectContext, Stager, clean, stage_listing, with_unset
 from agent.collect.prefetch import prefetched
+from agent.collect.scratch import RelationScratch
 from agent.db.catalog import KindResult
 from agent.graph.client import BatchRequest
 from agent.kinds.spec import Incremental, KindSpec
@@ -190,7 +192,7 @@ def _read_parents(
     with ThreadPoolExecutor(TAIL_WORKERS, thread_name_prefix="relation-tail") as pool:
         # A relationship longer than one page continues on its own chain of nextLinks:
         # the chains of different parents run side by side, not one after another.
-        tails: dict[Future[list[dict[str, Any]]], str] = {}
+        tails: dict[Future[bytes], str] = {}
         for result in ctx.graph.run_batches(_relation_reads(kind, parent_ids)):
             if result.status == 200 and result.body is not None:
                 items = list(result.body.get("value", []))
@@ -198,8 +200,8 @@ def _read_parents(
                 if next_link:
                     if len(tails) >= 2 * TAIL_WORKERS:  # bounded: memory stays flat
                         done_tail = next(as_completed(tails))
-                        stager.put(relation_object(kind, tails.pop(done_tail), done_tail.result()))
-                    tails[pool.submit(_rest, ctx, items, next_link)] = result.id
+                        _put_long(stager, tails.pop(done_tail), done_tail.result())
+                    tails[pool.submit(_rest, ctx, kind, result.id, items, next_link)] = result.id
                 else:
                     stager.put(relation_object(kind, result.id, items))
             elif result.status == 404:  # deleted since it was listed: the listing drops it
@@ -207,12 +209,30 @@ def _read_parents(
             else:
                 stager.keep(result.id, f"HTTP {result.status}")
             for tail in [t for t in tails if t.done()]:
-                stager.put(relation_object(kind, tails.pop(tail), tail.result()))
+                _put_long(stager, tails.pop(tail), tail.result())
         for tail in as_completed(list(tails)):
-            stager.put(relation_object(kind, tails.pop(tail), tail.result()))
+            _put_long(stager, tails.pop(tail), tail.result())
     stager.flush()
     return missing
 
 
-def _rest(ctx: CollectContext, items: list[dict[str, Any]], next_link: str) -> list[dict[str, Any]]:
-    return items + [i for page in ctx.graph.pages(next_link) for i in page.items]
+def _rest(
+    ctx: CollectContext, kind: KindSpec, parent_id: str, items: list[dict[str, Any]], link: str
+) -> bytes:
+    """A relationship longer than a page (a department's administrative unit can hold a
+    tenant's share of users): its pages go to a scratch file, the object comes back as its
+    canonical JSON (what ``relation_object`` would store), never as a list of dicts."""
+    assert kind.relation
+    prepared = (lambda page: [clean(i) for i in page]) if kind.relation_full_items else list
+    with RelationScratch(ctx.scratch_dir, kind.relation_full_items) as scratch:
+        scratch.add(prepared(items))
+        for page in ctx.graph.pages(link):
+            scratch.add(prepared(page.items))
+        return scratch.object_json(kind.key, parent_id, kind.relation)
+
+
+def _put_long(stager: Stager, parent_id: str, payload: bytes) -> None:
+    if stager.kind.volatile:  # properties to drop: through the ordinary path
+        stager.put(json.loads(payload))
+    else:
+        stager.put_canonical(parent_id, payload)

@@ -20,6 +20,8 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
+from agent.store.repository import canonical_json
+
 # Rows fetched and written out per step when a member list is turned into text.
 TEXT_BATCH = 2000
 # SQLite's page cache for the scratch file, in KiB (negative = KiB): fixed, not the default
@@ -162,3 +164,80 @@ class GroupScratch:
 
 def _quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # as canonical_json quotes a string
+
+
+class RelationScratch:
+    """One parent's long relationship (more than a page: a department's administrative unit,
+    every assignment of an app), gathered page by page in a throwaway SQLite file and written
+    out as the canonical JSON of its relationship object a batch at a time, so memory holds a
+    page and the text, never the whole list as Python objects.
+
+    Links (``{"@odata.type", "id"}``) keep the last entry per id; whole items (``full_items``)
+    keep every entry, in arrival order among equal ids — as ``relation_object`` sorts them."""
+
+    def __init__(self, directory: str | None, full_items: bool) -> None:
+        fd, self.path = tempfile.mkstemp(prefix="relation-", suffix=".sqlite", dir=directory)
+        os.close(fd)
+        self._full = full_items
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.executescript(
+            """
+            PRAGMA journal_mode=OFF;
+            PRAGMA synchronous=OFF;
+            PRAGMA temp_store=FILE;
+            CREATE TABLE item (sort_key TEXT, seq INTEGER PRIMARY KEY, json TEXT);
+            """
+        )
+        self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+
+    def add(self, items: list[dict[str, Any]]) -> None:
+        """One page of the relationship (whole items already cleaned of annotations)."""
+        rows = []
+        for item in items:
+            if self._full:
+                rows.append((str(item.get("id")), canonical_json(item).decode()))
+            else:
+                link = {"@odata.type": item.get("@odata.type", _DIRECTORY_OBJECT), "id": item["id"]}
+                rows.append((str(item["id"]), canonical_json(link).decode()))
+        self._db.executemany("INSERT INTO item(sort_key, json) VALUES(?,?)", rows)
+
+    def object_json(self, key: str, parent_id: str, relation: str) -> bytes:
+        """``canonical_json({key: parent_id, relation: [the items sorted]})``."""
+        if self._full:
+            query = "SELECT json FROM item ORDER BY sort_key, seq"
+        else:
+            query = (
+                "SELECT json FROM item WHERE seq IN (SELECT max(seq) FROM item GROUP BY sort_key) "
+                "ORDER BY sort_key"
+            )
+        parts = sorted(((key, _quote(parent_id)), (relation, None)))
+        out = io.BytesIO()
+        out.write(b"{")
+        for index, (name, value) in enumerate(parts):
+            out.write(f"{',' if index else ''}{_quote(name)}:".encode())
+            if value is not None:
+                out.write(value.encode())
+                continue
+            out.write(b"[")
+            cursor = self._db.execute(query)
+            sep = ""
+            while rows := cursor.fetchmany(TEXT_BATCH):
+                out.write((sep + ",".join(r[0] for r in rows)).encode())
+                sep = ","
+            out.write(b"]")
+        out.write(b"}")
+        return out.getvalue()
+
+    def close(self) -> None:
+        self._db.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def __enter__(self) -> RelationScratch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_DIRECTORY_OBJECT = "#microsoft.graph.directoryObject"
