@@ -179,6 +179,13 @@ $script:EbNewByCmdlet = @{
     'New-TeamsProtectionPolicyRule'    = @('Name', 'TeamsProtectionPolicy', 'Comments', 'ExceptIfSentTo', 'ExceptIfSentToMemberOf', 'ExceptIfRecipientDomainIs')
     'New-ProtectionAlert'              = @('Name', 'Category', 'NotifyUser', 'ThreatType', 'Operation', 'Severity', 'AggregationType', 'Comment', 'Disabled', 'NotificationEnabled')
     'New-RoleGroup'                    = @('Name', 'Roles', 'Members', 'Description', 'DisplayName', 'ManagedBy')
+    # A Defender policy that had no rule: created alone (with a rule: New-EbPolicyWithRule).
+    'New-HostedContentFilterPolicy'      = @('Name', 'BulkThreshold', 'BulkSpamAction', 'SpamAction', 'HighConfidenceSpamAction', 'PhishSpamAction', 'HighConfidencePhishAction', 'QuarantineRetentionPeriod', 'EnableEndUserSpamNotifications', 'AllowedSenders', 'AllowedSenderDomains', 'BlockedSenders', 'BlockedSenderDomains', 'MarkAsSpamBulkMail', 'InlineSafetyTipsEnabled', 'SpamZapEnabled', 'PhishZapEnabled', 'SpamQuarantineTag', 'HighConfidenceSpamQuarantineTag', 'PhishQuarantineTag', 'HighConfidencePhishQuarantineTag', 'BulkQuarantineTag', 'AdminDisplayName')
+    'New-HostedOutboundSpamFilterPolicy' = @('Name', 'RecipientLimitExternalPerHour', 'RecipientLimitInternalPerHour', 'RecipientLimitPerDay', 'ActionWhenThresholdReached', 'AutoForwardingMode', 'BccSuspiciousOutboundMail', 'BccSuspiciousOutboundAdditionalRecipients', 'NotifyOutboundSpam', 'NotifyOutboundSpamRecipients', 'AdminDisplayName')
+    'New-MalwareFilterPolicy'            = @('Name', 'EnableFileFilter', 'FileTypes', 'FileTypeAction', 'ZapEnabled', 'QuarantineTag', 'EnableInternalSenderAdminNotifications', 'InternalSenderAdminAddress', 'EnableExternalSenderAdminNotifications', 'ExternalSenderAdminAddress', 'AdminDisplayName')
+    'New-AntiPhishPolicy'                = @('Name', 'Enabled', 'EnableSpoofIntelligence', 'EnableUnauthenticatedSender', 'EnableViaTag', 'AuthenticationFailAction', 'HonorDmarcPolicy', 'DmarcQuarantineAction', 'DmarcRejectAction', 'PhishThresholdLevel', 'EnableMailboxIntelligence', 'EnableMailboxIntelligenceProtection', 'EnableOrganizationDomainsProtection', 'EnableTargetedDomainsProtection', 'TargetedDomainsToProtect', 'EnableTargetedUserProtection', 'TargetedUsersToProtect', 'TargetedUserProtectionAction', 'TargetedDomainProtectionAction', 'MailboxIntelligenceProtectionAction', 'EnableFirstContactSafetyTips', 'EnableSimilarUsersSafetyTips', 'EnableSimilarDomainsSafetyTips', 'EnableUnusualCharactersSafetyTips', 'SpoofQuarantineTag', 'AdminDisplayName')
+    'New-SafeLinksPolicy'                = @('Name', 'EnableSafeLinksForEmail', 'EnableSafeLinksForTeams', 'EnableSafeLinksForOffice', 'TrackClicks', 'AllowClickThrough', 'ScanUrls', 'EnableForInternalSenders', 'DeliverMessageAfterScan', 'DisableUrlRewrite', 'DoNotRewriteUrls', 'CustomNotificationText', 'EnableOrganizationBranding', 'AdminDisplayName')
+    'New-SafeAttachmentPolicy'           = @('Name', 'Enable', 'Action', 'Redirect', 'RedirectAddress', 'QuarantineTag', 'AdminDisplayName')
     # A Defender rule whose policy still exists: created alone, at its priority.
     'New-HostedContentFilterRule'      = @('Name', 'HostedContentFilterPolicy', 'Priority', 'Comments', 'SentTo', 'SentToMemberOf', 'RecipientDomainIs', 'ExceptIfSentTo', 'ExceptIfSentToMemberOf', 'ExceptIfRecipientDomainIs')
     'New-HostedOutboundSpamFilterRule' = @('Name', 'HostedOutboundSpamFilterPolicy', 'Priority', 'Comments', 'From', 'FromMemberOf', 'SenderDomainIs', 'ExceptIfFrom', 'ExceptIfFromMemberOf', 'ExceptIfSenderDomainIs')
@@ -820,7 +827,9 @@ function New-EbSetting {
             'New-QuarantinePolicy', 'New-OwaMailboxPolicy', 'New-MobileDeviceMailboxPolicy', 'New-DkimSigningConfig',
             'New-ReportSubmissionPolicy', 'New-ReportSubmissionRule', 'New-TeamsProtectionPolicyRule',
             'New-ProtectionAlert', 'New-RoleGroup', 'New-HostedContentFilterRule', 'New-HostedOutboundSpamFilterRule',
-            'New-MalwareFilterRule', 'New-AntiPhishRule', 'New-SafeLinksRule', 'New-SafeAttachmentRule')]
+            'New-MalwareFilterRule', 'New-AntiPhishRule', 'New-SafeLinksRule', 'New-SafeAttachmentRule',
+            'New-HostedContentFilterPolicy', 'New-HostedOutboundSpamFilterPolicy', 'New-MalwareFilterPolicy',
+            'New-AntiPhishPolicy', 'New-SafeLinksPolicy', 'New-SafeAttachmentPolicy')]
         [string]$Cmdlet,
         [Parameter(Mandatory)][ValidateNotNull()][hashtable]$Properties,
         # Set-<noun> on the created object, in the same call: what New- does not take (DKIM: enabling it).

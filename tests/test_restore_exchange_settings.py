@@ -44,6 +44,7 @@ FAMILIES = {
     "protectionAlert": "Get-ProtectionAlert",
     "hostedContentFilterRule": "Get-HostedContentFilterRule",
     "malwareFilterRule": "Get-MalwareFilterRule",
+    "hostedOutboundSpamFilterPolicy": "Get-HostedOutboundSpamFilterPolicy",
     "transportRule": "Get-TransportRule",
     "tenantAllowBlockListItem": "Get-TenantAllowBlockListItems",
     "roleGroup": "Get-RoleGroup",
@@ -112,6 +113,9 @@ def prepare(org: ExchangeOrg) -> str:
              "NotifyUser": ["soc@contoso.com"], "ThreatType": "Activity",
              "Severity": "High"})  # fmt: skip
         sim.new_policy(org, "MalwareFilterPolicy", {"Name": "Drill malware"})
+        # A policy applied to no one yet (no rule of its own).
+        sim.new_policy(org, "HostedOutboundSpamFilterPolicy",
+                       {"Name": "Drill outbound", "RecipientLimitPerDay": 100})  # fmt: skip
         sim.new_rule(org, "MalwareFilterRule", {"Name": "Drill malware", "Priority": 0,
                      "MalwareFilterPolicy": "Drill malware", "SentToMemberOf": ["finance"]})  # fmt: skip
         sim.new_role_group(org, {"Name": "Drill helpdesk", "Roles": ["View-Only Recipients"],
@@ -136,6 +140,7 @@ def damage(org: ExchangeOrg) -> None:
             ("Get-ReportSubmissionPolicy", "DefaultReportSubmissionPolicy"),
             ("Get-TeamsProtectionPolicyRule", "Teams exceptions"),
             ("Get-ProtectionAlert", "Drill alert"),
+            ("Get-HostedOutboundSpamFilterPolicy", "Drill outbound"),
             # A Defender rule removed while its policy stays.
             ("Get-HostedContentFilterRule", "Executives"),
         ):
@@ -198,6 +203,7 @@ def test_drill_restores_every_settings_family(env) -> None:
         ("roleGroup", "Drill helpdesk"),
         ("reportSubmissionPolicy", "DefaultReportSubmissionPolicy"),
         ("reportSubmissionRule", "DefaultReportSubmissionRule"),
+        ("hostedOutboundSpamFilterPolicy", "Drill outbound"),
     ):
         assert actions[key]["action"] == "recreate", actions[key]
     rule = actions[("hostedContentFilterRule", "Executives")]

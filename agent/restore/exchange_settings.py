@@ -4,10 +4,10 @@
   is one of them); a rule's State by Enable-/Disable-; a role group's members by
   Update-RoleGroupMember (built-in role groups: nothing else).
 - Gone: a Defender policy comes back with its rule (New-EbPolicyWithRule: the rule's name,
-  conditions and priority from the snapshot); a Defender rule whose policy remains, and every
-  family with a New- cmdlet (domains, connectors, quarantine, OWA and mobile policies, DKIM,
-  report submission, Teams protection rule, alert policies, custom role groups) by
-  New-EbSetting; a mail flow rule by New-EbTransportRule; a Tenant Allow/Block List entry by
+  conditions and priority from the snapshot; one that had no rule alone); a Defender rule
+  whose policy remains, and every family with a New- cmdlet (domains, connectors, quarantine,
+  OWA and mobile policies, DKIM, report submission, Teams protection rule, alert policies,
+  custom role groups) by New-EbSetting; a mail flow rule by New-EbTransportRule; a Tenant Allow/Block List entry by
   New-EbAllowBlockListItem (a changed entry is removed and created again). Rules are created in
   priority order, so the order comes out as it was; a disabled rule is disabled again.
 - Objects created after the snapshot are listed; with ``--prune`` those the module has a
@@ -236,10 +236,9 @@ class ExchangeSettings(BridgeRestorer):
                  and str(r.get(row["RulePolicyParameter"], "")).lower() == oid.lower()),
                 None,
             )  # fmt: skip
-            if rule is None:
-                return skip("had no rule of its own at the snapshot (or the rule still "
-                            "exists): the module recreates a policy only with its rule "
-                            "(New-EbPolicyWithRule)")  # fmt: skip
+            if rule is None:  # applied to no one then: it comes back alone
+                return recreate(f"removed since the snapshot: {row['Policy']} (it had no rule "
+                                "of its own)", alone=True)  # fmt: skip
             return recreate(f"removed since the snapshot: {row['Policy']} with its rule "
                             f"'{rule.get('Name')}' at priority {rule.get('Priority')} "
                             "(New-EbPolicyWithRule)", rule=rule)  # fmt: skip

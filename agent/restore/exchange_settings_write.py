@@ -2,7 +2,8 @@
 tables, and the writes of one settings action (exchange_settings.py plans and verifies).
 
 - Set-EbSetting: the settable properties per Set- cmdlet (``EbSettableByCmdlet``);
-- New-EbPolicyWithRule: a removed Defender policy with its rule (``EbPolicyRuleFamilies``);
+- New-EbPolicyWithRule: a removed Defender policy with its rule (``EbPolicyRuleFamilies``; one
+  that had no rule by New-EbSetting);
 - New-EbSetting: every other family with a New- cmdlet (``EbNewByCmdlet``): New- with what it
   takes, then Set- with the rest in the same call (DKIM: created disabled, then enabled);
 - Set-EbRuleState: a rule's State (Enable-/Disable-<rule>);
@@ -125,7 +126,7 @@ def apply(bridge: ExchangeBridge, action: BridgeAction, ids: IdMap, outcome: Any
         run_write(outcome, lambda: bridge.remove_setting(f"Remove-{noun}", action.object_id))
         return
     # recreate
-    if spec.extra.get("policy_family"):
+    if spec.extra.get("policy_family") and not extra.get("alone"):
         family = spec.extra["policy_family"]
         row = families()[family]
         rule = extra["rule"]
