@@ -127,3 +127,19 @@ def test_delta_error_in_a_full_round_is_raised(
     round_ = make_client(server, ca_file).delta("/users/delta")
     with pytest.raises(GraphError, match="syncStateNotFound"):
         list(round_.pages())
+
+
+def test_delta_next_link_to_another_host_is_refused(
+    server: HttpsServer, router: Router, ca_file: Path
+) -> None:
+    """A delta page naming its next page on another host: the token never goes there."""
+    router.add(
+        "GET",
+        "/v1.0/users/delta",
+        lambda r: Response.json(
+            {"value": users(0, 2), "@odata.nextLink": "https://evil.example/v1.0/users/delta"}
+        ),
+    )
+    round_ = make_client(server, ca_file).delta("/users/delta")
+    with pytest.raises(GraphError, match="another host"):
+        list(round_.pages())

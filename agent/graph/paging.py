@@ -95,7 +95,8 @@ class DeltaRound:
             page = parse_page(read_json(response))
             first = False
             params = None
-            url = page.next_link
+            # Links come from Graph; resolve() refuses one to another host (token stays home).
+            url = None if page.next_link is None else transport.resolve(page.next_link)
             if page.delta_link is not None:
                 self.delta_link = page.delta_link
             yield page
