@@ -209,3 +209,49 @@ def test_whole_tenant_drill_restores_every_ready_kind(tmp_path: Path) -> None:
                     "--dry-run", "--json").json()  # fmt: skip
         assert [a for a in again["plan"]["actions"] if a["action"] != "skip"] == []
         rt.close()
+
+
+def test_links_to_a_synced_user_that_stays_deleted_are_skipped_with_its_reason(tmp_path: Path) -> None:  # fmt: skip
+    """A user synced from on-premises AD deleted there (sync soft-deletes it in Entra): restore
+    does not undelete it, so its memberships, ownerships and reports' manager link cannot be
+    written back — each is left out naming the user and why, the rest is restored."""
+    with simulated_tenant(tmp_path / "sim", users=60, groups=12,
+                          graph_permissions=[*READ_PERMISSIONS, *WRITES],
+                          directory_roles=["Global Administrator"]) as sim:  # fmt: skip
+        config_path, rt = agent_for(tmp_path / "agent", sim)
+        config, d = str(config_path), sim.tenants["contoso"].directory
+        groups = {g["id"] for g in plain_groups(d)}
+        synced = next(
+            u["id"]
+            for u in d.users()
+            if u.get("onPremisesSyncEnabled")
+            and groups & {g for g in groups if u["id"] in d.members(g)}
+        )
+        member_of = sorted(g for g in groups if synced in d.members(g))
+        cloud_user = next(u["id"] for u in cloud(d) if u["id"] != synced)
+        other = next(g for g in sorted(groups) if synced not in d.members(g))
+        d.add_owner(member_of[0], synced)
+        d.set_manager(cloud_user, synced)
+        snap = backup(config)
+        d.delete_user(synced)  # as Entra Connect does when AD deletes it
+        gone_member = sorted(d.members(other))[0]
+        d.remove_member(other, gone_member)  # an ordinary change the same restore undoes
+        kinds = [x for k in ("user", "groupMember", "groupOwner", "userManager") for x in ("--kind", k)]  # fmt: skip
+        plan = cli("restore", "--tenant", "contoso", "--snapshot", str(snap), "--config", config,
+                   "--dry-run", "--json", *kinds).json()  # fmt: skip
+        actions = {(a["kind"], a["id"]): a for a in plan["plan"]["actions"]}
+        assert actions[("user", synced)]["action"] == "skip"
+        why = f"target {synced} was not restored: synced from on-premises Active Directory"
+        for kind, pid in [("groupMember", g) for g in member_of] + [("groupOwner", member_of[0]), ("userManager", cloud_user)]:  # fmt: skip
+            action = actions[(kind, pid)]
+            assert synced not in action["add"], action
+            assert action["action"] == "skip" and action["reason"].startswith(why), action
+        out = cli("restore", "--tenant", "contoso", "--snapshot", str(snap), "--config", config,
+                  "--yes", "--json", *kinds)  # fmt: skip
+        report = out.json()
+        assert (out.code, report["summary"]["failed"]) == (0, 0), report["results"]
+        results = {(r["kind"], r["id"]): r for r in report["results"]}
+        assert results[("groupMember", member_of[0])]["status"] == "skipped"
+        assert results[("groupMember", other)]["status"] == "restored"
+        assert gone_member in d.members(other) and synced not in d.members(member_of[0])
+        rt.close()

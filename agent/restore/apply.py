@@ -374,11 +374,14 @@ def _verify(
         wanted = set(link_items(spec, want.get(name)))
         missing = wanted - have
         extra = (have - wanted) if request.mode == "overwrite" else set()
+        held = missing & set(action.held)  # left out at plan: their target stays gone
+        missing -= held
+        why = [action.notes[name]] if held else []
         if missing or extra:
+            why.insert(0, f"after the restore {len(missing)} link(s) still missing, {len(extra)} extra")  # fmt: skip
+        if why:
             outcome.status = "partial" if outcome.status == "restored" else outcome.status
-            outcome.properties[name] = (
-                f"after the restore {len(missing)} link(s) still missing, {len(extra)} extra"
-            )
+            outcome.properties[name] = "; ".join(why)
         return
     if now is None:
         outcome.status, outcome.reason = "failed", "not found in the tenant after the restore"

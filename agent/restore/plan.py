@@ -29,9 +29,10 @@ from agent.compare.differ import diff_objects
 from agent.compare.live import LiveRead
 from agent.compare.sides import SnapshotSide, label_of
 from agent.errors import ConfigError
-from agent.kinds import KindSpec
+from agent.kinds import ALL_KINDS, BY_NAME, KindSpec
 from agent.restore.idmap import IdMap
 from agent.restore.restorers import (
+    LINK_IDENTITY,
     comparable,
     deleted_kind_of,
     link_field,
@@ -58,6 +59,8 @@ class Action:
     notes: dict[str, str] = field(default_factory=dict)  # property → why it is not written
     reason: str = ""  # for skip
     snapshot: dict[str, Any] = field(default_factory=dict)  # the object as the snapshot holds it
+    # Links left out because their target is gone and not restored: link key → why.
+    held: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> dict[str, Any]:
         return {
@@ -191,6 +194,8 @@ def build_plan(
                 gone = _parent_gone(spec, pair.object_id, live, ids, actions)
                 if action is not None and action.action == "relink" and gone:
                     action.action, action.reason, action.add, action.remove = "skip", gone, [], []
+                elif action is not None and action.action == "relink":
+                    _hold_gone_targets(spec, action, snap, live, done)
             else:
                 if then is None:
                     fresh.append(pair.object_id)
@@ -398,6 +403,76 @@ def _parent_gone(
     if done is not None and done.action in ("recreate", "undelete"):
         return ""
     return f"its {parent} is gone" + (f" and {done.reason}" if done and done.reason else "")
+
+
+# Kinds a link may point at when the link does not say (no @odata.type, no links_to).
+_TARGET_KINDS = ("user", "group", "servicePrincipal", "device")
+
+
+def _target_kinds(spec: KindSpec, link: dict[str, Any]) -> list[str]:
+    entity = str(link.get("@odata.type") or "").removeprefix("#microsoft.graph.")
+    if entity:
+        return [
+            k.name
+            for k in ALL_KINDS
+            if k.entity_type == entity
+            and not k.parent
+            and not (k.path or "").startswith("/directory/deleted")
+        ]
+    return [k for k in spec.links_to if k in BY_NAME] or list(_TARGET_KINDS)
+
+
+def _target_gone(
+    spec: KindSpec,
+    link: dict[str, Any],
+    snap: SnapshotSide,
+    live: LiveRead,
+    done: dict[tuple[str, str], Action],
+) -> str:
+    """Why the object ``link`` points at will not exist when the link is written ("" when
+    it exists, this restore brings it back, or it was not read live and so is unknown)."""
+    fields = LINK_IDENTITY.get(link_field(spec))
+    target = str(link.get(fields[0]) if fields else link.get("id") or "")
+    for kind in _target_kinds(spec, link):
+        if not target or kind not in live.kinds_read or live.find(kind, target) is not None:
+            continue
+        if snap.find(kind, target) is None:
+            continue  # not an object of this kind
+        planned = done.get((kind, target))
+        if planned is not None and planned.action in ("recreate", "undelete"):
+            return ""
+        why = (
+            planned.reason
+            if planned is not None and planned.reason
+            else (f"the {kind} is gone and not part of this restore")
+        )
+        return f"target {target} was not restored: {why}"
+    return ""
+
+
+def _hold_gone_targets(
+    spec: KindSpec,
+    action: Action,
+    snap: SnapshotSide,
+    live: LiveRead,
+    done: dict[tuple[str, str], Action],
+) -> None:
+    """Leave out links to an object that is gone and stays gone (Graph would answer 404),
+    each with that object's reason; the relink becomes a skip when nothing else is left."""
+    kept = []
+    for link in action.add:
+        why = _target_gone(spec, link, snap, live, done)
+        if why:
+            action.held.update(dict.fromkeys(link_items(spec, [link]), why))
+        else:
+            kept.append(link)
+    if not action.held:
+        return
+    name = link_field(spec)
+    action.add = kept
+    action.notes[name] = "; ".join(sorted(set(action.held.values())))
+    if not action.add and not action.remove:
+        action.action, action.reason = "skip", action.notes[name]
 
 
 def _link_action(
