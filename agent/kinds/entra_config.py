@@ -141,6 +141,7 @@ POLICY_KINDS: tuple[KindSpec, ...] = (
         write_also=("Policy.Read.All", "Application.Read.All"),
         entity_type="conditionalAccessPolicy",
         volatile=("modifiedDateTime",),
+        # A mail-enabled security group the bridge recreates is in the id map first.
         after=(
             "namedLocation",
             "group",
@@ -149,6 +150,7 @@ POLICY_KINDS: tuple[KindSpec, ...] = (
             "authenticationStrengthPolicy",
             "application",
             "servicePrincipal",
+            "mailEnabledSecurityGroup",
         ),
         unordered=CA_POLICY_SETS,
         references=CA_REFERENCES,
@@ -168,7 +170,7 @@ POLICY_KINDS: tuple[KindSpec, ...] = (
         entity_type="authenticationMethodsPolicy",
         volatile=("lastModifiedDateTime",),
         contained=("authenticationMethodConfigurations",),
-        after=("group",),
+        after=("group", "mailEnabledSecurityGroup"),
         references=METHOD_REFERENCES,
         notes="Graph returns every authenticationMethodConfiguration (typed by @odata.type) "
         "inside the policy; a policy answered without them is completed from "

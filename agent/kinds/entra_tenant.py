@@ -14,6 +14,10 @@ from dataclasses import replace
 from agent.kinds.entra_config import config_kind
 from agent.kinds.spec import DIRECTORY_READ, Area, Incremental, KindSpec
 
+# Who holds a role: an assignment naming a principal that is gone and not restored is skipped
+# with that reason (Graph refuses it with 404).
+PRINCIPAL = tuple(("principalId", k) for k in ("user", "group", "servicePrincipal"))
+
 ROLE_READ = (
     "RoleManagement.Read.Directory",
     "RoleManagement.Read.All",
@@ -88,6 +92,7 @@ TENANT_CONFIG_KINDS: tuple[KindSpec, ...] = (
         label="id",
         restore=("recreate",),
         after=("roleDefinition", "user", "group", "servicePrincipal", "administrativeUnit"),
+        references=PRINCIPAL,
     ),
     # Its own collector: tenants without Entra ID P2 answer 400 AadPremiumLicenseRequired.
     replace(
@@ -105,6 +110,7 @@ TENANT_CONFIG_KINDS: tuple[KindSpec, ...] = (
             label="id",
             restore=("recreate",),
             after=("roleDefinition", "user", "group"),
+            references=PRINCIPAL,
             notes="Needs Microsoft Entra ID P2 or ID Governance: in a tenant without it Graph "
             "answers 400 AadPremiumLicenseRequired and the kind is skipped as not licensed.",
         ),

@@ -38,7 +38,7 @@ from agent.restore.bridge_base import (
     same,
 )
 from agent.restore.idmap import IdMap
-from agent.restore.plan import Action, Request
+from agent.restore.plan import Action, Request, target_gone
 from agent.restore.restorers import register
 
 # Properties that name other groups: written with the members, after every group exists.
@@ -59,6 +59,8 @@ ADDRESS_DERIVED = frozenset({"PrimarySmtpAddress", "WindowsEmailAddress"})
 # What New-EbDistributionGroup takes; the rest is set right after.
 AT_CREATE = ("Alias", "DisplayName", "PrimarySmtpAddress", "ManagedBy")
 # Change with every write or identify the object: not settings.
+# What a member can be, by the kinds that hold it (contacts are no kind: left to Exchange).
+MEMBER_KINDS = ("user", "group", "distributionGroup", "mailEnabledSecurityGroup")
 IGNORED = frozenset({"ExternalDirectoryObjectId", "WhenChangedUTC", "Members"})
 WHY = {
     "Guid": "Exchange gives a recreated group a new Guid",
@@ -284,6 +286,12 @@ class ExchangeGroupMembers(BridgeRestorer):
             str(m.get("ExternalDirectoryObjectId")) for m in (now or {}).get("members") or []
         }
         action = BridgeAction(spec.name, pid, "relink", snapshot=then)
+        for mid in sorted(set(wanted) - present):  # gone and not restored: Exchange refuses it
+            if why := target_gone(mid, MEMBER_KINDS, snap, live):
+                action.held[mid] = why
+                del wanted[mid]
+        if action.held:
+            action.notes["members"] = "; ".join(action.held.values())
         action.add = [{"id": i} for i in sorted(set(wanted) - present)]
         if request.mode == "overwrite":
             action.remove = sorted(present - set(wanted))
@@ -297,6 +305,9 @@ class ExchangeGroupMembers(BridgeRestorer):
             if not same(old, new):
                 action.patch[prop] = old
         if not action.add and not action.remove and not action.patch:
+            if action.held:
+                action.action, action.reason = "skip", action.notes["members"]
+                return action
             return None
         return action
 
@@ -322,12 +333,13 @@ class ExchangeGroupMembers(BridgeRestorer):
             ids.get(str(m.get("ExternalDirectoryObjectId")))
             for m in action.snapshot.get("members") or []
         }
-        missing = wanted - have
+        missing = wanted - have - set(action.held)
         extra = (have - wanted) if request.mode == "overwrite" else set()
+        why = [action.notes["members"]] if action.held else []
         if missing or extra:
-            outcome.properties["members"] = (
-                f"after the restore {len(missing)} member(s) still missing, {len(extra)} extra"
-            )
+            why.insert(0, f"after the restore {len(missing)} member(s) still missing, {len(extra)} extra")  # fmt: skip
+        if why:
+            outcome.properties["members"] = "; ".join(why)
         group = live.find(spec.parent or "", gid) or {}
         for prop in sorted(action.patch):
             if not same(group.get(prop), action.patch[prop]):

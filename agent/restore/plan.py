@@ -22,6 +22,7 @@ dependencies, so recreated objects exist (and are in the id map) before links na
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
     from agent.restore.session import RestoreSession
 
 MODES = ("overwrite", "merge", "skip")
+# The actions build_plan has planned so far, by (kind, snapshot id): read by target_gone(),
+# also from families that plan their kinds themselves (the bridge's group members).
+_PLANNED: ContextVar[dict[tuple[str, str], Action] | None] = ContextVar("planned", default=None)
 PLAN_SCHEMA = "entra-backup/restore-plan/1"
 
 
@@ -156,6 +160,7 @@ def build_plan(
         raise ConfigError(f"Unknown mode '{request.mode}'.", f"Use one of {', '.join(MODES)}.")
     actions: list[Action] = []
     done: dict[tuple[str, str], Action] = {}  # (kind, snapshot id) → its action
+    _PLANNED.set(done)
     ids = IdMap(live.tenant, live.tenant)
     keyed = KeyedObjects(snap)
     for spec in ordered(request.kinds):
@@ -177,7 +182,9 @@ def build_plan(
             continue
         planner = getattr(restorer, "plan_kind", None)
         if planner is not None:  # a family that plans its kinds itself (the bridge kinds)
-            actions.extend(planner(spec, snap, live, request, ids))
+            for action in planner(spec, snap, live, request, ids):
+                actions.append(action)
+                done[(action.kind, action.object_id)] = action
             continue
         added = {} if spec.parent else _added_since(spec, snap, live)
         seen: set[str] = set()
@@ -195,7 +202,7 @@ def build_plan(
                 if action is not None and action.action == "relink" and gone:
                     action.action, action.reason, action.add, action.remove = "skip", gone, [], []
                 elif action is not None and action.action == "relink":
-                    _hold_gone_targets(spec, action, snap, live, done)
+                    _hold_gone_targets(spec, action, snap, live)
             else:
                 if then is None:
                     fresh.append(pair.object_id)
@@ -270,6 +277,7 @@ MATCH_BY: dict[str, tuple[str, ...]] = {
     "user": ("userPrincipalName",),
     "group": ("mailNickname", "displayName"),
     "application": ("displayName",),  # a recreated app has a new appId too
+    "servicePrincipal": ("appId",),  # one per app in a tenant (its new appId, if recreated)
     "administrativeUnit": ("displayName",),
     "groupSetting": ("templateId",),  # one tenant-wide setting per template
     # A grant is recreated with a new id; principalId is empty for admin consent.
@@ -422,46 +430,44 @@ def _target_kinds(spec: KindSpec, link: dict[str, Any]) -> list[str]:
     return [k for k in spec.links_to if k in BY_NAME] or list(_TARGET_KINDS)
 
 
-def _target_gone(
-    spec: KindSpec,
-    link: dict[str, Any],
-    snap: SnapshotSide,
-    live: LiveRead,
-    done: dict[tuple[str, str], Action],
-) -> str:
-    """Why the object ``link`` points at will not exist when the link is written ("" when
-    it exists, this restore brings it back, or it was not read live and so is unknown)."""
-    fields = LINK_IDENTITY.get(link_field(spec))
-    target = str(link.get(fields[0]) if fields else link.get("id") or "")
-    for kind in _target_kinds(spec, link):
-        if not target or kind not in live.kinds_read or live.find(kind, target) is not None:
+def coming_back(done: dict[tuple[str, str], Action], oid: str) -> Action | None:
+    """The action that undeletes or recreates ``oid`` in this restore, under whichever kind
+    (a mail-enabled group is a group Graph skips and the bridge recreates)."""
+    for kind in BY_NAME:
+        action = done.get((kind, oid))
+        if action is not None and action.action in ("recreate", "undelete"):
+            return action
+    return None
+
+
+def target_gone(target: str, kinds: Sequence[str], snap: SnapshotSide, live: LiveRead) -> str:
+    """Why the object ``target`` (one of ``kinds``) will not exist when something naming it is
+    written: "target X was not restored: <why>"; "" when it exists, this restore brings it
+    back (under any kind: a DL is a group Graph skips and the bridge recreates), or none of
+    ``kinds`` was read live (then nobody knows)."""
+    planned = _PLANNED.get() or {}
+    if coming_back(planned, target) is not None:
+        return ""
+    why = ""
+    for kind in kinds:
+        if kind not in live.kinds_read:
             continue
-        if snap.find(kind, target) is None:
-            continue  # not an object of this kind
-        planned = done.get((kind, target))
-        if planned is not None and planned.action in ("recreate", "undelete"):
+        if live.find(kind, target) is not None:
             return ""
-        why = (
-            planned.reason
-            if planned is not None and planned.reason
-            else (f"the {kind} is gone and not part of this restore")
-        )
-        return f"target {target} was not restored: {why}"
-    return ""
+        if not why and snap.find(kind, target) is not None:
+            a = planned.get((kind, target))
+            why = a.reason if a is not None and a.reason else f"the {kind} is gone and not part of this restore"  # fmt: skip
+    return f"target {target} was not restored: {why}" if why else ""
 
 
-def _hold_gone_targets(
-    spec: KindSpec,
-    action: Action,
-    snap: SnapshotSide,
-    live: LiveRead,
-    done: dict[tuple[str, str], Action],
-) -> None:
+def _hold_gone_targets(spec: KindSpec, action: Action, snap: SnapshotSide, live: LiveRead) -> None:
     """Leave out links to an object that is gone and stays gone (Graph would answer 404),
     each with that object's reason; the relink becomes a skip when nothing else is left."""
     kept = []
+    fields = LINK_IDENTITY.get(link_field(spec))
     for link in action.add:
-        why = _target_gone(spec, link, snap, live, done)
+        target = str(link.get(fields[0]) if fields else link.get("id") or "")
+        why = target_gone(target, _target_kinds(spec, link), snap, live) if target else ""
         if why:
             action.held.update(dict.fromkeys(link_items(spec, [link]), why))
         else:
@@ -602,9 +608,10 @@ def _references(
             if value is None:
                 continue
             target = done.get((kind, value))
-            if target is not None and target.action == "recreate":
+            back = coming_back(done, value)  # under any kind (a mail-enabled group: bridge)
+            if back is not None and back.action == "recreate":
                 again.add(path.split(".")[0])
-            elif target is not None and target.action == "undelete":
+            elif back is not None:
                 continue
             elif (
                 kind in live.kinds_read
@@ -616,7 +623,7 @@ def _references(
                 return Action(
                     spec.name, oid, "skip", snapshot=then,
                     reason=f"names {kind} {named}{f' ({name})' if name else ''}, which is gone "
-                    f"and will not be restored ({why}): restore it too, or edit the policy",
+                    f"and will not be restored ({why}): restore it too, or edit the {spec.name}",
                 )  # fmt: skip
     if not again or (action is not None and action.action == "recreate"):
         return action
