@@ -26,6 +26,7 @@ from agent.restore.bridge_base import module_tables
 from agent.restore.restorers import deleted_kind_of, link_field, restorer_for
 from agent.simulator.exchange import dl
 from agent.simulator.exchange import settings as exo
+from agent.simulator.exchange import settings_restore as exo_restore
 from agent.simulator.graph.tenant_generate import png
 from tests.test_restore_e2e import cloud, plain_groups
 
@@ -324,10 +325,16 @@ def damage_exchange_settings(d: Drill, spec: KindSpec) -> list[str]:
     noun = cmdlet.removeprefix("Get-")
     done: list[str] = []
     with org.lock:
+        if noun == "RoleGroup":  # the restore's own role group (its roles untouched)
+            exo_restore.set_role_group(org, {"Identity": d.made["role_group"], "Description": "defaced"})  # fmt: skip
+            return [f"describe {d.made['role_group']}"]
         objects = sorted(org.settings_of(cmdlet), key=lambda o: str(o["Identity"]))
-        allowed = module_tables()["EbSettableByCmdlet"][f"Set-{noun}"]
+        allowed = module_tables()["EbSettableByCmdlet"].get(f"Set-{noun}", [])
+        if not allowed and objects:  # no Set- (allow/block entries): one removed
+            exo.remove(org, cmdlet, objects[-1]["Identity"])
+            return [f"remove {objects[-1]['Identity']}"]
         for obj in objects[:1]:
-            change = flip(obj, allowed)
+            change = flip(obj, [a for a in allowed if a != "Members"])
             if change is not None:
                 exo.set_(org, noun, {"Identity": obj["Identity"], **change})
                 done.append(f"set {obj['Identity']} {sorted(change)}")
@@ -397,8 +404,9 @@ def prepare(d: Drill) -> None:
     a custom strength no policy requires, a custom consent policy with condition sets, app
     policies, federated credentials, claims mapping / token issuance links, a synced user who
     owns a group and manages someone, two Defender policies of our own (with a rule each) per
-    policy family."""
+    policy family, a Teams protection rule."""
     g, directory = d.g, d.handle.directory
+    d.made["role_group"] = "entra-backup restore"  # set_up_exchange_role_group() made it
     g.post("/policies/authenticationStrengthPolicies",
            {"displayName": "Keys only", "allowedCombinations": ["fido2", "password,sms"]})  # fmt: skip
     for n in (1, 2, 3):
@@ -438,3 +446,6 @@ def prepare(d: Drill) -> None:
                 exo.new_policy(org, row["Policy"].removeprefix("New-"), {"Name": name})
                 exo.new_rule(org, row["Rule"].removeprefix("New-"),
                              {"Name": f"{name} rule", row["RulePolicyParameter"]: name, "Priority": 0})  # fmt: skip
+        # Teams protection has one policy and no rule until an admin scopes it.
+        exo_restore.new_object(org, "TeamsProtectionPolicyRule",
+                               {"Name": "Drill Teams", "TeamsProtectionPolicy": "Teams Protection Policy"})  # fmt: skip
