@@ -50,6 +50,12 @@ def served(items: list[Any]) -> dict[str, Any]:
         "top_paths": dict(paths.most_common(40)),
         # requests inside $batch, by path (relationship reads per parent)
         "batch_paths": dict(batch_paths.most_common(20)),
+        # every request as "METHOD path?query" (ids as {id}), for --requests-out
+        "lines": [
+            GUID.sub("{id}", f"{i.method} {i.path}?{i.query}".rstrip("?"))
+            + "".join(f"\n    {GUID.sub('{id}', p)}" for p in i.note.get("batch_paths", ()))
+            for i in items
+        ],
     }
 
 
@@ -136,6 +142,7 @@ def run(
     size: str,
     verify: bool = False,
     trace: MemoryTrace | None = None,
+    requests_out: Path | None = None,
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="entra-bench-"))
     parent, child = mp.Pipe()
@@ -146,7 +153,7 @@ def run(
     )
     proc.start()
     try:
-        return measure(work, parent, churn, size, latency_ms, verify, trace)
+        return measure(work, parent, churn, size, latency_ms, verify, trace, requests_out)
     finally:
         parent.send(("stop", None))
         proc.join(timeout=30)
@@ -160,6 +167,7 @@ def measure(
     latency_ms: float,
     verify: bool,
     trace: MemoryTrace | None = None,
+    requests_out: Path | None = None,
 ) -> dict[str, Any]:
     from agent.config import load_config
     from agent.demo import setup_agent
@@ -227,6 +235,9 @@ def measure(
         agent_cpu = _cpu_s() - agent_cpu
         parent.send(("log", None))
         served = parent.recv()
+        if requests_out is not None:  # where each run's requests went, one line each
+            out = requests_out.with_name(f"{requests_out.stem}-{label}{requests_out.suffix}")
+            out.write_text("\n".join(served["lines"]) + "\n")
         objects = sum(k.succeeded for k in report.kinds)
         results[label] = {
             "status": report.status,
@@ -308,14 +319,25 @@ def main() -> None:
         action="store_true",
         help="with --memory-trace: also Python's top allocation sites at its peaks (slow)",
     )
+    parser.add_argument(
+        "--requests-out",
+        type=Path,
+        default=None,
+        help="write each run's requests to NAME-full.txt / NAME-incremental.txt",
+    )
     args = parser.parse_args()
     trace = MemoryTrace(tracemalloc_on=args.tracemalloc) if args.memory_trace else None
-    if trace is None:
-        results = run(args.users, args.groups, args.latency_ms, args.churn, args.size, args.verify)
-    else:
-        results = run(
-            args.users, args.groups, args.latency_ms, args.churn, args.size, args.verify, trace
-        )
+    results = run(
+        args.users,
+        args.groups,
+        args.latency_ms,
+        args.churn,
+        args.size,
+        args.verify,
+        trace,
+        args.requests_out,
+    )
+    if trace is not None:
         args.memory_trace.parent.mkdir(parents=True, exist_ok=True)
         args.memory_trace.write_text(json.dumps(trace.summary(), indent=1) + "\n")
     text = json.dumps(results, indent=2)

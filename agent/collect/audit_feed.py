@@ -6,6 +6,12 @@ that surface late), 1,000 events a page, newest first, and only what those kinds
 from each event — its time, id, activity and the object ids it names (targets, and
 "<Type>.ObjectID" modified properties, where Entra names the parent of a link). The reports
 service's own request rate is paced by the client (agent/graph/pacing.py).
+
+When the directory audit archive (kind directoryAudit) is in the same job, that one read is
+the archive's: the job starts the archive's collector first, it reads from the earliest start
+either needs (``archive_pages``), stores its own part whole, and the relationship kinds wait
+for the window it leaves here instead of reading the log a second time. Should the archive
+read fail, the relationship kinds read the log themselves.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,15 +61,67 @@ class AuditWindow:
             for oid in e.ids
         }
 
+    def related(
+        self, activities: Iterable[str], after: dt.datetime | None, parents: set[str]
+    ) -> dict[str, set[str]]:
+        """For each of ``parents`` some event of ``activities`` names: the other object ids
+        those events name (the related objects a link change was about)."""
+        wanted = {activity_key(a) for a in activities}
+        out: dict[str, set[str]] = {}
+        for e in self.events:
+            if e.activity in wanted and (after is None or e.at >= after):
+                for parent in parents.intersection(e.ids):
+                    out.setdefault(parent, set()).update(i for i in e.ids if i != parent)
+        return out
+
 
 class AuditFeed:
-    def __init__(self, graph: GraphClient, roles: set[str], relevant: Iterable[str]) -> None:
+    def __init__(
+        self,
+        graph: GraphClient,
+        roles: set[str],
+        relevant: Iterable[str],
+        starts: list[dt.datetime | None] | None = None,
+    ) -> None:
+        """``starts``: where the window of each relationship kind that will read one this
+        job begins (None in it: the whole log); None when none will."""
         self._graph = graph
         self.readable = READ in roles
         self._relevant = {activity_key(a) for a in relevant}
+        self._starts = starts
         self._lock = threading.Lock()
         self._window: AuditWindow | None = None
         self._newest: tuple[tuple[str, str] | None] | None = None
+        self._archive_read = threading.Event()  # set: no archive read to wait for
+        self._archive_read.set()
+
+    def expect_archive(self) -> None:
+        """The archive's collector will read the log for everyone (the job starts it first)."""
+        self._archive_read.clear()
+
+    def archive_done(self) -> None:
+        """The archive's collector ended, however it ended: stop waiting for it."""
+        self._archive_read.set()
+
+    def archive_pages(self, own: dt.datetime | None) -> Iterator[list[dict[str, Any]]]:
+        """The archive's read (events from ``own`` on, None: all), widened to the earliest
+        window a relationship kind needs; that window is kept for them once read whole.
+        Errors reach the archive as Graph raised them (it knows "not licensed")."""
+        starts = [own, *(self._starts or ())]
+        start = None if None in starts else min(s for s in starts if s is not None)
+        window = AuditWindow(since=start)
+        params = {"$top": PAGE}
+        if start is not None:
+            params["$filter"] = f"activityDateTime ge {format_time(start)}"
+        for page in self._graph.pages(PATH, params=params):
+            mine = []
+            for item in page.items:
+                at = self._note(window, item)
+                if own is None or at >= own:
+                    mine.append(item)
+            yield mine
+        with self._lock:
+            self._window = window
 
     def newest(self) -> tuple[str, str] | None:
         """(time, id) of the newest event now: where the next incremental run starts."""
@@ -76,6 +134,7 @@ class AuditFeed:
     def since(self, mark: dt.datetime | None) -> AuditWindow:
         """Events from ``mark`` - overlap on (None: all Entra holds), read once per job."""
         start = mark - OVERLAP if mark is not None else None
+        self._archive_read.wait()
         with self._lock:
             held = self._window
             if held is not None and (held.since is None or (start and held.since <= start)):
@@ -86,17 +145,21 @@ class AuditFeed:
                 params["$filter"] = f"activityDateTime ge {format_time(start)}"
             for page in self._read(params):
                 for item in page:
-                    stamp = _stamp(item)
-                    window.seen.add(stamp[1])
-                    if window.newest is None or parse_time(stamp[0]) > parse_time(window.newest[0]):
-                        window.newest = stamp
-                    activity = activity_key(str(item.get("activityDisplayName") or ""))
-                    if activity in self._relevant:
-                        window.events.append(
-                            AuditEvent(parse_time(stamp[0]), activity, tuple(_named_ids(item)))
-                        )
+                    self._note(window, item)
             self._window = window
             return window
+
+    def _note(self, window: AuditWindow, item: dict[str, Any]) -> dt.datetime:
+        """Keep what the relationship kinds need of one event; its time."""
+        stamp = _stamp(item)
+        at = parse_time(stamp[0])
+        window.seen.add(stamp[1])
+        if window.newest is None or at > parse_time(window.newest[0]):
+            window.newest = stamp
+        activity = activity_key(str(item.get("activityDisplayName") or ""))
+        if activity in self._relevant:
+            window.events.append(AuditEvent(at, activity, tuple(_named_ids(item))))
+        return at
 
     def _read(self, params: dict[str, str]) -> Iterable[list[dict[str, Any]]]:
         if not self.readable:

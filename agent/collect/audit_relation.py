@@ -32,13 +32,19 @@ from typing import Any
 from agent.collect.audit_feed import AuditUnavailable
 from agent.collect.base import CollectContext, Stager
 from agent.collect.window import OVERLAP, parse_time
+from agent.db.catalog import Catalog
 from agent.kinds import BY_NAME
 from agent.kinds.audit_trail import TARGET_BACK, TARGET_GONE
-from agent.kinds.spec import KindSpec
+from agent.kinds.spec import Incremental, KindSpec
 
 # Entra keeps directory audit events 7 days without an Entra ID P1 licence (30 with one).
 RETENTION = dt.timedelta(days=7)
 VERSION = 1
+# A parent whose events name more related objects than this is re-read whole: a $batch slot
+# per named object would cost more than the relationship's pages.
+CHECK_LIMIT = 40
+# (parent -> related object ids its events name, deleted object ids) -> parents not checked
+Check = Callable[[dict[str, set[str]], set[str]], set[str]]
 
 
 @dataclass
@@ -86,10 +92,14 @@ def start_position(ctx: CollectContext, kind: KindSpec) -> Position | None:
     parent = BY_NAME[kind.parent or ""]
     if not parent.delta_path or ctx.audit is None:
         return None
-    answer = ctx.graph.get_json(
-        parent.delta_path, params={"$select": "id", "$deltatoken": "latest"}
-    )
-    link = answer.get("@odata.deltaLink")
+    shared = ctx.parent_rounds.get(parent.name) if ctx.parent_rounds else None
+    if shared is not None:  # the parent kind's own position, taken before this listing
+        link: Any = shared.end
+    else:
+        answer = ctx.graph.get_json(
+            parent.delta_path, params={"$select": "id", "$deltatoken": "latest"}
+        )
+        link = answer.get("@odata.deltaLink")
     if not link:
         return None
     try:
@@ -100,6 +110,22 @@ def start_position(ctx: CollectContext, kind: KindSpec) -> Position | None:
     return Position(
         str(link), newest[0] if newest else None, newest[1] if newest else None, now, now
     )
+
+
+def window_starts(
+    catalog: Catalog, tenant: str, kinds: Iterable[KindSpec], force_full: bool
+) -> list[dt.datetime | None] | None:
+    """Where the audit-log window of each relationship kind that may run incremental this
+    job begins (None: the whole log); None when none will (a full run)."""
+    if force_full:
+        return None
+    starts: list[dt.datetime | None] = []
+    for kind in kinds:
+        if kind.incremental == Incremental.AUDIT:
+            position = Position.parse(catalog.delta_link(tenant, kind.name))
+            if position is not None:
+                starts.append(parse_time(position.mark) - OVERLAP if position.mark else None)
+    return starts or None
 
 
 def why_full(ctx: CollectContext, kind: KindSpec) -> tuple[Position | None, ReadInFull | None]:
@@ -129,9 +155,12 @@ def read_changed(
     position: Position,
     read: Callable[[Iterable[str]], set[str]],
     stager: Stager,
+    check: Check | None = None,
 ) -> str:
     """Re-read only the parents that may have changed; the new position. ``read`` stages the
-    relationship of each parent id it is given and returns those that were not found."""
+    relationship of each parent id it is given and returns those that were not found;
+    ``check`` (kinds with ``relation_get_one``) stages a parent's stored relationship updated
+    by checking only the objects its events name, and returns the parents it could not."""
     assert ctx.audit is not None and kind.parent
     mark = parse_time(position.mark) if position.mark else None
     window = ctx.audit.since(mark)
@@ -143,9 +172,20 @@ def read_changed(
         raise ReadInFull("an object this relationship can show was restored")
     added, removed, parents_link = _parent_changes(ctx, kind, position)
     named = window.named(kind.changed_by, start)
+    # A parent restored comes back with its links: re-read it (also when it was deleted and
+    # restored between two runs, which its delta may show as a mere change).
+    named |= window.named(TARGET_BACK.get(kind.parent or "", ()), start)
     gone = window.named([a for k in kind.links_to for a in TARGET_GONE.get(k, ())], start)
     known = set(ctx.catalog.current_blobs(ctx.tenant, kind.name, sorted(named | removed)))
     wanted = sorted(((named & known) | added) - removed)
+    checked: set[str] = set()
+    if check is not None:
+        # Only the objects an event names can have come or gone: check those (a request
+        # each, in $batch) where that is fewer than re-reading the whole relationship.
+        related = window.related(kind.changed_by, start, set(wanted) - added)
+        few = {p: ids for p, ids in related.items() if len(ids) <= CHECK_LIMIT}
+        checked = set(few) - check(few, gone)
+        wanted = [p for p in wanted if p not in checked]
     missing = read(wanted)
     for parent_id in sorted((removed | missing) & (known | added)):
         stager.remove(parent_id)
@@ -153,14 +193,15 @@ def read_changed(
     # there: drop it from the stored objects of the parents not re-read anyway.
     dropped = 0
     if gone:
-        skip = set(wanted) | removed
+        skip = set(wanted) | removed | checked
         for _, obj in _showing(ctx, kind, gone, skip):
             stager.put(without(kind, obj, gone))
             dropped += 1
     ctx.log(
         "info",
         f"{kind.name}: re-read {len(wanted)} parents ({len(named & known)} named by the audit "
-        f"log, {len(added)} new); {dropped} lost a deleted object; the others carried forward.",
+        f"log, {len(added)} new), checked the named objects of {len(checked)}; {dropped} lost "
+        "a deleted object; the others carried forward.",
         kind=kind.name,
     )
     newest = window.newest or ((position.mark, position.mark_id) if position.mark else None)
@@ -176,9 +217,17 @@ def read_changed(
 def _parent_changes(
     ctx: CollectContext, kind: KindSpec, position: Position
 ) -> tuple[set[str], set[str], str]:
-    """Parents new (or restored) and deleted since the position, and the next position."""
+    """Parents new (or restored) and deleted since the position, and the next position.
+    From the parent kind's own round of this job when it started where this kind stopped
+    (a parent it showed that has no stored relationship is new); else from a round of this
+    kind's own, whose position then becomes the parent kind's for the next run."""
     parent = BY_NAME[kind.parent or ""]
     assert parent.delta_path
+    shared = ctx.parent_rounds.get(parent.name) if ctx.parent_rounds else None
+    if shared is not None and not shared.full and shared.start == position.parents:
+        shown = sorted(shared.seen - shared.removed)
+        stored = set(ctx.catalog.current_blobs(ctx.tenant, kind.name, shown))
+        return set(shown) - stored, set(shared.removed), shared.end
     round_ = ctx.graph.delta(parent.delta_path, delta_link=position.parents)
     added: set[str] = set()
     removed: set[str] = set()
@@ -190,7 +239,9 @@ def _parent_changes(
         ctx.checkpoint()
     if not round_.delta_link:
         raise ReadInFull("the parent collection's delta round ended without a position")
-    return added - removed, removed, round_.delta_link
+    # This round began after the parent kind's ended: from that position on, nothing is missed.
+    link = shared.end if shared is not None and shared.end else round_.delta_link
+    return added - removed, removed, link
 
 
 def _showing(
@@ -230,4 +281,12 @@ def _item_ids(kind: KindSpec, item: Any) -> set[str]:
     return {str(item.get("id")).lower()}
 
 
-__all__ = ["Position", "ReadInFull", "read_changed", "start_position", "why_full"]
+__all__ = [
+    "Check",
+    "Position",
+    "ReadInFull",
+    "read_changed",
+    "start_position",
+    "why_full",
+    "window_starts",
+]

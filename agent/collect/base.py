@@ -26,6 +26,8 @@ from agent.store.repository import Repository
 
 if TYPE_CHECKING:
     from agent.collect.audit_feed import AuditFeed
+    from agent.collect.first_pages import FirstPages
+    from agent.collect.parent_rounds import ParentRounds
 
 STAGE_BATCH = 2000
 
@@ -200,6 +202,10 @@ class CollectContext:
     # The job's directory audit log reader, shared by the incremental = audit kinds.
     audit: AuditFeed | None = None
     full_every_days: int = 7  # the scope's periodic full read, per kind as well
+    # The first pages of the job's small list kinds, read together in $batch.
+    first_pages: FirstPages | None = None
+    # What the parent kinds' own delta reads of this job saw, for the relationship kinds.
+    parent_rounds: ParentRounds | None = None
 
     def wants(self, name: str) -> bool:
         return any(k.name == name for k in self.kinds)

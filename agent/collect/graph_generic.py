@@ -15,10 +15,12 @@ from typing import Any
 from agent.collect import audit_relation
 from agent.collect.audit_feed import AuditUnavailable
 from agent.collect.base import CollectContext, Stager, clean, stage_listing, with_unset
+from agent.collect.first_pages import request_params
+from agent.collect.parent_rounds import ParentRound
 from agent.collect.prefetch import prefetched
 from agent.collect.scratch import RelationScratch
 from agent.db.catalog import KindResult
-from agent.graph.client import BatchRequest
+from agent.graph.client import BatchRequest, Page
 from agent.kinds.spec import Incremental, KindSpec
 
 # Graph stops expanded collections at 20 items with no nextLink (facts file §1).
@@ -26,10 +28,11 @@ EXPAND_LIMIT = 20
 EXPAND_PAGE = "100"
 LIST_PAGE = "999"  # the largest page a directory collection serves (facts file §2)
 TAIL_WORKERS = 4  # relationships longer than a page, continued side by side
+DIRECTORY_OBJECT = "#microsoft.graph.directoryObject"
 
 
 def _select(kind: KindSpec) -> dict[str, str]:
-    return {"$select": ",".join(kind.select)} if kind.select else {}
+    return request_params(kind)
 
 
 def collect_delta(ctx: CollectContext) -> dict[str, KindResult]:
@@ -42,14 +45,20 @@ def collect_delta(ctx: CollectContext) -> dict[str, KindResult]:
         assert kind.delta_path, f"{kind.name} declares no delta_path"
         stager = ctx.stager(kind.name)
         stored = ctx.delta_link(kind.name)
+        rounds = (
+            ctx.parent_rounds if ctx.parent_rounds and ctx.parent_rounds.wanted(kind.name) else None
+        )
         if stored is None and kind.path:
             link = ctx.graph.delta_position(kind.delta_path, params=_select(kind))
+            if rounds is not None:  # relationship kinds take this position for their own
+                rounds.publish(kind.name, ParentRound(link, link, full=True))
             params = {**_select(kind), **({"$top": LIST_PAGE} if kind.pages else {})}
             stage_listing(ctx, stager, kind.path, params, kind.name)
             results[kind.name] = stager.finish(full_listing=True, delta_link=link)
             continue
         round_ = ctx.graph.delta(kind.delta_path, params=_select(kind), delta_link=stored)
         done = 0
+        shown = ParentRound(stored or "", "", full=False)
         for page in prefetched(round_.pages()):
             for item in page.items:
                 if "@removed" in item:
@@ -58,27 +67,35 @@ def collect_delta(ctx: CollectContext) -> dict[str, KindResult]:
                     stager.remove(item["id"])
                 else:
                     stager.put(with_unset(kind, item))
+                if rounds is not None and not round_.full:
+                    shown.note(item)
             done += len(page.items)
             ctx.report(kind.name, done)
             stager.flush()
+        if rounds is not None and round_.delta_link:
+            shown.end, shown.full = round_.delta_link, round_.full or not stored
+            rounds.publish(kind.name, shown)
         results[kind.name] = stager.finish(full_listing=round_.full, delta_link=round_.delta_link)
     return results
 
 
 def collect_list(ctx: CollectContext) -> dict[str, KindResult]:
-    """Kinds without delta: read in full every run; only changed objects become versions."""
+    """Kinds without delta: read in full every run; only changed objects become versions.
+    The first page comes from the job's shared $batch of list kinds when it holds it."""
     results: dict[str, KindResult] = {}
     for kind in ctx.kinds:
         assert kind.path, f"{kind.name} declares no path"
         stager = ctx.stager(kind.name)
+        first = ctx.first_pages.take(kind) if ctx.first_pages is not None else None
         if kind.singleton:
-            item = ctx.graph.get_json(kind.path, params=_select(kind) or None)
+            if first is None:
+                first = ctx.graph.get_json(kind.path, params=_select(kind) or None)
             # Some singletons come without an id (the cross-tenant access default): the
             # stager names them after the kind.
-            stager.put(_completed(ctx, kind, kind.path, item))
+            stager.put(_completed(ctx, kind, kind.path, first))
         else:
             done = 0
-            for page in prefetched(ctx.graph.pages(kind.path, params=_select(kind) or None)):
+            for page in prefetched(_pages_from(ctx, kind, first)):
                 for item in page.items:
                     stager.put(_completed(ctx, kind, f"{kind.path}/{item[kind.key]}", item))
                 done += len(page.items)
@@ -86,6 +103,22 @@ def collect_list(ctx: CollectContext) -> dict[str, KindResult]:
                 stager.flush()
         results[kind.name] = stager.finish(full_listing=True)
     return results
+
+
+def _pages_from(
+    ctx: CollectContext, kind: KindSpec, first: dict[str, Any] | None
+) -> Iterator[Page]:
+    """The kind's pages: from its first answer (read in the shared $batch) when given."""
+    assert kind.path
+    if first is None:
+        yield from ctx.graph.pages(kind.path, params=_select(kind) or None)
+        return
+    items = first.get("value")
+    next_link = first.get("@odata.nextLink")
+    raw = {k: v for k, v in first.items() if k != "value"}
+    yield Page(items if isinstance(items, list) else [], next_link, None, raw)
+    if next_link:
+        yield from ctx.graph.pages(str(next_link))
 
 
 def _completed(
@@ -109,7 +142,7 @@ def relation_object(kind: KindSpec, parent_id: str, items: list[dict[str, Any]])
     if kind.relation_full_items:
         related = sorted((clean(item) for item in items), key=lambda i: str(i.get("id")))
     else:
-        types = {o["id"]: o.get("@odata.type", "#microsoft.graph.directoryObject") for o in items}
+        types = {o["id"]: o.get("@odata.type", DIRECTORY_OBJECT) for o in items}
         related = [{"id": oid, "@odata.type": types[oid]} for oid in sorted(types)]
     return {kind.key: parent_id, kind.relation: related}
 
@@ -148,7 +181,14 @@ def _audited(ctx: CollectContext, kind: KindSpec, stager: Stager) -> KindResult:
     if position is not None:
         try:
             link = audit_relation.read_changed(
-                ctx, kind, position, lambda ids: _read_parents(ctx, kind, stager, ids), stager
+                ctx,
+                kind,
+                position,
+                lambda ids: _read_parents(ctx, kind, stager, ids),
+                stager,
+                (lambda parents, gone: _check_related(ctx, kind, stager, parents, gone))
+                if kind.relation_get_one
+                else None,
             )
             return stager.finish(full_listing=False, delta_link=link)
         except audit_relation.ReadInFull as exc:
@@ -214,6 +254,55 @@ def _read_parents(
             _put_long(stager, tails.pop(tail), tail.result())
     stager.flush()
     return missing
+
+
+def _check_related(
+    ctx: CollectContext,
+    kind: KindSpec,
+    stager: Stager,
+    parents: dict[str, set[str]],
+    gone: set[str],
+) -> set[str]:
+    """Each parent's stored relationship, with every named object checked on its own
+    (``GET {path}/{parent}/{relation}/{id}``: linked, or 404) and deleted objects dropped;
+    the parents that could not be checked (to be re-read whole)."""
+    assert kind.path and kind.relation
+    pairs = [(p, oid) for p in sorted(parents) for oid in sorted(parents[p])]
+    linked: dict[str, dict[str, str | None]] = {p: {} for p in parents}
+    failed: set[str] = set()
+    requests = (
+        BatchRequest(id=str(n), method="GET", url=f"{kind.path}/{p}/{kind.relation}/{oid}")
+        for n, (p, oid) in enumerate(pairs)
+    )
+    for result in ctx.graph.run_batches(requests):
+        parent, oid = pairs[int(result.id)]
+        if result.status == 200 and result.body is not None:
+            linked[parent][oid] = str(result.body.get("@odata.type") or DIRECTORY_OBJECT)
+        elif result.status == 404:  # not linked (any more), or gone
+            linked[parent][oid] = None
+        else:
+            failed.add(parent)
+    for parent, found in linked.items():
+        # One stored relationship at a time: an AU's member list can be thousands long.
+        stored = ctx.previous(kind.name, [parent]).get(parent) if parent not in failed else None
+        if stored is None:
+            failed.add(parent)
+            continue
+        items = {
+            str(i["id"]): str(i.get("@odata.type") or DIRECTORY_OBJECT)
+            for i in stored.get(kind.relation, ())
+            if not gone or str(i["id"]).lower() not in gone
+        }
+        for oid, odata_type in found.items():
+            if odata_type is None:
+                items.pop(oid, None)
+            else:
+                items[oid] = odata_type
+        stager.put(
+            relation_object(kind, parent, [{"id": i, "@odata.type": t} for i, t in items.items()])
+        )
+        stager.flush()
+    return failed
 
 
 def _rest(

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.collect.base import CollectContext, Stager, side_by_side, stage_listing, with_unset
+from agent.collect.parent_rounds import ParentRound
 from agent.collect.prefetch import prefetched
 from agent.collect.scratch import GroupScratch
 from agent.db.catalog import KindResult
@@ -38,14 +39,22 @@ def collect_groups(ctx: CollectContext) -> dict[str, KindResult]:
     stored = ctx.delta_link(position_kind)
     groups = ctx.stager("group") if spec else None
     members = ctx.stager("groupMember") if want_members else None
+    rounds = ctx.parent_rounds if ctx.parent_rounds and ctx.parent_rounds.wanted("group") else None
     if stored is None:
-        link: str | None = ctx.graph.delta_position("/groups/delta", params=params)
+        position = ctx.graph.delta_position("/groups/delta", params=params)
+        if rounds is not None:  # group owners take this position for their own
+            rounds.publish("group", ParentRound(position, position, full=True))
+        link: str | None = position
         _read_in_full(ctx, groups, members)
         full = True
     else:
         round_ = ctx.graph.delta("/groups/delta", params=params, delta_link=stored)
-        _read_round(ctx, round_, groups, members)
+        shown = ParentRound(stored, "", full=False) if rounds is not None else None
+        _read_round(ctx, round_, groups, members, shown)
         link, full = round_.delta_link, round_.full  # a rejected link made it a full round
+        if rounds is not None and shown is not None and link:
+            shown.end, shown.full = link, full
+            rounds.publish("group", shown)
 
     results: dict[str, KindResult] = {}
     if groups:
@@ -75,13 +84,19 @@ def _list_groups(ctx: CollectContext, stager: Stager) -> None:
 
 
 def _read_round(
-    ctx: CollectContext, round_: DeltaRound, groups: Stager | None, members: Stager | None
+    ctx: CollectContext,
+    round_: DeltaRound,
+    groups: Stager | None,
+    members: Stager | None,
+    shown: ParentRound | None = None,
 ) -> None:
     with GroupScratch(ctx.scratch_dir) as scratch:
         seen = 0
         for page in prefetched(round_.pages()):
             for item in page.items:
                 scratch.add_group(item)
+                if shown is not None and not round_.full:
+                    shown.note(item)
             seen += len(page.items)
             ctx.report("group" if groups else "groupMember", seen)
             ctx.checkpoint()

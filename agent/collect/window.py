@@ -11,6 +11,8 @@ retention are not in the answer and must stay in the archive, so nothing is ever
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from typing import Any
 
 from agent.collect.base import CollectContext
 from agent.collect.prefetch import prefetched
@@ -23,6 +25,7 @@ from agent.kinds.spec import KindSpec
 OVERLAP = dt.timedelta(minutes=15)
 PAGE = "1000"  # the maximum page size of the activity-log APIs
 NOT_LICENSED = "authentication_requestfromnonpremiumtenantorb2ctenant"
+AUDIT_PATH = "/auditLogs/directoryAudits"  # audit_feed.PATH (that module imports this one)
 
 
 def parse_time(value: str) -> dt.datetime:
@@ -50,22 +53,30 @@ def _archive(ctx: CollectContext, graph: GraphClient, kind: KindSpec) -> KindRes
     stager = ctx.stager(kind.name)
     stored = ctx.delta_link(kind.name)  # the high-water mark; None: read the whole window
     mark = parse_time(stored) if stored else None
-    params = {"$top": PAGE}
-    if mark is not None:
-        params["$filter"] = f"{kind.time_property} ge {format_time(mark - OVERLAP)}"
+    start = mark - OVERLAP if mark is not None else None
+    pages: Iterable[list[dict[str, Any]]]
+    if ctx.audit is not None and kind.path == AUDIT_PATH:
+        # The job's one read of the directory audit log: the relationship kinds of this
+        # job take what they need from the same pages (agent/collect/audit_feed.py).
+        pages = ctx.audit.archive_pages(start)
+    else:
+        params = {"$top": PAGE}
+        if start is not None:
+            params["$filter"] = f"{kind.time_property} ge {format_time(start)}"
+        pages = (page.items for page in graph.pages(kind.path, params=params))
     newest = mark
     oldest: dt.datetime | None = None
     done = 0
     try:
-        for page in prefetched(graph.pages(kind.path, params=params)):
-            for item in page.items:
+        for items in prefetched(pages):
+            for item in items:
                 stager.put(item)
                 when = item.get(kind.time_property)
                 if isinstance(when, str):
                     at = parse_time(when)
                     newest = at if newest is None or at > newest else newest
                     oldest = at if oldest is None or at < oldest else oldest
-            done += len(page.items)
+            done += len(items)
             ctx.report(kind.name, done)
             stager.flush()
     except GraphError as exc:

@@ -5,15 +5,19 @@ the live compare reader share it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from agent.collect import COLLECTORS, CollectContext
+from agent.collect import COLLECTORS, CollectContext, audit_relation
+from agent.collect.audit_feed import PATH as AUDIT_PATH
 from agent.collect.audit_feed import AuditFeed
 from agent.collect.base import Cancelled, Progress
+from agent.collect.first_pages import FirstPages
+from agent.collect.parent_rounds import ParentRounds
 from agent.config import TenantConfig
 from agent.db.catalog import KindResult
 from agent.errors import AgentError
@@ -70,8 +74,11 @@ def collect_kinds(
         roles = set(conn.tokens.claims().get("roles") or [])
         graph = conn.graph
         portal = portal_client(conn)
-        audit = audit_feed(graph, roles, kinds)
+        starts = audit_relation.window_starts(rt.catalog, tenant_name, kinds, force_full)
+        audit = audit_feed(graph, roles, kinds, starts)
         every = min((s.full_every_days for s in conn.config.scopes), default=7)
+        first_pages = FirstPages.for_job(graph, kinds, roles)
+        rounds = ParentRounds.for_job(kinds)
         # Set when one collector fails hard, so the others stop; never the caller's event
         # (in the service that one stops the whole agent).
         abort = threading.Event()
@@ -95,9 +102,25 @@ def collect_kinds(
                 bridge=bridge,
                 audit=audit,
                 full_every_days=every,
+                first_pages=first_pages,
+                parent_rounds=rounds,
             )
 
         groups = _collector_groups(kinds)
+        # The directory audit archive reads the log for the relationship kinds too, which
+        # wait for it: it starts first (the pool takes tasks in order), so it never waits
+        # behind them. Parent kinds' collectors publish their delta rounds to the
+        # relationship kinds, which wait for them: they start next, for the same reason.
+        archive = [g for g in groups if any(k.path == AUDIT_PATH for k in g[1])]
+        if audit is None or not audit.readable:
+            archive = []
+        parents = rounds.parents() if rounds is not None else set()
+        first = archive + [
+            g for g in groups if g not in archive and parents & {k.name for k in g[1]}
+        ]
+        groups = first + [g for g in groups if g not in first]
+        if archive and audit is not None:
+            audit.expect_archive()
         results: list[KindResult] = []
         with ThreadPoolExecutor(
             max_workers=min(PARALLEL_COLLECTORS, len(groups) or 1),
@@ -109,6 +132,12 @@ def collect_kinds(
                 )
                 for name, group_kinds in groups
             ]
+            for (_, group_kinds), future in zip(groups, futures, strict=True):
+                if audit is not None and any(k.path == AUDIT_PATH for k in group_kinds):
+                    future.add_done_callback(lambda _: audit.archive_done())
+                for name in parents & {k.name for k in group_kinds}:
+                    if rounds is not None:
+                        future.add_done_callback(rounds.done_callback(name))
             try:
                 for future in futures:
                     results += future.result()
@@ -121,9 +150,16 @@ def collect_kinds(
             bridge.close()
 
 
-def audit_feed(graph: GraphClient, roles: set[str], kinds: list[KindSpec]) -> AuditFeed | None:
+def audit_feed(
+    graph: GraphClient,
+    roles: set[str],
+    kinds: list[KindSpec],
+    starts: list[dt.datetime | None] | None = None,
+) -> AuditFeed | None:
     """One directory audit log reader for the job's incremental = audit kinds, keeping only
-    the activities they (and the deletions and restores of what they link to) care about."""
+    the activities they (and the deletions and restores of what they link to, and restores
+    of their parents) care about; ``starts``: where their windows begin this job
+    (audit_relation.window_starts)."""
     audited = [k for k in kinds if k.incremental == "audit"]
     if not audited:
         return None
@@ -131,7 +167,8 @@ def audit_feed(graph: GraphClient, roles: set[str], kinds: list[KindSpec]) -> Au
     for kind in audited:
         for target in kind.links_to:
             relevant.update(TARGET_GONE.get(target, ()), TARGET_BACK.get(target, ()))
-    return AuditFeed(graph, roles, relevant)
+        relevant.update(TARGET_BACK.get(kind.parent or "", ()))
+    return AuditFeed(graph, roles, relevant, starts)
 
 
 def _collector_groups(kinds: list[KindSpec]) -> list[tuple[str, list[KindSpec]]]:

@@ -71,6 +71,7 @@ def relation_kind(
     notes: str = "",
     changed_by: tuple[str, ...] = (),
     links_to: tuple[str, ...] = (),
+    get_one: bool = False,
 ) -> KindSpec:
     how = f"$expand={relation}($select=id)" if expand else f"{{id}}/{relation} in $batch"
     if changed_by:
@@ -94,6 +95,7 @@ def relation_kind(
         relation_full_items=full_items,
         changed_by=changed_by,
         links_to=links_to,
+        relation_get_one=get_one,
         unordered=(relation,),  # one object per parent: the related set, order meaningless
         restore=("relink",),
         after=(parent, *after),
@@ -369,6 +371,7 @@ DIRECTORY_KINDS: tuple[KindSpec, ...] = (
         after=("user", "group", "device"),
         changed_by=trail.AU_MEMBERS,
         links_to=("user", "group", "device"),
+        get_one=True,  # "Get a member": GET /directory/administrativeUnits/{id}/members/{id}
     ),
     relation_kind(
         "administrativeUnitScopedRoleMember",

@@ -61,7 +61,8 @@ COMPANY_BRANDING = KindSpec(
     "them out next to the JSON. Restore PATCHes the text and PUTs each image whose bytes "
     "differ from the snapshot's blob (byte-equal afterwards); a deleted localization is created "
     "again. An image added since is reported, not removed (Graph documents no call for that); "
-    "the images' relative URLs and the CDN list are set by Graph on upload.",
+    "the images' relative URLs and the CDN list are set by Graph on upload. An incremental "
+    "run reads only the images whose relative URL (the version the CDN serves) changed.",
 )
 
 TENANT_CONFIG_KINDS: tuple[KindSpec, ...] = (

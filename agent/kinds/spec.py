@@ -73,6 +73,10 @@ class KindSpec:
     # or restoring one changes every relationship that shows it, with no event on the parent).
     changed_by: tuple[str, ...] = ()
     links_to: tuple[str, ...] = ()
+    # Graph documents GET {path}/{parent}/{relation}/{id} (one related object, 404 when it
+    # is not linked): a parent the audit log names is checked for the objects those events
+    # name instead of re-reading its whole relationship (AU member lists run to thousands).
+    relation_get_one: bool = False
     key: str = "id"
     label: str = "displayName"
     select: tuple[str, ...] = ()

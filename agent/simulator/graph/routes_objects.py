@@ -186,6 +186,25 @@ def linked(kind: str, relation: str) -> Handler:
     return handler
 
 
+def linked_one(kind: str, relation: str) -> Handler:
+    """One member of an administrative unit ("Get a member": the user, group or device, or
+    404 when it is not a member)."""
+
+    def handler(ctx: Context) -> Response:
+        d = ctx.directory
+        select = _select_objects(ctx.request.arg("$select"))
+        member = ctx.params["member"]
+        with d.lock:
+            _live(d, kind, ctx.params["id"])
+            linked = member in d.objects.links[f"{kind}.{relation}"].get(ctx.params["id"], ())
+            item = _typed(d, member, select) if linked else None
+        if item is None:
+            raise not_found(member)
+        return Response.json({"@odata.context": f"{GRAPH}directoryObjects/$entity", **item})
+
+    return handler
+
+
 def children(kind: str, relation: str, child: str) -> Handler:
     """Entities owned by one object: extension properties, federated credentials, scoped
     role members."""
@@ -313,6 +332,10 @@ def register_object_routes(api: GraphApi) -> None:
         ("directoryRole", "members"),
     ):
         api.add("GET", f"{PATHS[kind]}/{{id}}/{relation}", linked(kind, relation), READS[kind])
+    unit_member = f"{PATHS['administrativeUnit']}/{{id}}/members/{{member}}"
+    api.add(
+        "GET", unit_member, linked_one("administrativeUnit", "members"), READS["administrativeUnit"]
+    )
     for kind, relation, child in (
         ("application", "extensionProperties", "extensionProperty"),
         ("application", "federatedIdentityCredentials", "federatedIdentityCredential"),
