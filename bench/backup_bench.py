@@ -143,6 +143,7 @@ def run(
     verify: bool = False,
     trace: MemoryTrace | None = None,
     requests_out: Path | None = None,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="entra-bench-"))
     parent, child = mp.Pipe()
@@ -153,7 +154,7 @@ def run(
     )
     proc.start()
     try:
-        return measure(work, parent, churn, size, latency_ms, verify, trace, requests_out)
+        return measure(work, parent, churn, size, latency_ms, verify, trace, requests_out, profile)
     finally:
         parent.send(("stop", None))
         proc.join(timeout=30)
@@ -168,6 +169,7 @@ def measure(
     verify: bool,
     trace: MemoryTrace | None = None,
     requests_out: Path | None = None,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     from agent.config import load_config
     from agent.demo import setup_agent
@@ -227,7 +229,13 @@ def measure(
         started = time.monotonic()
         if trace is not None:
             trace.phase = label
-        report = run_backup(rt, "bench", force_full=full, progress=trace and trace.progress)
+        if full and profile is not None:
+            from bench.thread_profile import profiled_threads
+
+            with profiled_threads(profile):
+                report = run_backup(rt, "bench", force_full=full)
+        else:
+            report = run_backup(rt, "bench", force_full=full, progress=trace and trace.progress)
         wall = time.monotonic() - started
         if trace is not None:
             trace.after(label)
@@ -325,6 +333,12 @@ def main() -> None:
         default=None,
         help="write each run's requests to NAME-full.txt / NAME-incremental.txt",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="write a CPU profile of the full run (all agent threads) to this pstats file",
+    )
     args = parser.parse_args()
     trace = MemoryTrace(tracemalloc_on=args.tracemalloc) if args.memory_trace else None
     results = run(
@@ -336,6 +350,7 @@ def main() -> None:
         args.verify,
         trace,
         args.requests_out,
+        args.profile,
     )
     if trace is not None:
         args.memory_trace.parent.mkdir(parents=True, exist_ok=True)
