@@ -9,6 +9,8 @@ import json
 import random
 from pathlib import Path
 
+import pytest
+
 from agent.jobs.backup import run_backup
 from agent.simulator.graph import Directory
 from tests.agent_helpers import (
@@ -118,14 +120,20 @@ def test_tenant_configuration_is_captured_with_images_and_incremental_equals_ful
         banner = out / entry["images"]["bannerLogo"]
         assert banner.read_bytes() == d.tenant_config.images["0"]["bannerLogo"]
 
-        # Verify checks image blobs too: a lost image is named by the object that needs it.
+        # Verify checks image blobs too: a damaged image is named by the object that needs it.
         assert cli("verify", "--config", str(config)).code == 0
         blob = ref["blobId"]
-        (Path(rt.repository.path) / "blobs" / blob[:2] / blob).unlink()
+        pack, offset, length = rt.repository.location(blob) or pytest.fail("image not stored")
+        with pack.open("r+b") as fh:  # bit rot in the middle of the image's sealed bytes
+            fh.seek(offset + length // 2)
+            fh.write(bytes([fh.read(1)[0] ^ 0xFF]))
         broken = cli("verify", "--json", "--config", str(config))
         assert broken.code != 0
         problems = broken.json()["problems"]
-        assert any(blob in p and "missing" in p and "companyBranding/0" in p for p in problems)
+        assert any(
+            blob in p and "authentication failed" in p and "companyBranding/0" in p
+            for p in problems
+        )
         rt.close()
 
 

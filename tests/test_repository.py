@@ -36,8 +36,15 @@ def repo(tmp_path: Path, key: RepositoryKey) -> Repository:
     return Repository.init(tmp_path / "repo", key)
 
 
-def blob_files(repo: Repository) -> list[Path]:
-    return [p for p in (repo.path / "blobs").rglob("*") if p.is_file()]
+def repository_files(repo: Repository) -> list[Path]:
+    repo.sync()
+    return [p for p in repo.path.rglob("*") if p.is_file()]
+
+
+def sealed_region(repo: Repository, blob_id: str) -> tuple[Path, int, int]:
+    where = repo.location(blob_id)
+    assert where is not None
+    return where
 
 
 def test_roundtrip_json_and_bytes(repo: Repository) -> None:
@@ -68,7 +75,8 @@ def test_same_object_twice_is_stored_once(repo: Repository) -> None:
     second = repo.put(dict(reversed(list(USER.items()))))
     assert first == second
     assert repo.stats() == (count, size) == (1, size)
-    assert len(blob_files(repo)) == 1
+    repo.sync()
+    assert repo.stats() == (count, size)  # nothing was written for the second put
 
 
 def test_canonical_json_is_sorted_compact_utf8() -> None:
@@ -78,8 +86,7 @@ def test_canonical_json_is_sorted_compact_utf8() -> None:
 def test_blob_files_hold_no_plaintext(repo: Repository) -> None:
     repo.put(USER)
     repo.put_bytes(LONG.encode())
-    files = [*blob_files(repo), repo.path / "format"]
-    for path in files:
+    for path in repository_files(repo):  # packs, their index, the format file
         data = path.read_bytes()
         assert UPN.encode() not in data
         assert LONG[:40].encode() not in data
@@ -96,19 +103,23 @@ def test_blob_id_reveals_nothing_without_the_key(tmp_path: Path) -> None:
 
 
 def test_any_flipped_byte_is_detected_by_check_and_get(repo: Repository) -> None:
+    """A pack tampered with anywhere inside a blob's bytes fails that blob's check."""
+    before = repo.put({"id": "stored before"})
     blob_id = repo.put(USER)
-    path = blob_files(repo)[0]
+    after = repo.put({"id": "stored after"})
+    path, start, length = sealed_region(repo, blob_id)
     original = path.read_bytes()
-    for offset in range(len(original)):
+    for offset in range(start, start + length):
         damaged = bytearray(original)
         damaged[offset] ^= 0x01
         path.write_bytes(bytes(damaged))
         assert repo.check_blob(blob_id) is not None, f"flip at byte {offset} went unnoticed"
+        assert repo.check_blob(before) is None and repo.check_blob(after) is None
     path.write_bytes(original)
     assert repo.check_blob(blob_id) is None
 
     damaged = bytearray(original)
-    damaged[len(damaged) // 2] ^= 0x40
+    damaged[start + length // 2] ^= 0x40
     path.write_bytes(bytes(damaged))
     assert repo.check_blob(blob_id) == "authentication failed"
     with pytest.raises(IntegrityError) as caught:
@@ -116,21 +127,28 @@ def test_any_flipped_byte_is_detected_by_check_and_get(repo: Repository) -> None
     assert blob_id in str(caught.value)
 
 
-def test_missing_truncated_and_swapped_blobs_are_reported(repo: Repository) -> None:
-    a = repo.put(USER)
-    b = repo.put({**USER, "displayName": "Someone else"})
-    path_a = repo.path / "blobs" / a[:2] / a
-    path_b = repo.path / "blobs" / b[:2] / b
-    # A file copied over another id fails: the id is bound into the encryption.
-    path_b.write_bytes(path_a.read_bytes())
+def test_missing_truncated_and_swapped_blobs_are_reported(
+    repo: Repository, key: RepositoryKey
+) -> None:
+    a = repo.put({"id": "a", "displayName": "Adele"})
+    b = repo.put({"id": "b", "displayName": "Bruno"})  # sealed to the same length as a
+    pack, start_a, length = sealed_region(repo, a)
+    _, start_b, length_b = sealed_region(repo, b)
+    assert length == length_b
+    data = bytearray(pack.read_bytes())
+    # Bytes copied over another id's fail: the id is bound into the encryption.
+    data[start_b : start_b + length] = data[start_a : start_a + length]
+    pack.write_bytes(bytes(data))
     assert repo.check_blob(b) == "authentication failed"
-    path_a.write_bytes(path_a.read_bytes()[:20])
-    assert repo.check_blob(a) == "truncated"
-    path_a.unlink()
-    assert repo.check_blob(a) == "missing"
-    assert not repo.exists(a)
+    assert repo.check_blob(a) is None
+    pack.write_bytes(bytes(data[: start_b + 20]))
+    assert repo.check_blob(b) == "truncated"
+    pack.unlink()
+    fresh = Repository.open(repo.path, key)
+    assert fresh.check_blob(a) == "missing"
+    assert not repo.exists("0" * 64)
     with pytest.raises(IntegrityError, match=a):
-        repo.get(a)
+        fresh.get(a)
 
 
 def test_wrong_key_is_refused_clearly(tmp_path: Path, repo: Repository) -> None:
@@ -149,9 +167,9 @@ def test_missing_repository_says_to_run_init(tmp_path: Path, key: RepositoryKey)
 def test_unknown_format_version_is_refused(repo: Repository, key: RepositoryKey) -> None:
     fmt_path = repo.path / "format"
     fmt = json.loads(fmt_path.read_text())
-    fmt["version"] = 2
+    fmt["version"] = 3
     fmt_path.write_text(json.dumps(fmt))
-    with pytest.raises(RepositoryError, match="format version 2"):
+    with pytest.raises(RepositoryError, match="format version 3"):
         Repository.open(repo.path, key)
 
 
@@ -227,29 +245,6 @@ def test_key_file_is_owner_only_and_never_overwritten(tmp_path: Path, key: Repos
     assert RepositoryKey.from_text(path.read_text()) == key
 
 
-def test_blobs_torn_by_a_crash_before_sync_are_dropped_on_open(tmp_path: Path) -> None:
-    """A power loss after puts but before sync() may leave torn files; none may be trusted."""
-    from agent.store.keys import RepositoryKey
-    from agent.store.repository import Repository
-
-    key = RepositoryKey.generate()
-    repo = Repository.init(tmp_path / "repo", key)
-    kept = repo.put({"id": "synced"})
-    repo.sync()
-    assert not (tmp_path / "repo" / "tmp" / "unsynced").exists()
-    torn = repo.put({"id": "written, then the power went out"})
-    whole = repo.put({"id": "written whole"})
-    assert (tmp_path / "repo" / "tmp" / "unsynced").exists()
-    path = next((tmp_path / "repo" / "blobs").rglob(torn))
-    path.write_bytes(path.read_bytes()[:10])  # what a torn write looks like
-
-    reopened = Repository.open(tmp_path / "repo", key)
-    assert not reopened.exists(torn)  # dropped: the next backup writes it again
-    assert reopened.get(whole) == {"id": "written whole"}
-    assert reopened.get(kept) == {"id": "synced"}
-    assert not (tmp_path / "repo" / "tmp" / "unsynced").exists()
-
-
 def test_objects_of_every_size_read_back_and_verify(repo: Repository, key: RepositoryKey) -> None:
     """Small objects are compressed with a small window, big ones with zlib's full one; each
     reads back whole, passes the integrity check and stays smaller than its JSON."""
@@ -260,10 +255,11 @@ def test_objects_of_every_size_read_back_and_verify(repo: Repository, key: Repos
         stored[repo.put(obj)] = obj
     picture = os.urandom(70_000)  # incompressible bytes
     picture_id = repo.put_bytes(picture)
+    repo.sync()  # what a backup does before it commits: then any process reads them
     reopened = Repository.open(repo.path, key)
     for blob_id, obj in stored.items():
         assert reopened.get(blob_id) == obj
         assert reopened.check_blob(blob_id) is None
     assert reopened.get_bytes(picture_id) == picture
-    big = max(blob_files(repo), key=lambda p: p.stat().st_size if p.name != picture_id else 0)
-    assert big.stat().st_size < 300_000 // 10
+    biggest = max(sealed_region(repo, blob_id)[2] for blob_id in stored)
+    assert biggest < 300_000 // 10

@@ -1,15 +1,22 @@
 """Content-addressed, compressed, AES-256-GCM encrypted, write-once blobs on a filesystem.
 
-Layout::
+Layout (format version 2)::
 
     <repo>/format                 JSON: format name, version, repository id, key check
-    <repo>/blobs/<id[:2]>/<id>    magic(4) | version(1) | nonce(12) | ciphertext+tag
-    <repo>/tmp/                   blobs being written; renamed into blobs/ when complete
-    <repo>/tmp/unsynced           present while blobs written since the last sync() may not
-                                  be on disk yet (see sync() and recover_unsynced())
+    <repo>/packs/<name>.pack      sealed blobs appended one after another (agent/store/packs.py)
+    <repo>/index.sqlite           blob id -> (pack, offset, length)
+    <repo>/tmp/                   packs being created; renamed into packs/ once locked
+    <repo>/blobs/<id[:2]>/<id>    version 1: one file per blob, read (never written) after an
+                                  upgrade
 
-The blob id is HMAC-SHA256(mac key, canonical JSON) and is also the AEAD associated data, so a
-file renamed or copied over another id fails authentication instead of returning wrong data.
+A sealed blob is magic(4) | version(1) | nonce(12) | ciphertext+tag, in a pack or in its own
+file alike. The blob id is HMAC-SHA256(mac key, canonical JSON) and is also the AEAD
+associated data, so bytes moved to another id (or an index row pointing elsewhere) fail
+authentication instead of returning wrong data.
+
+A version-1 repository opens and reads as it is; its first write upgrades it in place
+(``format`` says version 2 and ``loose_blobs``): new blobs go to packs, the old files stay
+where they are and are still read, checked and counted.
 """
 
 from __future__ import annotations
@@ -20,7 +27,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import hmac
-import itertools
 import json
 import os
 import secrets
@@ -28,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,9 +45,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from agent.errors import IntegrityError, RepositoryError
 from agent.store.keys import RepositoryKey
+from agent.store.packs import PackIndex, PackWriter, fsync_dir, recover_packs
 
 FORMAT_NAME = "entra-backup-repository"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MAGIC = b"EBRB"
 BLOB_VERSION = 1
 NONCE_BYTES = 12
@@ -53,8 +62,8 @@ _JSON, _BYTES = b"J", b"B"
 _BYTES_ID_PREFIX = b"\x00bytes\x00"
 _ID_LEN = 64
 _HEX = frozenset("0123456789abcdef")
-_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 _INIT_FIX = "Run 'entra-backup init' to create it, or correct 'repository' in the config."
+_OPEN_PACKS = 32  # read handles kept open
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -69,18 +78,29 @@ def _is_blob_id(name: str) -> bool:
 
 
 class Repository:
-    def __init__(self, path: Path, key: RepositoryKey, repository_id: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        key: RepositoryKey,
+        repository_id: str,
+        *,
+        version: int = FORMAT_VERSION,
+        loose_blobs: bool = False,
+    ) -> None:
         self.path = Path(path)
         self.repository_id = repository_id
+        self.version = version
         self._key = key
         self._aead = AESGCM(key.encryption_key)
         self._blobs = self.path / "blobs"
+        self._packs = self.path / "packs"
         self._tmp = self.path / "tmp"
-        self._marker = self._tmp / "unsynced"
-        self._tmp_str, self._marker_str = str(self._tmp), str(self._marker)
-        self._blobs_str = str(self._blobs)
+        self._marker = self._tmp / "unsynced"  # version 1: loose blobs written since a sync
+        self._loose = loose_blobs or version == 1  # blob files of version 1 to read
         self._lock = threading.Lock()
-        self._unsynced: list[Path] = []
+        self._index: PackIndex | None = None
+        self._writer: PackWriter | None = None
+        self._readers: dict[str, int] = {}  # pack name -> open read handle
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -93,7 +113,7 @@ class Repository:
                 "Use it as it is, or choose an empty folder for a new one.",
             )
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (path / "blobs").mkdir(exist_ok=True, mode=0o700)
+        (path / "packs").mkdir(exist_ok=True, mode=0o700)
         (path / "tmp").mkdir(exist_ok=True, mode=0o700)
         repository_id = uuid.uuid4().hex
         nonce = secrets.token_bytes(NONCE_BYTES)
@@ -107,37 +127,19 @@ class Repository:
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "key_check": base64.b64encode(check).decode("ascii"),
         }
-        _atomic_write(path / "tmp", path / "format", json.dumps(fmt, indent=2).encode() + b"\n")
-        return cls(path, key, repository_id)
+        _write_format(path, fmt)
+        repo = cls(path, key, repository_id)
+        repo._index = PackIndex(path / "index.sqlite")
+        return repo
 
     @classmethod
     def open(cls, path: Path, key: RepositoryKey) -> Repository:
         path = Path(path)
-        fmt_file = path / "format"
-        if not fmt_file.is_file():
-            raise RepositoryError(f"No repository at {path}.", _INIT_FIX)
-        try:
-            fmt = json.loads(fmt_file.read_text(encoding="utf-8"))
-            name, version, repository_id = fmt["format"], fmt["version"], fmt["id"]
-            check = base64.b64decode(fmt["key_check"], validate=True)
-        except (OSError, ValueError, KeyError, TypeError, binascii.Error):
-            raise RepositoryError(
-                f"The repository format file {fmt_file} is unreadable or damaged.",
-                "Restore it from a copy of the repository; the blobs cannot be read without it.",
-            ) from None
-        if name != FORMAT_NAME:
-            raise RepositoryError(
-                f"{path} is not an entra-backup repository (format '{name}').", _INIT_FIX
-            )
-        if version != FORMAT_VERSION:
-            raise RepositoryError(
-                f"Repository {path} has format version {version}; this agent reads version "
-                f"{FORMAT_VERSION}.",
-                "Run the entra-backup release that created it (or a newer one).",
-            )
+        fmt = _read_format(path)
+        repository_id = str(fmt["id"])
         try:
             AESGCM(key.encryption_key).decrypt(
-                check[:NONCE_BYTES], check[NONCE_BYTES:], str(repository_id).encode()
+                fmt["check"][:NONCE_BYTES], fmt["check"][NONCE_BYTES:], repository_id.encode()
             )
         except (InvalidTag, ValueError):
             raise RepositoryError(
@@ -145,10 +147,39 @@ class Repository:
                 "Configure the key this repository was created with ('repository_key').",
             ) from None
         (path / "tmp").mkdir(exist_ok=True, mode=0o700)
-        repo = cls(path, key, str(repository_id))
+        repo = cls(
+            path,
+            key,
+            repository_id,
+            version=int(fmt["version"]),
+            loose_blobs=bool(fmt.get("loose_blobs")),
+        )
+        if repo.version >= 2:
+            repo._index = PackIndex(path / "index.sqlite")
         repo.clean_tmp(older_than_s=24 * 3600)  # leftovers of a crash; never a live writer's
         repo.recover_unsynced()
         return repo
+
+    def close(self) -> None:
+        """Write what is buffered and release the pack and the index (not a sync)."""
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            for fd in self._readers.values():
+                os.close(fd)
+            self._readers.clear()
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+
+    def _upgrade(self) -> None:
+        """Version 1 -> 2 on the first write: packs and an index beside the blob files."""
+        fmt = json.loads((self.path / "format").read_text(encoding="utf-8"))
+        self._packs.mkdir(exist_ok=True, mode=0o700)
+        self._index = PackIndex(self.path / "index.sqlite")
+        _write_format(self.path, {**fmt, "version": FORMAT_VERSION, "loose_blobs": True})
+        self.version = FORMAT_VERSION
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -161,81 +192,106 @@ class Repository:
     def put_canonical(self, payload: bytes) -> str:
         """Store an object given as its canonical JSON (``canonical_json``'s exact bytes:
         equal content must give equal ids)."""
-        blob_id = hmac.new(self._key.mac_key, payload, hashlib.sha256).hexdigest()
-        self._store(blob_id, _JSON, payload)
-        return blob_id
+        raw = hmac.new(self._key.mac_key, payload, hashlib.sha256).digest()
+        return self._store(raw, _JSON, payload)
 
     def put_bytes(self, data: bytes) -> str:
-        blob_id = hmac.new(self._key.mac_key, _BYTES_ID_PREFIX + data, hashlib.sha256).hexdigest()
-        self._store(blob_id, _BYTES, data)
+        raw = hmac.new(self._key.mac_key, _BYTES_ID_PREFIX + data, hashlib.sha256).digest()
+        return self._store(raw, _BYTES, data)
+
+    def _store(self, raw: bytes, type_byte: bytes, payload: bytes) -> str:
+        blob_id = raw.hex()
+        if self._has(raw, blob_id):
+            return blob_id  # same content, same id: dedupe
+        sealed = self._seal(blob_id, type_byte, payload)
+        self._pack_writer().append(raw, sealed)
         return blob_id
 
-    def _store(self, blob_id: str, type_byte: bytes, payload: bytes) -> None:
-        # Plain os calls on strings: this runs once per object of a backup, and pathlib's
-        # overhead (and tempfile's name search) cost more than the encryption.
-        final = os.path.join(self._blobs_str, blob_id[:2], blob_id)
-        if os.path.exists(final):
-            return  # same content, same id: dedupe
-        data = self._seal(blob_id, type_byte, payload)
-        self._mark_unsynced()
-        # Concurrent puts of the same content race harmlessly: both files are valid, and
-        # os.replace makes whichever lands last appear whole. No fsync per blob (it costs more
-        # than the encryption): the job calls sync() once before it commits a snapshot.
-        _write_blob(self._tmp_str, final, data)
-        if os.name != "posix":
+    def _pack_writer(self) -> PackWriter:
+        writer = self._writer
+        if writer is None:
             with self._lock:
-                self._unsynced.append(Path(final))
+                if self._writer is None:
+                    if self._index is None:
+                        self._upgrade()
+                    assert self._index is not None
+                    self._writer = PackWriter(self._packs, self._tmp, self._index)
+                    # Written out (not synced) when the repository goes or the process
+                    # ends, as a blob file was visible once written.
+                    weakref.finalize(self, self._writer.close)
+                writer = self._writer
+        return writer
 
     def _seal(self, blob_id: str, type_byte: bytes, payload: bytes) -> bytes:
         nonce = secrets.token_bytes(NONCE_BYTES)
         sealed = self._aead.encrypt(nonce, type_byte + _compress(payload), blob_id.encode())
         return MAGIC + bytes([BLOB_VERSION]) + nonce + sealed
 
-    def _mark_unsynced(self) -> None:
-        with self._lock:
-            if not os.path.exists(self._marker_str):
-                # Durable before any unsynced blob: after a power loss, every blob that may be
-                # torn is newer than this file (recover_unsynced relies on it).
-                _atomic_write(self._tmp, self._marker, b"blobs written since this file\n")
-
     def sync(self) -> None:
         """Make every blob written so far durable; call before committing a snapshot."""
-        with self._lock:
-            if not self._marker.exists():
-                return
-            if os.name == "posix":
-                os.sync()
-            else:  # no global sync on Windows: flush each file written
-                for path in self._unsynced:
-                    with contextlib.suppress(FileNotFoundError), open(path, "rb+") as fh:
-                        os.fsync(fh.fileno())
-            self._unsynced.clear()
-            self._marker.unlink()
-            _fsync_dir(self._tmp)
+        if self._writer is not None:
+            self._writer.sync()
+            fsync_dir(self._packs)
 
     def recover_unsynced(self) -> int:
-        """After a crash before sync(): drop blobs that did not reach the disk whole.
+        """After a crash before sync(): drop what did not reach the disk whole.
 
-        Only blobs newer than the marker can be torn; dropping one is safe because no
+        Packs: the tail of each pack no live writer holds, past its synced length, is re-read
+        and cut at the first record that does not authenticate. Version-1 blob files: those
+        newer than the unsynced marker are re-checked. Dropping either is safe because no
         committed snapshot refers to it (commits come after sync()), and the next backup
-        writes it again. Returns how many were removed.
+        writes it again. Returns how many blobs were removed.
         """
-        if not self._marker.exists():
-            return 0
-        since = self._marker.stat().st_mtime - 2.0
         removed = 0
-        for blob_id in list(self.iter_blob_ids()):
-            path = self._blob_path(blob_id)
-            if path.stat().st_mtime >= since and self.check_blob(blob_id) is not None:
-                path.unlink()
-                removed += 1
-        self.sync()
+        if self._index is not None:
+            removed += recover_packs(self._packs, self._index, self._authentic)
+        if self._marker.exists():
+            since = self._marker.stat().st_mtime - 2.0
+            for blob_id in list(self._loose_ids()):
+                path = self._blob_path(blob_id)
+                if path.stat().st_mtime >= since and self.check_blob(blob_id) is not None:
+                    path.unlink()
+                    removed += 1
+            if os.name == "posix":
+                os.sync()
+            self._marker.unlink()
+            fsync_dir(self._tmp)
         return removed
+
+    def _authentic(self, raw: bytes, sealed: bytes) -> bool:
+        try:
+            self._unseal(raw.hex(), sealed)
+        except _Damage:
+            return False
+        return True
 
     # -- reading ---------------------------------------------------------------------------
 
     def exists(self, blob_id: str) -> bool:
-        return _is_blob_id(blob_id) and self._blob_path(blob_id).is_file()
+        return _is_blob_id(blob_id) and self._has(bytes.fromhex(blob_id), blob_id)
+
+    def _has(self, raw: bytes, blob_id: str) -> bool:
+        # The buffer before the index: a flush indexes its records before emptying it.
+        writer = self._writer
+        if writer is not None and raw in writer.pending:
+            return True
+        if self._index is not None and self._index.contains(raw):
+            return True
+        return self._loose and os.path.isfile(self._blob_path(blob_id))
+
+    def location(self, blob_id: str) -> tuple[Path, int, int] | None:
+        """Where a blob's sealed bytes are: (file, offset, length); None when not stored."""
+        if not _is_blob_id(blob_id):
+            return None
+        if self._writer is not None:
+            self._writer.flush()
+        found = self._index.locate(bytes.fromhex(blob_id)) if self._index else None
+        if found is not None:
+            return self._packs / f"{found[0]}.pack", found[1], found[2]
+        path = self._blob_path(blob_id)
+        if self._loose and path.is_file():
+            return path, 0, path.stat().st_size
+        return None
 
     def get(self, blob_id: str) -> Any:
         payload = self._payload(blob_id, _JSON)
@@ -277,7 +333,9 @@ class Repository:
     def _open(self, blob_id: str) -> tuple[bytes, bytes]:
         if not _is_blob_id(blob_id):
             raise _Damage("not a blob id")
-        data = self._read(blob_id)
+        return self._unseal(blob_id, self._read(blob_id))
+
+    def _unseal(self, blob_id: str, data: bytes) -> tuple[bytes, bytes]:
         if len(data) < HEADER_BYTES + TAG_BYTES + 1:
             raise _Damage("truncated")
         if data[: len(MAGIC)] != MAGIC:
@@ -296,17 +354,48 @@ class Repository:
 
     def _read(self, blob_id: str) -> bytes:
         """The sealed bytes of one blob, as stored."""
+        raw = bytes.fromhex(blob_id)
+        writer = self._writer
+        if writer is not None and (buffered := writer.pending_blob(raw)) is not None:
+            return buffered
+        found = self._index.locate(raw) if self._index is not None else None
         try:
-            return self._blob_path(blob_id).read_bytes()
+            if found is not None:
+                return self._read_pack(*found)
+            if self._loose:
+                return self._blob_path(blob_id).read_bytes()
         except FileNotFoundError:
             raise _Damage("missing") from None
         except OSError as exc:
             raise _Damage(f"unreadable ({exc.strerror})") from None
+        raise _Damage("missing")
+
+    def _read_pack(self, name: str, offset: int, length: int) -> bytes:
+        # Under the lock: a handle closed to make room is never read by another thread.
+        with self._lock:
+            fd = self._readers.get(name)
+            if fd is None:
+                if len(self._readers) >= _OPEN_PACKS:
+                    os.close(self._readers.pop(next(iter(self._readers))))
+                fd = os.open(self._packs / f"{name}.pack", os.O_RDONLY | _O_BINARY)
+                self._readers[name] = fd
+            if hasattr(os, "pread"):
+                return os.pread(fd, length, offset)
+            os.lseek(fd, offset, os.SEEK_SET)  # Windows
+            return os.read(fd, length)
 
     # -- housekeeping ----------------------------------------------------------------------
 
     def iter_blob_ids(self) -> Iterator[str]:
-        if not self._blobs.is_dir():
+        if self._writer is not None:
+            self._writer.flush()
+        if self._index is not None:
+            for raw in self._index.iter_ids():
+                yield raw.hex()
+        yield from self._loose_ids()
+
+    def _loose_ids(self) -> Iterator[str]:
+        if not self._loose or not self._blobs.is_dir():
             return
         for shard in sorted(self._blobs.iterdir()):
             if not shard.is_dir():
@@ -318,7 +407,12 @@ class Repository:
     def stats(self) -> tuple[int, int]:
         """(blob count, total bytes on disk)."""
         count = total = 0
-        for blob_id in self.iter_blob_ids():
+        if self._writer is not None:
+            self._writer.flush()
+        if self._index is not None:
+            count = self._index.count()
+            total = sum(p.stat().st_size for p in self._packs.glob("*.pack"))
+        for blob_id in self._loose_ids():
             count += 1
             total += self._blob_path(blob_id).stat().st_size
         return count, total
@@ -333,12 +427,46 @@ class Repository:
                 if stale and entry != self._marker:
                     entry.unlink()
                     removed += 1
-            except FileNotFoundError:
-                pass  # another process finished or removed it meanwhile
+            except (FileNotFoundError, PermissionError):
+                pass  # another process finished or removed it meanwhile (or holds it)
         return removed
 
     def _blob_path(self, blob_id: str) -> Path:
         return self._blobs / blob_id[:2] / blob_id
+
+
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+
+
+def _read_format(path: Path) -> dict[str, Any]:
+    fmt_file = path / "format"
+    if not fmt_file.is_file():
+        raise RepositoryError(f"No repository at {path}.", _INIT_FIX)
+    try:
+        fmt = json.loads(fmt_file.read_text(encoding="utf-8"))
+        name, version, _ = fmt["format"], fmt["version"], fmt["id"]
+        fmt["check"] = base64.b64decode(fmt["key_check"], validate=True)
+    except (OSError, ValueError, KeyError, TypeError, binascii.Error):
+        raise RepositoryError(
+            f"The repository format file {fmt_file} is unreadable or damaged.",
+            "Restore it from a copy of the repository; the blobs cannot be read without it.",
+        ) from None
+    if name != FORMAT_NAME:
+        raise RepositoryError(
+            f"{path} is not an entra-backup repository (format '{name}').", _INIT_FIX
+        )
+    if version not in READABLE_VERSIONS:
+        raise RepositoryError(
+            f"Repository {path} has format version {version}; this agent reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}.",
+            "Run the entra-backup release that created it (or a newer one).",
+        )
+    return dict(fmt)
+
+
+def _write_format(path: Path, fmt: dict[str, Any]) -> None:
+    fmt = {k: v for k, v in fmt.items() if k != "check"}
+    _atomic_write(path / "tmp", path / "format", json.dumps(fmt, indent=2).encode() + b"\n")
 
 
 class _Damage(Exception):
@@ -371,7 +499,7 @@ def _atomic_write(tmp_dir: Path, final: Path, data: bytes, *, durable: bool = Tr
             os.unlink(tmp_name)
         raise
     if durable:
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
 
 
 def _compress(payload: bytes) -> bytes:
@@ -381,46 +509,3 @@ def _compress(payload: bytes) -> bytes:
     wbits = min(15, max(9, len(payload).bit_length()))
     packer = zlib.compressobj(6, zlib.DEFLATED, wbits, min(8, wbits - 7))
     return packer.compress(payload) + packer.flush()
-
-
-_tmp_names = itertools.count()
-
-
-def _write_blob(tmp_dir: str, final: str, data: bytes) -> None:
-    """_atomic_write without fsync for blobs: a temp name unique to this process (no search),
-    the blob's folder made on first use."""
-    tmp_name = os.path.join(
-        tmp_dir, f"{os.path.basename(final)[:16]}.{os.getpid()}.{next(_tmp_names)}.tmp"
-    )
-    try:
-        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
-    except FileExistsError:  # a leftover of an earlier process with our pid
-        os.unlink(tmp_name)
-        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
-    try:
-        try:  # plain os.write: a file object per blob costs more than the write
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        try:
-            os.replace(tmp_name, final)
-        except FileNotFoundError:  # the first blob of its folder
-            os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
-            os.replace(tmp_name, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-
-
-def _fsync_dir(path: Path) -> None:
-    # The rename is durable only once the directory entry is; not possible on Windows.
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -36,12 +36,14 @@ class ScratchRepository(Repository):
             "CREATE TABLE blob (id TEXT PRIMARY KEY, data BLOB NOT NULL);"
         )
 
-    def _store(self, blob_id: str, type_byte: bytes, payload: bytes) -> None:
+    def _store(self, raw: bytes, type_byte: bytes, payload: bytes) -> str:
+        blob_id = raw.hex()
         if self.exists(blob_id):
-            return
+            return blob_id
         data = self._seal(blob_id, type_byte, payload)
         with self._db_lock:
             self._db.execute("INSERT OR IGNORE INTO blob(id, data) VALUES(?, ?)", (blob_id, data))
+        return blob_id
 
     def _read(self, blob_id: str) -> bytes:
         with self._db_lock:
