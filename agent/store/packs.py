@@ -53,21 +53,22 @@ CREATE TABLE IF NOT EXISTS blob (
 """
 
 
-def try_lock(fd: int) -> bool:
-    """An exclusive lock on an open pack, without waiting; released when the fd closes."""
+def try_lock(fd: int, *, wait: bool = False) -> bool:
+    """An exclusive lock on an open pack; released when the fd closes. ``wait``: block until
+    it is free (a recovery in another process holds a new, empty pack only for a moment)."""
     if sys.platform == "win32":
         import msvcrt
 
         os.lseek(fd, 0, os.SEEK_SET)
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            msvcrt.locking(fd, msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
         except OSError:
             return False
         return True
     import fcntl
 
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except OSError:
         return False
     return True
@@ -202,8 +203,8 @@ class PackIndex:
 class PackWriter:
     """Appends sealed blobs to this writer's current pack; thread-safe."""
 
-    def __init__(self, packs_dir: Path, tmp_dir: Path, index: PackIndex) -> None:
-        self._packs, self._tmp, self._index = packs_dir, tmp_dir, index
+    def __init__(self, packs_dir: Path, index: PackIndex) -> None:
+        self._packs, self._index = packs_dir, index
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._num = 0
@@ -256,23 +257,23 @@ class PackWriter:
             self._close_pack()
 
     def _open_pack(self) -> None:
+        # Created, locked and then registered in place (an open file cannot be renamed on
+        # Windows): recovery leaves a pack shorter than its header alone, so it never takes
+        # this one for a crashed writer's in the moment before the lock.
+        self._packs.mkdir(exist_ok=True, mode=0o700)
         name = uuid.uuid4().hex
-        tmp = self._tmp / f"{name}.pack"
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
+        path = self._packs / f"{name}.pack"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
         try:
-            if not try_lock(fd):
-                raise OSError(f"cannot lock new pack {tmp}")
-            _write_all(fd, PACK_HEADER)
+            if not try_lock(fd, wait=True):
+                raise OSError(f"cannot lock new pack {path}")
             self._num = self._index.register(name)
-            # Locked and known to the index before it appears among the packs, so recovery
-            # in another process never mistakes it for a crashed writer's pack.
-            self._packs.mkdir(exist_ok=True, mode=0o700)
-            os.replace(tmp, self._packs / f"{name}.pack")
+            _write_all(fd, PACK_HEADER)
             fsync_dir(self._packs)
         except BaseException:
             os.close(fd)
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+                os.unlink(path)
             raise
         self._fd, self._end = fd, len(PACK_HEADER)
 
@@ -310,8 +311,8 @@ def recover_packs(
         except FileNotFoundError:
             continue
         try:
-            if not try_lock(fd):
-                continue  # a live writer's pack (this or another process)
+            if not try_lock(fd) or os.fstat(fd).st_size < len(PACK_HEADER):
+                continue  # a live writer's pack (this or another process), or one just made
             known = index.pack(path.stem)
             num, written, synced = known if known else (index.register(path.stem), 0, 0)
             size = os.fstat(fd).st_size

@@ -5,7 +5,7 @@ Layout (format version 2)::
     <repo>/format                 JSON: format name, version, repository id, key check
     <repo>/packs/<name>.pack      sealed blobs appended one after another (agent/store/packs.py)
     <repo>/index.sqlite           blob id -> (pack, offset, length)
-    <repo>/tmp/                   packs being created; renamed into packs/ once locked
+    <repo>/tmp/                   the format file while it is rewritten
     <repo>/blobs/<id[:2]>/<id>    version 1: one file per blob, read (never written) after an
                                   upgrade
 
@@ -21,19 +21,13 @@ where they are and are still read, checked and counted.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
-import datetime as dt
 import hashlib
 import hmac
 import json
 import os
 import secrets
-import tempfile
 import threading
 import time
-import uuid
 import weakref
 import zlib
 from collections.abc import Iterator
@@ -44,25 +38,21 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from agent.errors import IntegrityError, RepositoryError
+from agent.store.format_file import FORMAT_VERSION, new_format, read_format, write_format
 from agent.store.keys import RepositoryKey
 from agent.store.packs import PackIndex, PackWriter, fsync_dir, recover_packs
 
-FORMAT_NAME = "entra-backup-repository"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
 MAGIC = b"EBRB"
 BLOB_VERSION = 1
 NONCE_BYTES = 12
 TAG_BYTES = 16
 HEADER_BYTES = len(MAGIC) + 1 + NONCE_BYTES
-_KEY_CHECK = b"entra-backup repository key check"
 # First plaintext byte says what the payload is, so get() never decodes an image as JSON.
 _JSON, _BYTES = b"J", b"B"
 # Binary ids hash a prefix no JSON text can start with: the two id spaces never collide.
 _BYTES_ID_PREFIX = b"\x00bytes\x00"
 _ID_LEN = 64
 _HEX = frozenset("0123456789abcdef")
-_INIT_FIX = "Run 'entra-backup init' to create it, or correct 'repository' in the config."
 _OPEN_PACKS = 32  # read handles kept open
 
 
@@ -115,42 +105,21 @@ class Repository:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         (path / "packs").mkdir(exist_ok=True, mode=0o700)
         (path / "tmp").mkdir(exist_ok=True, mode=0o700)
-        repository_id = uuid.uuid4().hex
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        check = nonce + AESGCM(key.encryption_key).encrypt(
-            nonce, _KEY_CHECK, repository_id.encode()
-        )
-        fmt = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "id": repository_id,
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "key_check": base64.b64encode(check).decode("ascii"),
-        }
-        _write_format(path, fmt)
-        repo = cls(path, key, repository_id)
+        fmt = new_format(key)
+        write_format(path, fmt)
+        repo = cls(path, key, fmt["id"])
         repo._index = PackIndex(path / "index.sqlite")
         return repo
 
     @classmethod
     def open(cls, path: Path, key: RepositoryKey) -> Repository:
         path = Path(path)
-        fmt = _read_format(path)
-        repository_id = str(fmt["id"])
-        try:
-            AESGCM(key.encryption_key).decrypt(
-                fmt["check"][:NONCE_BYTES], fmt["check"][NONCE_BYTES:], repository_id.encode()
-            )
-        except (InvalidTag, ValueError):
-            raise RepositoryError(
-                f"The repository key does not open repository {path}.",
-                "Configure the key this repository was created with ('repository_key').",
-            ) from None
+        fmt = read_format(path, key)
         (path / "tmp").mkdir(exist_ok=True, mode=0o700)
         repo = cls(
             path,
             key,
-            repository_id,
+            str(fmt["id"]),
             version=int(fmt["version"]),
             loose_blobs=bool(fmt.get("loose_blobs")),
         )
@@ -178,7 +147,7 @@ class Repository:
         fmt = json.loads((self.path / "format").read_text(encoding="utf-8"))
         self._packs.mkdir(exist_ok=True, mode=0o700)
         self._index = PackIndex(self.path / "index.sqlite")
-        _write_format(self.path, {**fmt, "version": FORMAT_VERSION, "loose_blobs": True})
+        write_format(self.path, {**fmt, "version": FORMAT_VERSION, "loose_blobs": True})
         self.version = FORMAT_VERSION
 
     # -- writing ---------------------------------------------------------------------------
@@ -215,7 +184,7 @@ class Repository:
                     if self._index is None:
                         self._upgrade()
                     assert self._index is not None
-                    self._writer = PackWriter(self._packs, self._tmp, self._index)
+                    self._writer = PackWriter(self._packs, self._index)
                     # Written out (not synced) when the repository goes or the process
                     # ends, as a blob file was visible once written.
                     weakref.finalize(self, self._writer.close)
@@ -438,37 +407,6 @@ class Repository:
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
-def _read_format(path: Path) -> dict[str, Any]:
-    fmt_file = path / "format"
-    if not fmt_file.is_file():
-        raise RepositoryError(f"No repository at {path}.", _INIT_FIX)
-    try:
-        fmt = json.loads(fmt_file.read_text(encoding="utf-8"))
-        name, version, _ = fmt["format"], fmt["version"], fmt["id"]
-        fmt["check"] = base64.b64decode(fmt["key_check"], validate=True)
-    except (OSError, ValueError, KeyError, TypeError, binascii.Error):
-        raise RepositoryError(
-            f"The repository format file {fmt_file} is unreadable or damaged.",
-            "Restore it from a copy of the repository; the blobs cannot be read without it.",
-        ) from None
-    if name != FORMAT_NAME:
-        raise RepositoryError(
-            f"{path} is not an entra-backup repository (format '{name}').", _INIT_FIX
-        )
-    if version not in READABLE_VERSIONS:
-        raise RepositoryError(
-            f"Repository {path} has format version {version}; this agent reads versions "
-            f"{', '.join(map(str, READABLE_VERSIONS))}.",
-            "Run the entra-backup release that created it (or a newer one).",
-        )
-    return dict(fmt)
-
-
-def _write_format(path: Path, fmt: dict[str, Any]) -> None:
-    fmt = {k: v for k, v in fmt.items() if k != "check"}
-    _atomic_write(path / "tmp", path / "format", json.dumps(fmt, indent=2).encode() + b"\n")
-
-
 class _Damage(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -481,25 +419,6 @@ def _damaged(blob_id: str, reason: str) -> IntegrityError:
         "Run 'entra-backup verify' to see what it holds; restore the repository folder from a "
         "copy or take a new full backup.",
     )
-
-
-def _atomic_write(tmp_dir: Path, final: Path, data: bytes, *, durable: bool = True) -> None:
-    """Write to tmp_dir, fsync (when durable), then rename over ``final``: readers see all or
-    nothing."""
-    fd, tmp_name = tempfile.mkstemp(prefix=final.name[:16] + ".", suffix=".tmp", dir=tmp_dir)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
-        os.replace(tmp_name, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    if durable:
-        fsync_dir(final.parent)
 
 
 def _compress(payload: bytes) -> bytes:
