@@ -91,6 +91,8 @@ def test_blob_files_hold_no_plaintext(repo: Repository) -> None:
         assert UPN.encode() not in data
         assert LONG[:40].encode() not in data
         assert b"Adele" not in data
+        if sys.platform != "win32":  # and only the agent's account may read them
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
 def test_blob_id_reveals_nothing_without_the_key(tmp_path: Path) -> None:

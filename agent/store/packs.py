@@ -91,6 +91,8 @@ class PackIndex:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
+        # Owner-only like the packs (SQLite gives its -wal and -shm files the same mode).
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | _O_BINARY, 0o600))
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute("PRAGMA journal_mode=WAL")
