@@ -266,8 +266,6 @@ def test_drill_restores_apps_service_principals_owners_and_assignments(env) -> N
         for change in obj["changes"]:
             if any(old in change["path"] or new in change["path"] for old, new in ids.items()):
                 continue  # names a recreated object (or its appId): same object, new id
-            if obj["kind"] == "appRoleAssignment":
-                continue  # recreated assignments: same principal and role, new id
             prop = change["path"].split("[")[0].split(".")[0]
             assert prop in listed.get((obj["kind"], obj["id"]), {}), (obj, change)
     again = restore(config, snap, *kinds, "--dry-run", "--json").json()

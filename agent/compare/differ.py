@@ -11,7 +11,10 @@ Paths (stable, part of the ``--json`` schema):
                otherwise the whole list is one change)
 - ``a[KEY]``   the item of an unordered list whose key is KEY: its "id" (or the key its
                declaration names), or, for items without a key, the item's value itself
-               (JSON for objects). An item only in the new version is ``added``, only in the
+               (JSON for objects). A relationship's whole-object links are keyed by their
+               identity (agent/kinds/links.py, as restore pairs them: ``appRoleAssignedTo[
+               principalId/appRoleId]``) and compared without the id and creation time Graph
+               gives a link written again. An item only in the new version is ``added``, only in the
                old one ``removed``; a keyed item in both is compared property by property.
 
 Each change has an ``op``: ``added`` (absent before), ``removed`` (absent now) or ``changed``.
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.kinds import BY_NAME
+from agent.kinds.links import identified, link_key, without_assigned
 from agent.kinds.spec import KindSpec
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
@@ -70,6 +74,7 @@ class Rules:
 
     unordered: dict[str, str] = field(default_factory=dict)  # path → item key ("" = value)
     secret: bool = False
+    links: frozenset[str] = frozenset()  # paths of links paired by identity (kinds/links.py)
 
     @classmethod
     def of(cls, spec: KindSpec | None) -> Rules:
@@ -79,7 +84,9 @@ class Rules:
         for entry in spec.unordered:
             name = entry.partition("[")[0]
             keys[name] = spec.unordered_key(name) or ""
-        return cls(keys, spec.secret)
+        relation = spec.relation if spec.parent else None
+        links = frozenset({relation} if relation and identified(relation) else ())
+        return cls({**keys, **dict.fromkeys(links, "")}, spec.secret, links)
 
 
 def diff_objects(
@@ -166,8 +173,12 @@ def _item_key(item: Any, key: str) -> str:
 def _diff_set(
     old: list[Any], new: list[Any], path: str, shape: str, key: str, rules: Rules
 ) -> Iterator[PropertyChange]:
-    before = {_item_key(i, key): i for i in old}
-    after = {_item_key(i, key): i for i in new}
+    if shape in rules.links:  # a link written again is the same link (kinds/links.py)
+        before = {link_key(shape, i): without_assigned(i) for i in old}
+        after = {link_key(shape, i): without_assigned(i) for i in new}
+    else:
+        before = {_item_key(i, key): i for i in old}
+        after = {_item_key(i, key): i for i in new}
     for item_key in sorted(set(before) | set(after)):
         sub = f"{path}[{item_key}]"
         if item_key not in before:

@@ -6,15 +6,14 @@ recreated by an app) and their registered owners and users ($ref)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from agent.errors import WriteRejected
 from agent.graph import GraphClient
 from agent.kinds import KindSpec
+from agent.kinds.links import short_name
 from agent.restore.restorers import (
     GRAPH_ROOT,
-    LINK_KEY,
     LINKS,
     GraphLinks,
     GraphObjects,
@@ -22,19 +21,8 @@ from agent.restore.restorers import (
     register,
 )
 
-_EXT_PREFIX = re.compile(r"^extension_[0-9a-fA-F]{32}_")
 EXT_CREATE = ("dataType", "isMultiValued", "targetObjects")
 FIC_CONTENT = ("issuer", "subject", "audiences", "description")
-
-
-def short_name(item: dict[str, Any]) -> str:
-    """An extension property's name without ``extension_{appId}_``: a recreated app has a new
-    appId, so the full name changes while the property is the same."""
-    return _EXT_PREFIX.sub("", str(item.get("name") or ""))
-
-
-LINK_KEY["extensionProperties"] = short_name
-LINK_KEY["federatedIdentityCredentials"] = lambda item: str(item.get("name") or "")
 
 
 class _Children(GraphLinks):

@@ -10,12 +10,12 @@ family proves it (tests/test_restore_*.py): a declared strategy alone is not eno
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from agent.errors import ConfigError
 from agent.graph import GraphClient
 from agent.kinds import ALL_KINDS, BY_NAME, KindSpec
+from agent.kinds.links import link_key
 from agent.restore import properties
 
 # Family modules that register restorers when imported (each a module of agent/restore/).
@@ -32,9 +32,8 @@ FAMILIES: tuple[str, ...] = (
     "agent.restore.sso",  # enterprise apps' SSO: SPs, apps, claims / token issuance links
     "agent.restore.policies",
 )
-# Links that are whole objects (appRoleAssignedTo): what identifies one across a recreate (its
-# own id is new), and what a create sends. Other links are $ref, identified by the target id.
-LINK_IDENTITY: dict[str, tuple[str, ...]] = {"appRoleAssignedTo": ("principalId", "appRoleId")}
+# Links that are whole objects (appRoleAssignedTo): what a create sends. What identifies one
+# across a recreate (its own id is new) is declared once, for diff too: agent/kinds/links.py.
 LINK_CREATE: dict[str, tuple[str, ...]] = {
     "appRoleAssignedTo": ("principalId", "resourceId", "appRoleId")
 }
@@ -73,27 +72,15 @@ def link_field(spec: KindSpec) -> str:
     return "manager"  # single-valued: userManager
 
 
-# Links identified by a value computed from the item (e.g. an app's extension property by its
-# name without the app's own appId, which a recreated app changes); filled by family modules.
-LINK_KEY: dict[str, Callable[[dict[str, Any]], str]] = {}
-
-
 def link_items(spec: KindSpec, value: Any) -> dict[str, dict[str, Any]]:
-    """The links a relationship object holds, by what identifies each (see LINK_IDENTITY)."""
+    """The links a relationship object holds, by what identifies each (kinds/links.py)."""
     items = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
     name = link_field(spec)
-    fields = LINK_IDENTITY.get(name)
-    keyed = LINK_KEY.get(name)
     out: dict[str, dict[str, Any]] = {}
     for item in items:
         if not isinstance(item, dict):
             continue
-        if keyed is not None:
-            key = keyed(item)
-        elif fields:
-            key = "/".join(str(item.get(f)) for f in fields)
-        else:
-            key = str(item.get("id") or "")
+        key = link_key(name, item)
         if key:
             out[key] = item
     return out
