@@ -31,9 +31,9 @@ from agent.compare.live import LiveRead
 from agent.compare.sides import SnapshotSide, label_of
 from agent.errors import ConfigError
 from agent.kinds import ALL_KINDS, BY_NAME, KindSpec
+from agent.kinds.links import LINK_IDENTITY
 from agent.restore.idmap import IdMap
 from agent.restore.restorers import (
-    LINK_IDENTITY,
     comparable,
     deleted_kind_of,
     link_field,
