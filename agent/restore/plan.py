@@ -277,7 +277,9 @@ MATCH_BY: dict[str, tuple[str, ...]] = {
     "user": ("userPrincipalName",),
     "group": ("mailNickname", "displayName"),
     "application": ("displayName",),  # a recreated app has a new appId too
-    "servicePrincipal": ("appId",),  # one per app in a tenant (its new appId, if recreated)
+    # One service principal per app in a tenant (the app's appId mapped when it was recreated;
+    # a first-party or other tenant's app keeps its appId).
+    "servicePrincipal": ("appId",),
     "administrativeUnit": ("displayName",),
     "groupSetting": ("templateId",),  # one tenant-wide setting per template
     # A grant is recreated with a new id; principalId is empty for admin consent.

@@ -17,6 +17,7 @@ from agent.schema.csdl import load_schema
 from agent.simulator.graph.churn_objects import delete_application
 from agent.simulator.graph.directory import Directory
 from agent.simulator.graph.errors import GraphError, bad_request, not_found
+from agent.simulator.graph.gen_apps import published_app
 from agent.simulator.graph.props import ODATA_TYPE
 from agent.simulator.graph.query import project
 from agent.simulator.graph.sso_writes import check_thumbprint
@@ -220,6 +221,12 @@ def _prepare_application(d: Directory, props: dict[str, Any], row: dict[str, Any
         props.setdefault("signInAudience", "AzureADMyOrg")
 
 
+# What the publisher's application decides for every tenant's service principal of it.
+_PUBLISHED = frozenset({"appDisplayName", "appOwnerOrganizationId", "servicePrincipalType",
+                        "servicePrincipalNames", "signInAudience", "appRoles",
+                        "oauth2PermissionScopes"})  # fmt: skip
+
+
 def _prepare_service_principal(
     d: Directory, props: dict[str, Any], row: dict[str, Any] | None
 ) -> None:
@@ -237,6 +244,10 @@ def _prepare_service_principal(
         )
     app = next((r for _, r in d.scan("application", 0) if r.get("appId") == app_id), None)
     known = app or next((g.row for g in d.deleted.values() if g.row.get("appId") == app_id), None)
+    published = published_app(app_id) if known is None else None
+    if published is not None:  # another tenant's multi-tenant app: its published values
+        props.update({k: v for k, v in published.items() if k in _PUBLISHED or k not in props})
+        return
     if known is None:
         raise bad_request(
             f"The appId '{app_id}' of the service principal does not reference a valid "
