@@ -20,6 +20,7 @@ from agent.simulator.exchange import settings as sim_settings
 from agent.simulator.exchange.state import ExchangeOrg
 from agent.simulator.service import READ_PERMISSIONS
 from tests.agent_helpers import write_requests
+from tests.drill_damage import flip
 from tests.exchange_agent_helpers import exchange_agent
 from tests.test_restore_e2e import WRITES, backup, restore, run
 
@@ -164,26 +165,6 @@ def prepare(org: ExchangeOrg, d: Any) -> dict[str, str]:
         "nasty": str(nasty["ExternalDirectoryObjectId"]),
         "cloud": cloud["id"],
     }
-
-
-def flip(obj: dict[str, Any], allowed: list[str]) -> dict[str, Any] | None:
-    """A change to one settable property: a switch flipped, else a number moved."""
-    for key in sorted(allowed):
-        if key not in ("IsDefault", "MakeDefault") and isinstance(obj.get(key), bool):
-            return {key: not obj[key]}
-    for key in sorted(allowed):
-        value = obj.get(key)
-        if key != "Priority" and isinstance(value, int) and not isinstance(value, bool):
-            return {key: value + 1}
-    for key in ("Comments", "AdminDisplayName"):
-        if key in allowed:
-            return {key: "defaced"}
-    for key in sorted(allowed):
-        if isinstance(obj.get(key), list):
-            return {key: [*obj[key], "defaced.example"]}
-        if isinstance(obj.get(key), str):
-            return {key: "defaced.example"}
-    return None
 
 
 def damage(org: ExchangeOrg, d: Any, made: dict[str, str], rng: random.Random) -> dict[str, Any]:

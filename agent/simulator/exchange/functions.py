@@ -19,6 +19,7 @@ from agent.simulator.exchange.functions_restore import (
     new_allow_block_item,
     new_setting,
     remove_allow_block_item,
+    replace_members,
     set_rule_state,
     update_role_group_member,
 )
@@ -148,14 +149,7 @@ def set_distribution_group(env: Envelope, bound: Bound) -> None:
 
 
 def sync_members(env: Envelope, bound: Bound) -> None:
-    members = bound.values["Members"]
-    parameters = {
-        "Identity": bound.values["Identity"],
-        "Members": None if len(members) == 0 else list(members),
-        "BypassSecurityGroupManagerCheck": True,
-        "Confirm": False,
-    }
-    env.invoke("Update-DistributionGroupMember", parameters)
+    replace_members(env, bound, "Update-DistributionGroupMember")
 
 
 def remove_distribution_group(env: Envelope, bound: Bound) -> None:

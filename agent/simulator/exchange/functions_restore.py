@@ -38,7 +38,8 @@ def set_rule_state(env: Envelope, bound: Bound) -> None:
     env.invoke(bound.values["Cmdlet"], {"Identity": bound.values["Identity"], "Confirm": False})
 
 
-def update_role_group_member(env: Envelope, bound: Bound) -> None:
+def replace_members(env: Envelope, bound: Bound, cmdlet: str) -> None:
+    """Update-<X>Member: the whole list at once (an empty list clears it, as $null)."""
     members = bound.values["Members"]
     parameters = {
         "Identity": bound.values["Identity"],
@@ -46,7 +47,11 @@ def update_role_group_member(env: Envelope, bound: Bound) -> None:
         "BypassSecurityGroupManagerCheck": True,
         "Confirm": False,
     }
-    env.invoke("Update-RoleGroupMember", parameters)
+    env.invoke(cmdlet, parameters)
+
+
+def update_role_group_member(env: Envelope, bound: Bound) -> None:
+    replace_members(env, bound, "Update-RoleGroupMember")
 
 
 def new_allow_block_item(env: Envelope, bound: Bound) -> None:
