@@ -13,8 +13,8 @@ from agent.commands.common import ConfigOpt, JsonOpt, app, console, print_json, 
 from agent.compare.sides import SnapshotSide, resolve_snapshot
 from agent.errors import ConfigError
 from agent.kinds import BY_NAME, resolve
+from agent.restore.actions import MODES, Plan, Request
 from agent.restore.apply import RestoreReport, run_restore
-from agent.restore.plan import MODES, Plan, Request
 from agent.restore.restorers import ready, restorable
 
 EXIT_REFUSED = 2

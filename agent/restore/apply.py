@@ -22,9 +22,11 @@ from agent.exchange.bridge import ExchangeBridge
 from agent.graph import GraphClient
 from agent.jobs.connection import connect_tenant, open_bridge
 from agent.kinds import BY_NAME, KindSpec
+from agent.restore.actions import Action, Plan, Request
 from agent.restore.idmap import IdMap
+from agent.restore.ordering import live_kinds
 from agent.restore.passwords import PasswordFile, temporary_password
-from agent.restore.plan import Action, Plan, Request, build_plan, live_kinds
+from agent.restore.plan import build_plan
 from agent.restore.restorers import (
     GLOBAL_ADMIN,
     comparable,

@@ -21,7 +21,7 @@ from agent.exchange import protocol
 from agent.exchange.contract import parse_module
 from agent.exchange.outcomes import skip_reason
 from agent.kinds import KindSpec
-from agent.restore.plan import Action, Request
+from agent.restore.actions import Action, Request
 
 READ_ONLY = "set by Exchange Online; no cmdlet writes it"
 

@@ -24,6 +24,7 @@ from agent.compare.sides import SnapshotSide
 from agent.exchange.bridge import ExchangeBridge
 from agent.kinds import BY_NAME, KindSpec
 from agent.kinds.exchange import GROUP_KINDS
+from agent.restore.actions import Action, Request
 from agent.restore.bridge_base import (
     READ_ONLY,
     BridgeAction,
@@ -38,7 +39,7 @@ from agent.restore.bridge_base import (
     same,
 )
 from agent.restore.idmap import IdMap
-from agent.restore.plan import Action, Request, target_gone
+from agent.restore.link_actions import target_gone
 from agent.restore.restorers import register
 
 # Properties that name other groups: written with the members, after every group exists.

@@ -28,6 +28,7 @@ from agent.exchange.bridge import ExchangeBridge
 from agent.kinds import BY_NAME, KindSpec
 from agent.kinds.exchange import SETTINGS_KINDS
 from agent.restore import exchange_settings_write as w
+from agent.restore.actions import Action, Request
 from agent.restore.bridge_base import (
     READ_ONLY,
     BridgeAction,
@@ -39,7 +40,6 @@ from agent.restore.bridge_base import (
     plan_pairs,
 )
 from agent.restore.idmap import IdMap
-from agent.restore.plan import Action, Request
 from agent.restore.restorers import register
 
 # Identity columns and stamps: they identify the object or change with every write.

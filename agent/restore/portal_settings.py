@@ -15,7 +15,7 @@ from typing import Any
 from agent.graph import GraphClient
 from agent.kinds import KindSpec
 from agent.portal import SSGM_FIELDS, SSGM_READ_ONLY
-from agent.restore.plan import Action
+from agent.restore.actions import Action
 from agent.restore.restorers import GraphObjects, register
 from agent.restore.session import RestoreSession, current, refuse
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from agent.graph import GraphClient
 from agent.kinds import KindSpec
+from agent.restore.actions import Action
 from agent.restore.app_links import PolicyLinks
-from agent.restore.plan import Action
 from agent.restore.restorers import GraphObjects, register
 from agent.restore.session import RestoreSession, current, refuse
 
