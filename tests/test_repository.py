@@ -169,9 +169,9 @@ def test_missing_repository_says_to_run_init(tmp_path: Path, key: RepositoryKey)
 def test_unknown_format_version_is_refused(repo: Repository, key: RepositoryKey) -> None:
     fmt_path = repo.path / "format"
     fmt = json.loads(fmt_path.read_text())
-    fmt["version"] = 3
+    fmt["version"] = 4
     fmt_path.write_text(json.dumps(fmt))
-    with pytest.raises(RepositoryError, match="format version 3"):
+    with pytest.raises(RepositoryError, match="format version 4"):
         Repository.open(repo.path, key)
 
 
@@ -248,8 +248,8 @@ def test_key_file_is_owner_only_and_never_overwritten(tmp_path: Path, key: Repos
 
 
 def test_objects_of_every_size_read_back_and_verify(repo: Repository, key: RepositoryKey) -> None:
-    """Small objects are compressed with a small window, big ones with zlib's full one; each
-    reads back whole, passes the integrity check and stays smaller than its JSON."""
+    """Objects from empty to larger than zstd's block each read back whole, pass the
+    integrity check and are stored compressed."""
     sizes = (0, 10, 300, 5_000, 40_000, 300_000)
     stored = {}
     for size in sizes:

@@ -127,13 +127,54 @@ def test_a_version_1_repository_reads_and_upgrades_on_first_write(tmp_path: Path
     new_id = repo.put({"id": "written after the upgrade"})
     repo.sync()
     fmt = json.loads((tmp_path / "repo" / "format").read_text())
-    assert fmt["version"] == 2 and fmt["loose_blobs"] is True
+    assert fmt["version"] == 3 and fmt["loose_blobs"] is True
     assert len(packs_of(tmp_path / "repo")) == 1
     reopened = Repository.open(tmp_path / "repo", key)
     assert reopened.get(new_id) == {"id": "written after the upgrade"}
     assert reopened.get(old_id) == old_obj
     assert reopened.stats()[0] == 4
     assert all(reopened.check_blob(b) is None for b in reopened.iter_blob_ids())
+
+
+def test_a_version_2_repository_reads_and_upgrades_on_first_write(tmp_path: Path) -> None:
+    """tests/data/repository-v2 was written by the agent before zstd (packs of zlib blobs)."""
+    shutil.copytree(DATA / "repository-v2", tmp_path / "repo")
+    key = RepositoryKey.from_text((DATA / "repository-v2.key").read_text())
+    expected = json.loads((DATA / "repository-v2.json").read_text())
+    repo = Repository.open(tmp_path / "repo", key)
+    assert repo.version == 2
+    for blob_id, obj in expected["objects"].items():
+        assert repo.get(blob_id) == obj and repo.check_blob(blob_id) is None
+        assert repo.put(obj) == blob_id  # the same content keeps its id: nothing is stored
+    for blob_id, data in expected["bytes"].items():
+        assert repo.get_bytes(blob_id) == bytes.fromhex(data)
+    repo.sync()
+    assert json.loads((tmp_path / "repo" / "format").read_text())["version"] == 2
+    assert repo.stats()[0] == 5 and len(packs_of(tmp_path / "repo")) == 1
+
+    new_id = repo.put({"id": "written after the upgrade", "text": "zstd " * 50})
+    repo.sync()
+    fmt = json.loads((tmp_path / "repo" / "format").read_text())
+    assert fmt["version"] == 3 and "loose_blobs" not in fmt
+    reopened = Repository.open(tmp_path / "repo", key)
+    assert reopened.get(new_id) == {"id": "written after the upgrade", "text": "zstd " * 50}
+    assert all(reopened.get(b) == obj for b, obj in expected["objects"].items())
+    assert reopened.stats()[0] == 6
+    assert all(reopened.check_blob(b) is None for b in reopened.iter_blob_ids())
+
+
+def test_a_blobs_header_is_authenticated(tmp_path: Path) -> None:
+    key = RepositoryKey.generate()
+    repo = Repository.init(tmp_path / "repo", key)
+    blob = repo.put({"id": "x"})
+    empty = repo.put_bytes(b"")
+    repo.sync()
+    assert repo.get_bytes(empty) == b""
+    path, offset, _ = repo.location(blob) or pytest.fail("not stored")
+    data = bytearray(path.read_bytes())
+    data[offset + 4] = 1  # claims to be an older (zlib) blob
+    path.write_bytes(bytes(data))
+    assert repo.check_blob(blob) == "authentication failed"
 
 
 def test_writer_processes_and_threads_side_by_side(tmp_path: Path) -> None:

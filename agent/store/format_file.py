@@ -22,8 +22,10 @@ from agent.store.keys import RepositoryKey
 from agent.store.packs import fsync_dir
 
 FORMAT_NAME = "entra-backup-repository"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 1: a file per blob; 2: packs and an index; 3: blobs may be zstd-compressed (blob version 2),
+# which an agent that reads only 1 and 2 would take for damage.
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 INIT_FIX = "Run 'entra-backup init' to create it, or correct 'repository' in the config."
 _KEY_CHECK = b"entra-backup repository key check"
 _NONCE_BYTES = 12

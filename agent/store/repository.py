@@ -1,6 +1,6 @@
 """Content-addressed, compressed, AES-256-GCM encrypted, write-once blobs on a filesystem.
 
-Layout (format version 2)::
+Layout (format version 3)::
 
     <repo>/format                 JSON: format name, version, repository id, key check
     <repo>/packs/<name>.pack      sealed blobs appended one after another (agent/store/packs.py)
@@ -9,14 +9,15 @@ Layout (format version 2)::
     <repo>/blobs/<id[:2]>/<id>    version 1: one file per blob, read (never written) after an
                                   upgrade
 
-A sealed blob is magic(4) | version(1) | nonce(12) | ciphertext+tag, in a pack or in its own
-file alike. The blob id is HMAC-SHA256(mac key, canonical JSON) and is also the AEAD
-associated data, so bytes moved to another id (or an index row pointing elsewhere) fail
-authentication instead of returning wrong data.
+A sealed blob (agent/store/sealing.py) is magic(4) | version(1) | nonce(12) |
+ciphertext+tag, in a pack or in its own file alike. The blob id is HMAC-SHA256(mac key,
+canonical JSON) and is also the AEAD associated data, so bytes moved to another id (or an
+index row pointing elsewhere) fail authentication instead of returning wrong data.
 
-A version-1 repository opens and reads as it is; its first write upgrades it in place
-(``format`` says version 2 and ``loose_blobs``): new blobs go to packs, the old files stay
-where they are and are still read, checked and counted.
+Older repositories open and read as they are; the first write upgrades one in place.
+Version 1 (``format`` then says ``loose_blobs``): new blobs go to packs, the old files stay
+where they are and are still read, checked and counted. Version 2: its zlib blobs stay and
+are read; new blobs are zstd (format version 3 tells an older agent not to read them).
 """
 
 from __future__ import annotations
@@ -25,28 +26,19 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 import threading
 import time
 import weakref
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from agent.errors import IntegrityError, RepositoryError
 from agent.store.format_file import FORMAT_VERSION, new_format, read_format, write_format
 from agent.store.keys import RepositoryKey
 from agent.store.packs import PackIndex, PackWriter, fsync_dir, recover_packs
+from agent.store.sealing import Damage, Sealer
 
-MAGIC = b"EBRB"
-BLOB_VERSION = 1
-NONCE_BYTES = 12
-TAG_BYTES = 16
-HEADER_BYTES = len(MAGIC) + 1 + NONCE_BYTES
 # First plaintext byte says what the payload is, so get() never decodes an image as JSON.
 _JSON, _BYTES = b"J", b"B"
 # Binary ids hash a prefix no JSON text can start with: the two id spaces never collide.
@@ -81,7 +73,7 @@ class Repository:
         self.repository_id = repository_id
         self.version = version
         self._key = key
-        self._aead = AESGCM(key.encryption_key)
+        self._sealer = Sealer(key.encryption_key)
         self._blobs = self.path / "blobs"
         self._packs = self.path / "packs"
         self._tmp = self.path / "tmp"
@@ -143,11 +135,16 @@ class Repository:
                 self._index = None
 
     def _upgrade(self) -> None:
-        """Version 1 -> 2 on the first write: packs and an index beside the blob files."""
+        """On the first write. From version 1: packs and an index beside the blob files.
+        From 1 or 2: the format says that blobs may be zstd-compressed."""
         fmt = json.loads((self.path / "format").read_text(encoding="utf-8"))
         self._packs.mkdir(exist_ok=True, mode=0o700)
-        self._index = PackIndex(self.path / "index.sqlite")
-        write_format(self.path, {**fmt, "version": FORMAT_VERSION, "loose_blobs": True})
+        if self._index is None:
+            self._index = PackIndex(self.path / "index.sqlite")
+        fmt["version"] = FORMAT_VERSION
+        if self._loose:
+            fmt["loose_blobs"] = True
+        write_format(self.path, fmt)
         self.version = FORMAT_VERSION
 
     # -- writing ---------------------------------------------------------------------------
@@ -172,8 +169,8 @@ class Repository:
         blob_id = raw.hex()
         if self._has(raw, blob_id):
             return blob_id  # same content, same id: dedupe
-        sealed = self._seal(blob_id, type_byte, payload)
-        self._pack_writer().append(raw, sealed)
+        writer = self._pack_writer()  # first: a write upgrades an older format
+        writer.append(raw, self._sealer.seal(blob_id, type_byte, payload))
         return blob_id
 
     def _pack_writer(self) -> PackWriter:
@@ -181,7 +178,7 @@ class Repository:
         if writer is None:
             with self._lock:
                 if self._writer is None:
-                    if self._index is None:
+                    if self.version < FORMAT_VERSION:
                         self._upgrade()
                     assert self._index is not None
                     self._writer = PackWriter(self._packs, self._index)
@@ -190,11 +187,6 @@ class Repository:
                     weakref.finalize(self, self._writer.close)
                 writer = self._writer
         return writer
-
-    def _seal(self, blob_id: str, type_byte: bytes, payload: bytes) -> bytes:
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, type_byte + _compress(payload), blob_id.encode())
-        return MAGIC + bytes([BLOB_VERSION]) + nonce + sealed
 
     def sync(self) -> None:
         """Make every blob written so far durable; call before committing a snapshot."""
@@ -229,8 +221,8 @@ class Repository:
 
     def _authentic(self, raw: bytes, sealed: bytes) -> bool:
         try:
-            self._unseal(raw.hex(), sealed)
-        except _Damage:
+            self._sealer.unseal(raw.hex(), sealed)
+        except Damage:
             return False
         return True
 
@@ -281,7 +273,7 @@ class Repository:
         """None when the blob is intact, else a short reason (missing, truncated, …)."""
         try:
             type_byte, payload = self._open(blob_id)
-        except _Damage as exc:
+        except Damage as exc:
             return exc.reason
         prefix = _BYTES_ID_PREFIX if type_byte == _BYTES else b""
         actual = hmac.new(self._key.mac_key, prefix + payload, hashlib.sha256).hexdigest()
@@ -292,7 +284,7 @@ class Repository:
     def _payload(self, blob_id: str, expected: bytes) -> bytes:
         try:
             type_byte, payload = self._open(blob_id)
-        except _Damage as exc:
+        except Damage as exc:
             raise _damaged(blob_id, exc.reason) from None
         if type_byte != expected:
             what = "binary data" if type_byte == _BYTES else "a JSON object"
@@ -301,25 +293,8 @@ class Repository:
 
     def _open(self, blob_id: str) -> tuple[bytes, bytes]:
         if not _is_blob_id(blob_id):
-            raise _Damage("not a blob id")
-        return self._unseal(blob_id, self._read(blob_id))
-
-    def _unseal(self, blob_id: str, data: bytes) -> tuple[bytes, bytes]:
-        if len(data) < HEADER_BYTES + TAG_BYTES + 1:
-            raise _Damage("truncated")
-        if data[: len(MAGIC)] != MAGIC:
-            raise _Damage("not a blob file (bad header)")
-        if data[len(MAGIC)] != BLOB_VERSION:
-            raise _Damage(f"unknown blob version {data[len(MAGIC)]}")
-        nonce = data[len(MAGIC) + 1 : HEADER_BYTES]
-        try:
-            plain = self._aead.decrypt(nonce, data[HEADER_BYTES:], blob_id.encode())
-        except InvalidTag:
-            raise _Damage("authentication failed") from None
-        try:
-            return plain[:1], zlib.decompress(plain[1:])
-        except zlib.error:
-            raise _Damage("content does not decompress") from None
+            raise Damage("not a blob id")
+        return self._sealer.unseal(blob_id, self._read(blob_id))
 
     def _read(self, blob_id: str) -> bytes:
         """The sealed bytes of one blob, as stored."""
@@ -334,10 +309,10 @@ class Repository:
             if self._loose:
                 return self._blob_path(blob_id).read_bytes()
         except FileNotFoundError:
-            raise _Damage("missing") from None
+            raise Damage("missing") from None
         except OSError as exc:
-            raise _Damage(f"unreadable ({exc.strerror})") from None
-        raise _Damage("missing")
+            raise Damage(f"unreadable ({exc.strerror})") from None
+        raise Damage("missing")
 
     def _read_pack(self, name: str, offset: int, length: int) -> bytes:
         # Under the lock: a handle closed to make room is never read by another thread.
@@ -407,24 +382,9 @@ class Repository:
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
-class _Damage(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 def _damaged(blob_id: str, reason: str) -> IntegrityError:
     return IntegrityError(
         f"Blob {blob_id} is damaged: {reason}.",
         "Run 'entra-backup verify' to see what it holds; restore the repository folder from a "
         "copy or take a new full backup.",
     )
-
-
-def _compress(payload: bytes) -> bytes:
-    """zlib at level 6 with a window no larger than the payload: zlib.compress's default
-    32 KiB window and 128 KiB state cost ten times the compression of a small object.
-    zlib.decompress reads any window size, so old and new blobs read alike."""
-    wbits = min(15, max(9, len(payload).bit_length()))
-    packer = zlib.compressobj(6, zlib.DEFLATED, wbits, min(8, wbits - 7))
-    return packer.compress(payload) + packer.flush()

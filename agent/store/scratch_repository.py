@@ -18,7 +18,8 @@ import threading
 from pathlib import Path
 
 from agent.store.keys import RepositoryKey
-from agent.store.repository import Repository, _Damage
+from agent.store.repository import Repository
+from agent.store.sealing import Damage
 
 
 class ScratchRepository(Repository):
@@ -40,7 +41,7 @@ class ScratchRepository(Repository):
         blob_id = raw.hex()
         if self.exists(blob_id):
             return blob_id
-        data = self._seal(blob_id, type_byte, payload)
+        data = self._sealer.seal(blob_id, type_byte, payload)
         with self._db_lock:
             self._db.execute("INSERT OR IGNORE INTO blob(id, data) VALUES(?, ?)", (blob_id, data))
         return blob_id
@@ -52,7 +53,7 @@ class ScratchRepository(Repository):
             return bytes(row[0])
         if self._fallback is not None:
             return self._fallback._read(blob_id)
-        raise _Damage("missing")
+        raise Damage("missing")
 
     def exists(self, blob_id: str) -> bool:
         with self._db_lock:
