@@ -101,7 +101,7 @@ def main() -> None:
     objects = tenant_objects(args.users)
     rounds = []
     for r in range(args.rounds):
-        with tempfile.TemporaryDirectory(prefix="entra-bench-store-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="store-bench-") as tmp:
             rounds.append(one_round(objects, Path(tmp) / f"repo{r}"))
     result: dict[str, Any] = {
         "objects": len(objects),

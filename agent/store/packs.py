@@ -14,7 +14,8 @@ buffered and written a MiB at a time, their index rows inserted in the same step
 a seal and an index lookup, not five file system calls. The index lives in the repository
 (the repository stays usable without the catalog), is read through SQLite's bounded page cache
 (memory does not grow with the number of blobs), and can be rebuilt from the packs: each
-record names its blob, and the blob id is the AEAD's associated data.
+record names its blob, and the blob id is the AEAD's associated data. A put that keeps meeting
+new content asks a Bloom filter of the ids first (agent/store/id_filter.py), not SQLite.
 
 Crash safety: ``sync()`` writes the buffer, fsyncs the pack and then records its synced
 length. On open, every pack no live writer holds whose written or file length differs from its
@@ -35,6 +36,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from agent.store.id_filter import IdFilter
+
 PACK_MAGIC = b"EBRP"
 PACK_VERSION = 2
 PACK_HEADER = PACK_MAGIC + bytes([PACK_VERSION]) + b"\0\0\0"
@@ -42,6 +45,10 @@ RECORD = struct.Struct(">32sI")  # blob id (raw HMAC), length of the sealed blob
 BUFFER_BYTES = 1 << 20  # records written (and indexed) a MiB at a time
 PACK_BYTES = 64 << 20  # a pack this large is closed and the next put starts a new one
 MAX_BLOB_BYTES = (1 << 32) - 1
+# Puts looked up in the index before deciding on a filter: one is loaded (a read of every id)
+# only when most of them were new content, as in a first backup; a backup of mostly stored
+# content, or a small one, never pays for it.
+FILTER_WINDOW = 20_000
 _O_BINARY = getattr(os, "O_BINARY", 0)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pack (
@@ -99,6 +106,8 @@ class PackIndex:
         self._db.execute("PRAGMA synchronous=NORMAL")  # FULL for the commit in set_synced
         self._db.executescript(_SCHEMA)
         self._names: dict[int, str] = {}  # pack number -> name: one entry per pack, not blob
+        self._filter: IdFilter | None = None
+        self._lookups = self._misses = 0
 
     def close(self) -> None:
         with self._lock:
@@ -126,6 +135,30 @@ class PackIndex:
             return (
                 self._db.execute("SELECT 1 FROM blob WHERE id=?", (raw_id,)).fetchone() is not None
             )
+
+    def stored(self, raw_id: bytes) -> bool:
+        """``contains`` for a put, through the filter once it is loaded. It does not know
+        ids another process indexed since it was loaded: a put then stores a second copy,
+        which the index ignores (a copy indexed elsewhere keeps its first location)."""
+        id_filter = self._filter
+        if id_filter is not None:
+            return raw_id in id_filter and self.contains(raw_id)
+        found = self.contains(raw_id)
+        with self._lock:
+            self._lookups += 1
+            self._misses += not found
+            if self._lookups >= FILTER_WINDOW:
+                if self._misses * 2 > self._lookups:
+                    self._load_filter()
+                self._lookups = self._misses = 0
+        return found
+
+    def _load_filter(self) -> None:
+        # Under the lock: add() waits, so no id is indexed between the read and the swap.
+        count = int(self._db.execute("SELECT count(*) FROM blob").fetchone()[0])
+        id_filter = IdFilter(count)
+        id_filter.update(bytes(raw) for (raw,) in self._db.execute("SELECT id FROM blob"))
+        self._filter = id_filter
 
     def locate(self, raw_id: bytes) -> tuple[str, int, int] | None:
         """(pack name, offset of the sealed blob, its length)."""
@@ -159,6 +192,10 @@ class PackIndex:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            if self._filter is not None:  # before the writer's buffer lets go of the ids
+                self._filter.update(row[0] for row in rows)
+                if self._filter.full:
+                    self._load_filter()  # twice the size: false positives stay rare
 
     def set_synced(self, pack: int, length: int) -> None:
         """Record that ``pack`` is durable up to ``length``; durable itself on return."""

@@ -194,7 +194,7 @@ class Repository:
 
     def _store(self, raw: bytes, type_byte: bytes, payload: bytes) -> str:
         blob_id = raw.hex()
-        if self._has(raw, blob_id):
+        if self._has(raw, blob_id, for_put=True):
             return blob_id  # same content, same id: dedupe
         writer = self._pack_writer()  # first: a write upgrades an older format
         writer.append(raw, self._sealer.seal(blob_id, type_byte, payload))
@@ -258,12 +258,13 @@ class Repository:
     def exists(self, blob_id: str) -> bool:
         return _is_blob_id(blob_id) and self._has(bytes.fromhex(blob_id), blob_id)
 
-    def _has(self, raw: bytes, blob_id: str) -> bool:
+    def _has(self, raw: bytes, blob_id: str, *, for_put: bool = False) -> bool:
         # The buffer before the index: a flush indexes its records before emptying it.
         writer = self._writer
         if writer is not None and raw in writer.pending:
             return True
-        if self._index is not None and self._index.contains(raw):
+        index = self._index
+        if index is not None and (index.stored(raw) if for_put else index.contains(raw)):
             return True
         return self._loose and os.path.isfile(self._blob_path(blob_id))
 

@@ -1,0 +1,74 @@
+"""Dedupe on the write path: a put of stored content writes nothing, whether the index or the
+Bloom filter of ids (loaded once a backup keeps meeting new content) answers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from agent.store.id_filter import IdFilter
+from agent.store.keys import RepositoryKey
+from agent.store.packs import FILTER_WINDOW, PackIndex
+from agent.store.repository import Repository
+
+
+def test_a_first_backup_and_the_next_store_each_object_once(tmp_path: Path) -> None:
+    key = RepositoryKey.generate()
+    repo = Repository.init(tmp_path / "repo", key)
+    objects = [{"id": f"user-{i}", "displayName": f"User {i}"} for i in range(FILTER_WINDOW + 5000)]
+    ids = [repo.put(o) for o in objects]  # all new: past the window the filter answers
+    repo.sync()
+    count, size = repo.stats()
+    assert count == len(objects)
+    assert [repo.put(o) for o in objects] == ids  # stored: found, nothing written
+    repo.sync()
+    assert repo.stats() == (count, size)
+    assert repo.put({"id": "one more"}) not in ids
+    repo.sync()
+    assert repo.stats()[0] == count + 1
+    again = Repository.open(tmp_path / "repo", key)  # the next backup, another process
+    assert [again.put(o) for o in objects[::7]] == ids[::7]
+    again.sync()
+    assert again.stats()[0] == count + 1
+    assert again.get(ids[-1]) == objects[-1] and again.check_blob(ids[0]) is None
+
+
+def test_content_another_writer_stored_meanwhile_is_kept_once_in_the_index(
+    tmp_path: Path,
+) -> None:
+    key = RepositoryKey.generate()
+    first = Repository.init(tmp_path / "repo", key)
+    [first.put({"id": i}) for i in range(FILTER_WINDOW)]  # first's filter is loaded now
+    other = Repository.open(tmp_path / "repo", key)
+    shared = other.put({"id": "written by the other writer"})
+    other.sync()
+    # first's filter does not know it: first stores a second copy, the index keeps one.
+    assert first.put({"id": "written by the other writer"}) == shared
+    first.sync()
+    reader = Repository.open(tmp_path / "repo", key)
+    every = list(reader.iter_blob_ids())
+    assert len(every) == len(set(every)) == FILTER_WINDOW + 1
+    assert reader.get(shared) == {"id": "written by the other writer"}
+
+
+def test_the_filter_never_forgets_an_id_and_rarely_imagines_one() -> None:
+    ids = [os.urandom(32) for _ in range(100_000)]
+    id_filter = IdFilter(len(ids))
+    id_filter.update(ids)
+    assert all(i in id_filter for i in ids)
+    imagined = sum(os.urandom(32) in id_filter for _ in range(100_000))
+    assert imagined < 1000  # under 1% at its capacity
+
+
+def test_the_index_filter_grows_with_the_index(tmp_path: Path) -> None:
+    index = PackIndex(tmp_path / "index.sqlite")
+    pack = index.register("p")
+    ids = [os.urandom(32) for _ in range(FILTER_WINDOW)]
+    index.add(pack, [(raw, n, 10) for n, raw in enumerate(ids)], 0)
+    assert not any(index.stored(os.urandom(32)) for _ in range(FILTER_WINDOW))  # loads it
+    more = [os.urandom(32) for _ in range(100_000)]  # past the first filter's capacity
+    for start in range(0, len(more), 10_000):
+        chunk = more[start : start + 10_000]
+        index.add(pack, [(raw, n, 10) for n, raw in enumerate(chunk)], 0)
+    assert all(index.stored(raw) for raw in ids + more)
+    index.close()
