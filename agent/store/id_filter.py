@@ -4,17 +4,18 @@ A put of new content would otherwise look its id up in SQLite first (~7 µs of C
 index, a B-tree page read per level); the filter answers that in well under a microsecond.
 "Maybe stored" is confirmed in the index, so a false positive costs only that lookup. Blob
 ids are HMAC-SHA256 values, uniformly distributed: their own bits serve as the filter's hash
-functions. Memory is 2-4 bytes per id (1 MiB at 500,000 blobs): small and fixed per blob,
+functions. Memory is 2-4 bytes per id (at least 512 KiB, 1-2 MiB at 500,000 blobs),
 loaded from the index once per process and kept up to date with what this process adds.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable
 
 BITS_PER_ID = 16  # with 4 probes: under 0.3% false positives while not past capacity
-MIN_BITS = 1 << 20  # 128 KiB
-_PROBES = (0, 32, 64, 96)  # each probe takes 32 bits of the id
+_PROBES = struct.Struct("<4I").unpack_from  # 4 bit positions: an id's first 16 bytes
+MIN_BITS = 1 << 22  # 512 KiB, 262,144 ids: a first backup of a large tenant grows it once
 
 
 class IdFilter:
@@ -27,27 +28,36 @@ class IdFilter:
         self.capacity = bits // BITS_PER_ID
         self.count = 0
 
-    def add(self, raw_id: bytes) -> None:
-        h = int.from_bytes(raw_id[:16], "little")
-        bits, mask = self._bits, self._mask
-        for shift in _PROBES:
-            p = (h >> shift) & mask
-            bits[p >> 3] |= 1 << (p & 7)
-        self.count += 1
-
     def update(self, raw_ids: Iterable[bytes]) -> None:
-        for raw_id in raw_ids:
-            self.add(raw_id)
+        bits, mask, added = self._bits, self._mask, 0
+        for raw_id in raw_ids:  # one loop, no call per id: a filter loads 500,000 of them
+            a, b, c, d = _PROBES(raw_id)
+            a &= mask
+            bits[a >> 3] |= 1 << (a & 7)
+            b &= mask
+            bits[b >> 3] |= 1 << (b & 7)
+            c &= mask
+            bits[c >> 3] |= 1 << (c & 7)
+            d &= mask
+            bits[d >> 3] |= 1 << (d & 7)
+            added += 1
+        self.count += added
 
     def __contains__(self, raw_id: bytes) -> bool:
         """False: certainly never added. True: maybe."""
-        h = int.from_bytes(raw_id[:16], "little")
         bits, mask = self._bits, self._mask
-        for shift in _PROBES:
-            p = (h >> shift) & mask
-            if not bits[p >> 3] >> (p & 7) & 1:
-                return False
-        return True
+        a, b, c, d = _PROBES(raw_id)
+        a &= mask
+        b &= mask
+        c &= mask
+        d &= mask
+        return bool(
+            bits[a >> 3] >> (a & 7)
+            & bits[b >> 3] >> (b & 7)
+            & bits[c >> 3] >> (c & 7)
+            & bits[d >> 3] >> (d & 7)
+            & 1
+        )
 
     @property
     def full(self) -> bool:
