@@ -40,7 +40,7 @@ def tenant_objects() -> list[Any]:
 
 
 EDGES: list[Any] = [
-    {"text": "\x00\x01\x1f\x7f \"quoted\" back\\slash /slash \b\f\n\r\t", "é": 1},
+    {"text": '\x00\x01\x1f\x7f "quoted" back\\slash /slash \b\f\n\r\t', "é": 1},
     {"displayName": "Zoë Ångström 🎉 日本語 \u2028\u2029 \ufeff \uffff \U0010ffff"},
     {"b": 1, "a": 2, "B": 3, "é": 4, "\U0001f600": 5, "\uffff": 6, "": 7, "a ": 8, "a\x00": 9},
     {"ints": [0, -1, 2**31, 2**53 + 1, 2**63 - 1, -(2**63), 2**63, 2**64 - 1]},
