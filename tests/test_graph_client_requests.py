@@ -6,6 +6,7 @@ Only ``sleep`` is injected, so retries do not really wait.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -54,6 +55,26 @@ def test_pages_follow_next_links_and_resend_headers(
         uuid.UUID(request.headers["client-request-id"])
     assert client.stats.requests == 25 and client.stats.resource_units == 25
     assert client.stats.bytes_received > 0
+
+
+def test_bodies_decode_as_json_whatever_their_form(
+    server: HttpsServer, router: Router, ca_file: Path
+) -> None:
+    """A body with a byte-order mark, escapes, non-ASCII text and Graph's largest numbers
+    (Edm.Int64, Edm.Double) reads as the JSON it is; an HTML page where JSON was expected is a
+    GraphError naming the fix."""
+    item = {"id": "u\u00e9-\u2028", "n": [2**63 - 1, -(2**63)], "x": 1.5e300, "s": 'q"\\\n\t'}
+    body = json.dumps({"value": [item]}, ensure_ascii=True).encode()
+    router.add("GET", "/v1.0/users", lambda r: Response(200, b"\xef\xbb\xbf" + body))
+    router.add("GET", "/v1.0/groups", lambda r: Response(200, body.replace(b",", b" ,\n ")))
+    router.add("GET", "/v1.0/devices", lambda r: Response(200, b"<html>Sign in</html>"))
+    client = make_client(server, ca_file)
+    assert [p.items for p in client.pages("/users")] == [[item]]
+    group = client.get_json("/groups")["value"][0]
+    assert group == item and all(type(n) is int for n in group["n"])
+    with pytest.raises(GraphError) as caught:
+        client.get_json("/devices")
+    assert "not JSON" in caught.value.message and "graph_url" in caught.value.fix
 
 
 def test_get_json_accepts_absolute_links_only_for_the_graph_host(

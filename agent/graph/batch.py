@@ -13,7 +13,7 @@ import requests
 
 from agent.errors import GraphError
 from agent.graph.costs import estimate_cost
-from agent.graph.responses import header, int_header, read_json, retry_after
+from agent.graph.responses import header, int_header, json_or_none, read_json, retry_after
 from agent.graph.transport import RETRYABLE, WRITE_METHODS, GraphTransport
 from agent.graph.write_errors import write_error
 
@@ -91,10 +91,11 @@ def send_chunk(transport: GraphTransport, chunk: list[BatchRequest]) -> list[Bat
         body = {"requests": [_batch_item(wid, req) for wid, req in pending.items()]}
         cost = sum(estimate_cost(r.method, r.url) for r in pending.values())
         writes = sum(r.method.upper() in WRITE_METHODS for r in pending.values())
+        units = _BatchUnits()
         response = transport.send(
-            "POST", url, json_body=body, cost=cost, item_units=_batch_units, writes=writes
+            "POST", url, json_body=body, cost=cost, item_units=units, writes=writes
         )
-        data = read_json(response)
+        data = units.body if units.response is response else read_json(response)
         delays: list[float] = []
         throttled: dict[str, str] | None = None  # headers of a throttled item (not paced)
         answered: set[str] = set()
@@ -152,12 +153,21 @@ def _batch_item(wid: str, req: BatchRequest) -> dict[str, Any]:
     return item
 
 
-def _batch_units(response: requests.Response) -> int | None:
-    """RU of a $batch: the sum of the items' x-ms-resource-unit headers."""
-    try:
-        items = response.json().get("responses") or []
-    except (ValueError, AttributeError):
-        return None
-    units = [int_header(header(i.get("headers") or {}, "x-ms-resource-unit")) for i in items]
-    known = [u for u in units if u is not None]
-    return sum(known) if known else None
+class _BatchUnits:
+    """RU of a $batch: the sum of the items' x-ms-resource-unit headers. The body it decodes
+    for them is kept: a successful answer is not decoded a second time."""
+
+    def __init__(self) -> None:
+        self.response: requests.Response | None = None
+        self.body: dict[str, Any] = {}
+
+    def __call__(self, response: requests.Response) -> int | None:
+        body = json_or_none(response) if response.content else None
+        if not isinstance(body, dict):
+            return None
+        if response.status_code < 400:
+            self.response, self.body = response, body
+        items = body.get("responses") or []
+        units = [int_header(header(i.get("headers") or {}, "x-ms-resource-unit")) for i in items]
+        known = [u for u in units if u is not None]
+        return sum(known) if known else None
