@@ -125,7 +125,7 @@ def test_member_list_text_is_the_canonical_json_of_the_object(tmp_path: Path) ->
     """Ids needing escapes, non-ASCII ids and types, a group repeated across pages, changes
     merged over a stored list: the bytes are what canonical_json gives for the object, or
     every group would store a new version on every run."""
-    odd = ['c"ß\\\u00e9\u2028', "b\u00e9", "a" * 40]
+    odd = ['c"ß\\\u00e9\u2028', "b\u00e9", "a" * 40, "d\n\x01\t\x1f\x7f"]  # escaped as JSON does
     many = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(TEXT_BATCH + 5)]
     types = {**dict.fromkeys(many, USER), **dict.fromkeys(odd, "#microsoft.graph.gr\u00f6up")}
 
@@ -170,7 +170,10 @@ def test_a_long_relationship_is_written_as_the_object_relation_object_gives(
     links = BY_NAME["administrativeUnitMember"]
     pages = [
         [{"@odata.type": USER, "id": f"u{i:05d}"} for i in range(TEXT_BATCH, -1, -1)],
-        [{"@odata.type": "#microsoft.graph.gr\u00f6up", "id": 'c"\\\u2028'}, {"id": "u00003"}],
+        [
+            {"@odata.type": "#microsoft.graph.gr\u00f6up", "id": 'c"\\\u2028\n\x01'},
+            {"id": "u00003"},
+        ],
     ]
     assignments = BY_NAME["appRoleAssignment"]
     rows = [

@@ -20,6 +20,8 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 from agent.store.repository import canonical_json
 
 # Rows fetched and written out per step when a member list is turned into text.
@@ -137,12 +139,10 @@ class GroupScratch:
         out = io.BytesIO()
         out.write(f'{{"groupId":{_quote(group_id)},"members":['.encode())
         cursor = self._db.execute(_MERGED, (group_id,))
-        sep = ""
+        sep = b""
         while rows := cursor.fetchmany(TEXT_BATCH):
-            q = _quote
-            text = ",".join(f'{{"@odata.type":{q(t)},"id":{q(m)}}}' for m, t in rows)
-            out.write((sep + text).encode())
-            sep = ","
+            out.write(sep + _links_text(rows))
+            sep = b","
         out.write(b"]}")
         self._db.execute("DELETE FROM prev WHERE group_id=?", (group_id,))
         return out.getvalue()
@@ -164,6 +164,13 @@ class GroupScratch:
 
 def _quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # as canonical_json quotes a string
+
+
+def _links_text(rows: list[tuple[str, str]]) -> bytes:
+    """``(id, type)`` rows as canonical_json writes ``{"@odata.type": type, "id": id}`` each,
+    comma-separated. orjson quotes strings byte for byte as ``json.dumps(ensure_ascii=False)``
+    does, and the keys are given in sorted order: one call for a batch, not two a member."""
+    return orjson.dumps([{"@odata.type": t, "id": m} for m, t in rows])[1:-1]
 
 
 class RelationScratch:
@@ -192,13 +199,13 @@ class RelationScratch:
 
     def add(self, items: list[dict[str, Any]]) -> None:
         """One page of the relationship (whole items already cleaned of annotations)."""
-        rows = []
-        for item in items:
-            if self._full:
-                rows.append((str(item.get("id")), canonical_json(item).decode()))
-            else:
-                link = {"@odata.type": item.get("@odata.type", _DIRECTORY_OBJECT), "id": item["id"]}
-                rows.append((str(item["id"]), canonical_json(link).decode()))
+        if self._full:
+            rows = [(str(item.get("id")), canonical_json(item).decode()) for item in items]
+        else:
+            rows = [
+                (str(i["id"]), _link_text(i.get("@odata.type", _DIRECTORY_OBJECT), i["id"]))
+                for i in items
+            ]
         self._db.executemany("INSERT INTO item(sort_key, json) VALUES(?,?)", rows)
 
     def object_json(self, key: str, parent_id: str, relation: str) -> bytes:
@@ -241,3 +248,8 @@ class RelationScratch:
 
 
 _DIRECTORY_OBJECT = "#microsoft.graph.directoryObject"
+
+
+def _link_text(odata_type: Any, object_id: Any) -> str:
+    """canonical_json of one ``{"@odata.type", "id"}`` link (see ``_links_text``)."""
+    return orjson.dumps({"@odata.type": odata_type, "id": object_id}).decode()
