@@ -53,7 +53,10 @@ def changes(conn: Connection, tenant: str, seq: int) -> Iterator[str]:
     ordered = select(both.c.kind, both.c.object_id, both.c.blob).order_by(
         collate(both.c.kind, collation), collate(both.c.object_id, collation)
     )
-    for kind, object_id, blob in conn.execution_options(yield_per=5000).execute(ordered):
+    # yield_per for this statement only: set on the connection (commit's write transaction)
+    # it would make PostgreSQL run the INSERTs after it through server-side cursors too.
+    rows = conn.execute(ordered, execution_options={"yield_per": 5000})
+    for kind, object_id, blob in rows:
         yield f"{kind}\t{object_id}\t{blob}"
 
 
