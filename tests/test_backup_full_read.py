@@ -83,3 +83,22 @@ def test_incremental_after_a_list_read_full_equals_a_full_snapshot(tmp_path: Pat
         assert state_of(rt, incremental.snapshot.id) == state_of(rt, full.snapshot.id)
         assert all(k.added == k.changed == k.removed == 0 for k in full.snapshot.kinds)
         rt.close()
+
+
+def test_stored_objects_keep_no_annotations_nor_volatile_properties(tmp_path: Path) -> None:
+    """What Graph sends beside the data (annotations other than the type) and what moves on
+    its own (a licence state's lastUpdatedDateTime, a device's last sign-in) is not stored:
+    it would make every run store a new version of an unchanged object."""
+    with simulated_tenant(tmp_path / "sim", users=60, groups=8, devices=10) as sim:
+        _, rt = agent_for(tmp_path / "agent", sim, kinds=("user", "device", "group"))
+        full = run_backup(rt, "contoso", force_full=True)
+        assert full.status == "succeeded"
+        users = _objects(rt, full.snapshot.id, "user")
+        states = [s for u in users.values() for s in u.get("licenseAssignmentStates") or []]
+        assert states and all("skuId" in s and "lastUpdatedDateTime" not in s for s in states)
+        devices = _objects(rt, full.snapshot.id, "device")
+        assert devices and all("approximateLastSignInDateTime" not in d for d in devices.values())
+        for kind in ("user", "device", "group"):
+            for obj in _objects(rt, full.snapshot.id, kind).values():
+                assert [k for k in obj if "@" in k] in ([], ["@odata.type"]), (kind, obj)
+        rt.close()

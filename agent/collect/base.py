@@ -40,16 +40,33 @@ def clean(obj: dict[str, Any], volatile: Iterable[str] = ()) -> dict[str, Any]:
     """Drop OData annotations (except the type) and volatile properties before storing; a
     dotted name ("licenseAssignmentStates.lastUpdatedDateTime") drops a nested property, in
     each item of a list too."""
-    drop = {v for v in volatile if "." not in v}
-    out = {k: v for k, v in obj.items() if k not in drop and ("@" not in k or k == "@odata.type")}
-    for path in (v for v in volatile if "." in v):
-        head, _, rest = path.partition(".")
+    drop, nested = _volatile(tuple(volatile))
+    # Most objects have nothing to drop at the top: one scan of the keys in C, then a copy.
+    if "@" in "".join(obj) or not drop.isdisjoint(obj):
+        out = {
+            k: v for k, v in obj.items() if k not in drop and ("@" not in k or k == "@odata.type")
+        }
+    else:
+        out = dict(obj)
+    for head, rest in nested:
         value = out.get(head)
         if isinstance(value, dict):
-            out[head] = clean(value, (rest,))
+            out[head] = clean(value, rest)
         elif isinstance(value, list):
-            out[head] = [clean(i, (rest,)) if isinstance(i, dict) else i for i in value]
+            out[head] = [clean(i, rest) if isinstance(i, dict) else i for i in value]
     return out
+
+
+@lru_cache(maxsize=256)
+def _volatile(
+    volatile: tuple[str, ...],
+) -> tuple[frozenset[str], tuple[tuple[str, tuple[str]], ...]]:
+    """A kind's volatile names split once: (top-level names, (head, (rest,)) of dotted ones)."""
+    drop = frozenset(v for v in volatile if "." not in v)
+    nested = tuple(
+        (head, (rest,)) for head, _, rest in (v.partition(".") for v in volatile if "." in v)
+    )
+    return drop, nested
 
 
 def with_unset(kind: KindSpec, obj: dict[str, Any]) -> dict[str, Any]:
