@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.exchange import bridge as agent_bridge
-from agent.exchange import protocol, psrp_bridge
+from agent.exchange import protocol, psrp_bridge, psrp_pipeline
 from agent.exchange.contract import ModuleContract, load_contract, parse_module
 from agent.simulator.exchange import cmdlets, functions, rbac, settings
 from agent.simulator.exchange.defaults_defender import defender_defaults
@@ -39,7 +39,7 @@ def test_ops_agree_between_simulator_and_agent() -> None:
     simulated = {name: op for name, (op, _) in functions.FUNCTIONS.items()} | {
         "Connect-EbExchange": "connect"
     }
-    assert simulated == psrp_bridge.OPS
+    assert simulated == psrp_pipeline.OPS
 
 
 def test_settings_families_match_the_module(module: ModuleContract) -> None:
