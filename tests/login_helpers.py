@@ -14,10 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from agent.auth import AppTokenProvider, ServiceAccountTokenProvider
 from agent.config import TenantConfig, load_config
@@ -47,25 +44,9 @@ UA = "entra-backup-tests/1"
 def make_certificate(days: int = 365) -> tuple[bytes, bytes]:
     """(PEM with private key + certificate, PEM of the certificate alone)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "entra-backup app")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return key_pem + cert_pem, cert_pem
+    a_day_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    cert_pem = ca.pem(ca.certificate("entra-backup app", key, days=days, not_before=a_day_ago))
+    return ca.key_pem(key) + cert_pem, cert_pem
 
 
 def write_private(path: Path, data: bytes | str) -> Path:

@@ -6,20 +6,17 @@ tests/kerberos (.ci/run-kerberos); here, what an agent without the Kerberos pack
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import spnego
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pypsrp.encryption import WinRMEncryption
 
 from agent.demo import agent_config_text, setup_agent
+from agent.simulator import ca
 from agent.simulator.service import BRIDGE_USER, Simulator, TenantSpec
 from agent.simulator.winrm import sealing
 from tests.agent_helpers import cli, cli_process
@@ -114,21 +111,7 @@ def test_untrusted_client_certificate_is_refused_in_the_handshake(
     tmp_path: Path, sim: Simulator
 ) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, BRIDGE_USER)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    pem = ca.pem(ca.certificate(BRIDGE_USER, key, days=30)) + ca.key_pem(key)
     code, text = backup(
         tmp_path, sim, auth='"certificate"', client_certificate=cert_file(tmp_path, "s.pem", pem)
     )

@@ -1,15 +1,17 @@
-"""A throwaway certificate authority and a loopback server certificate for the simulator."""
+"""A throwaway certificate authority and a loopback server certificate for the simulator, and
+the one helper that builds the simulator's (and the tests') certificates."""
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
@@ -38,66 +40,95 @@ class TlsMaterial:
         return cls(*(f.read_bytes() for f in files))
 
 
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def certificate(
+    subject: str | x509.Name,
+    key: PrivateKey,
+    *,
+    issuer: tuple[x509.Name, PrivateKey] | None = None,
+    days: float = 825,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+    extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
+) -> x509.Certificate:
+    """A certificate for ``key``, signed by ``issuer`` (its name and key; None: self-signed),
+    valid from 5 minutes ago (clock skew) for ``days``, with ``extensions`` (value, critical)."""
+    now = dt.datetime.now(dt.UTC)
+    name = (
+        subject
+        if isinstance(subject, x509.Name)
+        else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    )
+    issuer_name, signer = issuer or (name, key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or now - dt.timedelta(minutes=5))
+        .not_valid_after(not_after or now + dt.timedelta(days=days))
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(signer, hashes.SHA256())
+
+
+def key_pem(key: PrivateKey) -> bytes:
+    """The private key as unencrypted PKCS#8 PEM (files are written owner-only)."""
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
 def generate(hostnames: tuple[str, ...] = ("localhost",), days: int = 825) -> TlsMaterial:
     """Create a CA and a server certificate valid for loopback names and addresses."""
-    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "entra-backup simulator CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
+    ca_usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    ca_cert = certificate(
+        ca_name,
+        ca_key,
+        days=days,
+        extensions=[
+            (x509.BasicConstraints(ca=True, path_length=0), True),
+            (ca_usage, True),
+            (x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False),
+        ],
     )
     key = ec.generate_private_key(ec.SECP256R1())
     alt_names: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
     alt_names += [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     alt_names += [x509.IPAddress(ipaddress.ip_address("::1"))]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .sign(ca_key, hashes.SHA256())
+    cert = certificate(
+        hostnames[0],
+        key,
+        issuer=(ca_name, ca_key),
+        days=days,
+        extensions=[
+            (x509.SubjectAlternativeName(alt_names), False),
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+            (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False),
+        ],
     )
-    return TlsMaterial(
-        ca_pem=ca_cert.public_bytes(serialization.Encoding.PEM),
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
+    return TlsMaterial(ca_pem=pem(ca_cert), cert_pem=pem(cert), key_pem=key_pem(key))
 
 
 # The UPN otherName of a certificate's SubjectAlternativeName (what WinRM maps a client
@@ -118,31 +149,16 @@ class ClientAuthority:
         cert, key = directory / "client-ca.pem", directory / "client-ca-key.pem"
         if cert.exists() and key.exists():
             return cls(cert.read_bytes(), key.read_bytes())
-        now = dt.datetime.now(dt.UTC)
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name(
-            [x509.NameAttribute(NameOID.COMMON_NAME, "entra-backup simulator client CA")]
+        ca_cert = certificate(
+            "entra-backup simulator client CA",
+            ca_key,
+            extensions=[
+                (x509.BasicConstraints(ca=True, path_length=0), True),
+                (x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False),
+            ],
         )
-        ca_cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=825))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-            .sign(ca_key, hashes.SHA256())
-        )
-        authority = cls(
-            ca_cert.public_bytes(serialization.Encoding.PEM),
-            ca_key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-        )
+        authority = cls(pem(ca_cert), key_pem(ca_key))
         directory.mkdir(parents=True, exist_ok=True)
         cert.write_bytes(authority.ca_pem)
         key.touch(mode=0o600, exist_ok=True)
@@ -158,7 +174,6 @@ class ClientAuthority:
     def issue(self, upn: str, days: int = 825) -> bytes:
         """A client certificate for ``upn`` (SAN otherName UPN, client-auth EKU): PEM of the
         certificate followed by its private key, as the agent's client_certificate file."""
-        now = dt.datetime.now(dt.UTC)
         ca_cert = x509.load_pem_x509_certificate(self.ca_pem)
         ca_key = serialization.load_pem_private_key(self.ca_key_pem, password=None)
         assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
@@ -166,24 +181,18 @@ class ClientAuthority:
         encoded = upn.encode("utf-8")
         assert len(encoded) < 128  # short-form DER length
         upn_der = bytes([0x0C, len(encoded)]) + encoded  # UTF8String
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, upn.split("@")[0])]))
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.SubjectAlternativeName([x509.OtherName(UPN_OID, upn_der)]), False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256())
+        cert = certificate(
+            upn.split("@")[0],
+            key,
+            issuer=(ca_cert.subject, ca_key),
+            days=days,
+            extensions=[
+                (x509.SubjectAlternativeName([x509.OtherName(UPN_OID, upn_der)]), False),
+                (x509.BasicConstraints(ca=False, path_length=None), True),
+                (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
+            ],
         )
-        return cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        return pem(cert) + key_pem(key)
 
 
 def certificate_upn(der: bytes) -> str | None:

@@ -15,11 +15,10 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from agent.simulator.ca import certificate
 from agent.simulator.graph.directory import Directory, iso
 from agent.simulator.graph.errors import bad_request, not_found
 
@@ -59,17 +58,7 @@ def add_token_signing_certificate(d: Directory, sid: str, body: Any) -> dict[str
     if params.get("endDateTime"):
         end = dt.datetime.fromisoformat(str(params["endDateTime"]).replace("Z", "+00:00"))
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name[3:] or "SSO")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(end)
-        .sign(key, hashes.SHA256())
-    )
+    cert = certificate(name[3:] or "SSO", key, not_before=now, not_after=end)
     der = cert.public_bytes(serialization.Encoding.DER)
     thumb = cert.fingerprint(hashes.SHA1())  # certificate thumbprints are SHA-1
     ident = base64.b64encode(thumb).decode()
