@@ -24,7 +24,8 @@ $script:EbAllowedCmdlets = [System.Collections.Generic.HashSet[string]]::new([st
         'Get-TenantAllowBlockListItems', 'Get-ReportSubmissionPolicy', 'Get-ReportSubmissionRule',
         'Get-ExternalInOutlook', 'Get-ArcConfig', 'Get-TeamsProtectionPolicy', 'Get-TeamsProtectionPolicyRule',
         'Get-ProtectionAlert', 'Get-OwaMailboxPolicy', 'Get-MobileDeviceMailboxPolicy', 'Get-RoleGroup',
-        'Get-ManagementRoleAssignment',
+        'Get-ManagementRoleAssignment', 'New-ManagementRoleAssignment', 'Set-ManagementRoleAssignment',
+        'Remove-ManagementRoleAssignment',
         'Set-OrganizationConfig', 'Set-TransportConfig', 'Set-AcceptedDomain', 'Set-RemoteDomain',
         'Set-InboundConnector', 'Set-OutboundConnector', 'Set-TransportRule',
         'Set-HostedContentFilterPolicy', 'Set-HostedContentFilterRule',
@@ -195,6 +196,14 @@ $script:EbNewByCmdlet = @{
     'New-SafeAttachmentRule'           = @('Name', 'SafeAttachmentPolicy', 'Priority', 'Comments', 'SentTo', 'SentToMemberOf', 'RecipientDomainIs', 'ExceptIfSentTo', 'ExceptIfSentToMemberOf', 'ExceptIfRecipientDomainIs')
 }
 
+# The recipient write scope parameters New-/Set-ManagementRoleAssignment take (one at a time; CustomResourceScope
+# only for an app). New-EbRoleAssignment and Set-EbRoleAssignment refuse any other key.
+$script:EbRoleAssignmentScopes = @('CustomRecipientWriteScope', 'ExclusiveRecipientWriteScope', 'RecipientOrganizationalUnitScope',
+    'RecipientAdministrativeUnitScope', 'RecipientGroupScope', 'RecipientRelativeWriteScope', 'CustomResourceScope')
+
+# New-ManagementRoleAssignment's assignee parameter -> the RoleAssigneeType Get-ManagementRoleAssignment shows.
+$script:EbRoleAssigneeTypes = @{ SecurityGroup = 'RoleGroup'; User = 'User'; Policy = 'RoleAssignmentPolicy'; App = 'ServicePrincipal' }
+
 # Open paged group listings of this runspace (Export-EbDistributionGroups): cursor id -> listing, oldest
 # first. A cursor lives only in the session that made it; at most this many are kept.
 $script:EbGroupCursors = [ordered]@{}
@@ -237,6 +246,8 @@ function Get-EbErrorCategory {
     # server exception type into FullyQualifiedErrorId ("[FailureCategory=Cmdlet-XxxException]"),
     # so match on type names, error id and message together.
     # AADSTS codes from MSAL often sit in the inner exception or ErrorDetails, so include those too.
+    # Not the bare word 'RoleAssignment': every error of New-/Set-/Remove-ManagementRoleAssignment
+    # names its cmdlet in FullyQualifiedErrorId, and a duplicate is no missing permission.
     $inner = if ($null -ne $ErrorRecord.Exception.InnerException) { $ErrorRecord.Exception.InnerException.Message } else { '' }
     $details = if ($null -ne $ErrorRecord.ErrorDetails) { $ErrorRecord.ErrorDetails.Message } else { '' }
     $text = '{0} {1} {2} {3} {4} {5}' -f $ErrorRecord.Exception.GetType().FullName, $ErrorRecord.FullyQualifiedErrorId,
@@ -257,7 +268,7 @@ function Get-EbErrorCategory {
     if ($text -match 'ManagementObjectNotFound|couldn''t be found|couldn''t find|could not be found|wasn''t found|was not found|ObjectNotFound') {
         return 'NotFound'
     }
-    if ($text -match 'UnauthorizedAccess|Access ?Denied|\(403\)|Forbidden|isn''t assigned to any management roles|not authorized|insufficient (access|privileges|permissions)|does not have (the )?permission|RoleAssignment|AADSTS7000112|AADSTS65001|AADSTS50105') {
+    if ($text -match 'UnauthorizedAccess|Access ?Denied|\(403\)|Forbidden|isn''t assigned to any management roles|not authorized|insufficient (access|privileges|permissions)|does not have (the )?permission|no management role assignment|AADSTS7000112|AADSTS65001|AADSTS50105') {
         return 'Permission'
     }
     return 'Other'
@@ -807,7 +818,7 @@ function Remove-EbSetting {
             'Remove-SafeLinksPolicy', 'Remove-SafeLinksRule', 'Remove-SafeAttachmentPolicy', 'Remove-SafeAttachmentRule',
             'Remove-RemoteDomain', 'Remove-InboundConnector', 'Remove-OutboundConnector', 'Remove-QuarantinePolicy',
             'Remove-OwaMailboxPolicy', 'Remove-MobileDeviceMailboxPolicy', 'Remove-ProtectionAlert',
-            'Remove-TeamsProtectionPolicyRule')]
+            'Remove-TeamsProtectionPolicyRule', 'Remove-ManagementRoleAssignment')]
         [string]$Cmdlet,
         [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Identity
     )
@@ -898,6 +909,126 @@ function Update-EbRoleGroupMember {
     Write-EbEnvelope -Envelope $envelope
 }
 
+function New-EbRoleAssignment {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Role,
+        # Which New-ManagementRoleAssignment parameter names the assignee.
+        [Parameter(Mandatory)][ValidateSet('SecurityGroup', 'User', 'Policy', 'App')][string]$AssigneeType,
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Assignee,
+        # The name it had; Exchange names it <role>-<assignee> when omitted.
+        [Parameter()][ValidateNotNullOrEmpty()][string]$Name,
+        [Parameter()][switch]$Delegating,
+        # At most one recipient write scope (EbRoleAssignmentScopes), as it was.
+        [Parameter()][ValidateNotNull()][hashtable]$Scope = @{},
+        [Parameter()][bool]$Enabled = $true
+    )
+    Set-StrictMode -Version Latest
+    $ErrorActionPreference = 'Stop'
+    $envelope = New-EbEnvelope -Op 'newRoleAssignment'
+    if (Test-EbProperties -Envelope $envelope -Label 'New-ManagementRoleAssignment' -Allowed $script:EbRoleAssignmentScopes -Properties $Scope) {
+        # The assignee may hold the role again already (its role group was recreated with its roles, or the
+        # role was given back to the group): that assignment is set as it was, never made twice.
+        $query = @{ Role = $Role; RoleAssignee = $Assignee; Delegating = $Delegating.IsPresent }
+        $found = Invoke-EbCmdlet -Envelope $envelope -Name 'Get-ManagementRoleAssignment' -Parameters $query
+        if ($null -ne $found) {
+            $existing = $null
+            foreach ($candidate in $found) {
+                if ((Get-EbString -InputObject $candidate -Property 'RoleAssigneeType') -ne $script:EbRoleAssigneeTypes[$AssigneeType]) { continue }
+                if ($null -eq $existing) { $existing = $candidate }
+                if ($PSBoundParameters.ContainsKey('Name') -and (Get-EbString -InputObject $candidate -Property 'Name') -eq $Name) { $existing = $candidate }
+            }
+            $created = $false
+            $settings = @{}
+            if ($null -eq $existing) {
+                $parameters = @{ Role = $Role }
+                $parameters[$AssigneeType] = $Assignee
+                if ($PSBoundParameters.ContainsKey('Name')) { $parameters['Name'] = $Name }
+                if ($Delegating) { $parameters['Delegating'] = $true }
+                foreach ($key in $Scope.Keys) { $parameters[[string]$key] = $Scope[$key] }
+                $made = Invoke-EbCmdlet -Envelope $envelope -Name 'New-ManagementRoleAssignment' -Parameters $parameters
+                if ($null -ne $made) { $existing = $made | Select-Object -First 1; $created = $true }
+                # New- makes it enabled: a disabled one is disabled right after.
+                if (-not $Enabled) { $settings['Enabled'] = $false }
+            }
+            else {
+                foreach ($key in $Scope.Keys) { $settings[[string]$key] = $Scope[$key] }
+                $settings['Enabled'] = $Enabled
+            }
+            if ($null -ne $existing) {
+                $identity = Get-EbString -InputObject $existing -Property 'Identity'
+                if ($settings.Count -gt 0) {
+                    $settings['Identity'] = $identity
+                    $null = Invoke-EbCmdlet -Envelope $envelope -Name 'Set-ManagementRoleAssignment' -Parameters $settings
+                }
+                $envelope.Items.Add([ordered]@{ identity = $identity; created = $created })
+            }
+        }
+    }
+    Write-EbEnvelope -Envelope $envelope
+}
+
+function Set-EbRoleAssignment {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Identity,
+        [Parameter()][bool]$Enabled,
+        [Parameter()][ValidateNotNull()][hashtable]$Scope = @{}
+    )
+    Set-StrictMode -Version Latest
+    $ErrorActionPreference = 'Stop'
+    $envelope = New-EbEnvelope -Op 'setRoleAssignment'
+    if (Test-EbProperties -Envelope $envelope -Label 'Set-ManagementRoleAssignment' -Allowed $script:EbRoleAssignmentScopes -Properties $Scope) {
+        $parameters = @{ Identity = $Identity }
+        foreach ($key in $Scope.Keys) { $parameters[[string]$key] = $Scope[$key] }
+        if ($PSBoundParameters.ContainsKey('Enabled')) { $parameters['Enabled'] = $Enabled }
+        $null = Invoke-EbCmdlet -Envelope $envelope -Name 'Set-ManagementRoleAssignment' -Parameters $parameters
+    }
+    Write-EbEnvelope -Envelope $envelope
+}
+
+function Sync-EbRoleGroupRole {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)][ValidateNotNullOrEmpty()][string]$Identity,
+        [Parameter(Mandatory)][AllowEmptyCollection()][string[]]$Roles,
+        # Only give the roles it lacks (restore --mode merge); never take one away.
+        [Parameter()][switch]$AddOnly
+    )
+    Set-StrictMode -Version Latest
+    $ErrorActionPreference = 'Stop'
+    $envelope = New-EbEnvelope -Op 'syncRoleGroupRole'
+    # A role group's roles are its role assignments: a missing role is New-ManagementRoleAssignment
+    # -SecurityGroup, a role too many goes with every assignment that gives it.
+    $current = Invoke-EbCmdlet -Envelope $envelope -Name 'Get-ManagementRoleAssignment' -Parameters @{ RoleAssignee = $Identity }
+    if ($null -ne $current) {
+        $wanted = [System.Collections.Generic.HashSet[string]]::new([string[]]@($Roles), [System.StringComparer]::OrdinalIgnoreCase)
+        $held = [System.Collections.Generic.HashSet[string]]::new([System.StringComparer]::OrdinalIgnoreCase)
+        $added = [System.Collections.Generic.List[string]]::new()
+        $removed = [System.Collections.Generic.List[string]]::new()
+        foreach ($assignment in $current) {
+            if ((Get-EbString -InputObject $assignment -Property 'RoleAssigneeType') -ne 'RoleGroup') { continue }
+            $role = Get-EbString -InputObject $assignment -Property 'Role'
+            $null = $held.Add($role)
+            if (-not $AddOnly -and -not $wanted.Contains($role)) {
+                $name = Get-EbString -InputObject $assignment -Property 'Identity'
+                $null = Invoke-EbCmdlet -Envelope $envelope -Name 'Remove-ManagementRoleAssignment' `
+                    -Parameters @{ Identity = $name; Confirm = $false } -Label ('Remove-ManagementRoleAssignment:' + $name)
+                $removed.Add($name)
+            }
+        }
+        foreach ($role in $Roles) {
+            if ($held.Contains($role)) { continue }
+            $made = Invoke-EbCmdlet -Envelope $envelope -Name 'New-ManagementRoleAssignment' `
+                -Parameters @{ Role = $role; SecurityGroup = $Identity } -Label ('New-ManagementRoleAssignment:' + $role)
+            if ($null -ne $made) { $added.Add((Get-EbString -InputObject ($made | Select-Object -First 1) -Property 'Identity')) }
+            $null = $held.Add($role)
+        }
+        $envelope.Items.Add([ordered]@{ roleGroup = $Identity; added = $added.ToArray(); removed = $removed.ToArray() })
+    }
+    Write-EbEnvelope -Envelope $envelope
+}
+
 function New-EbAllowBlockListItem {
     [CmdletBinding()]
     param(
@@ -974,8 +1105,9 @@ function New-EbRoleGroupSetup {
     #   Organization Transport Settings - Set-TransportConfig, connectors;
     #   Organization Configuration   - Set-OrganizationConfig, Set-ExternalInOutlook, Set-ArcConfig;
     #   Organization Client Access   - Set-OwaMailboxPolicy, Set-MobileDeviceMailboxPolicy.
-    # Deliberately absent: Role Management (could grant itself more; restoring Exchange role groups needs it,
-    # so those are skipped as 'missing Exchange role' unless the app is Exchange Administrator), Mail
+    # Deliberately absent: Role Management (could grant itself more; restoring Exchange role groups and role
+    # assignments needs it - New-/Set-/Remove-ManagementRoleAssignment, as the Organization Management role group
+    # has it - so those are skipped as 'missing Exchange role' unless the app is Exchange Administrator), Mail
     # Recipients, Mailbox Import Export.
     # Get-ProtectionAlert runs in Security & Compliance, whose role groups are separate (not covered here).
     $roles = [System.Collections.Generic.List[string]]::new()
@@ -999,5 +1131,6 @@ Export-ModuleMember -Function @(
     'Connect-EbExchange', 'Export-EbDistributionGroups', 'Export-EbSettings', 'New-EbDistributionGroup',
     'Set-EbDistributionGroup', 'Sync-EbDistributionGroupMember', 'Remove-EbDistributionGroup', 'Set-EbSetting',
     'New-EbPolicyWithRule', 'New-EbTransportRule', 'Remove-EbSetting', 'New-EbRoleGroupSetup', 'New-EbSetting',
-    'Set-EbRuleState', 'Update-EbRoleGroupMember', 'New-EbAllowBlockListItem', 'Remove-EbAllowBlockListItem'
+    'Set-EbRuleState', 'Update-EbRoleGroupMember', 'New-EbAllowBlockListItem', 'Remove-EbAllowBlockListItem',
+    'New-EbRoleAssignment', 'Set-EbRoleAssignment', 'Sync-EbRoleGroupRole'
 )

@@ -25,6 +25,7 @@ from agent.kinds import BY_NAME, KindSpec
 from agent.restore.bridge_base import module_tables
 from agent.restore.restorers import deleted_kind_of, link_field, restorer_for
 from agent.simulator.exchange import dl
+from agent.simulator.exchange import role_assignments as exo_rbac
 from agent.simulator.exchange import settings as exo
 from agent.simulator.exchange import settings_restore as exo_restore
 from agent.simulator.graph.tenant_generate import png
@@ -351,6 +352,21 @@ def damage_exchange_settings(d: Drill, spec: KindSpec) -> list[str]:
     return done
 
 
+def damage_role_assignments(d: Drill, spec: KindSpec) -> list[str]:
+    """An administrator removes the user's assignment prepare() made, takes a role from the
+    drill's role group, disables an end-user role of the default policy and removes one of
+    Organization Management's roles (Microsoft's: reported, never created again). The
+    restore's own role group is left alone."""
+    org = d.handle.exchange
+    gone = ["Drill tips", "Mail Recipients-Drill delegates", "Transport Rules-Organization Management"]  # fmt: skip
+    with org.lock:
+        for name in gone:
+            exo_rbac.remove(org, {"Identity": name})
+        policy = "MyVoiceMail-Default Role Assignment Policy"
+        exo_rbac.set_(org, {"Identity": policy, "Enabled": False})
+    return [*(f"remove {n}" for n in gone), f"disable {policy}"]
+
+
 # -- PIM ------------------------------------------------------------------------------------------
 
 
@@ -375,6 +391,7 @@ FAMILY_HOOKS: dict[str, Hook] = {
     "ExchangeGroups": damage_exchange_groups,
     "ExchangeGroupMembers": damage_exchange_members,
     "ExchangeSettings": damage_exchange_settings,
+    "ExchangeRoleAssignments": damage_role_assignments,
     "RoleEligibility": damage_eligibility,
 }
 
@@ -404,7 +421,7 @@ def prepare(d: Drill) -> None:
     a custom strength no policy requires, a custom consent policy with condition sets, app
     policies, federated credentials, claims mapping / token issuance links, a synced user who
     owns a group and manages someone, two Defender policies of our own (with a rule each) per
-    policy family, a Teams protection rule."""
+    policy family, a Teams protection rule, Exchange role assignments of our own."""
     g, directory = d.g, d.handle.directory
     d.made["role_group"] = "entra-backup restore"  # set_up_exchange_role_group() made it
     g.post("/policies/authenticationStrengthPolicies",
@@ -446,6 +463,12 @@ def prepare(d: Drill) -> None:
                 exo.new_policy(org, row["Policy"].removeprefix("New-"), {"Name": name})
                 exo.new_rule(org, row["Rule"].removeprefix("New-"),
                              {"Name": f"{name} rule", row["RulePolicyParameter"]: name, "Priority": 0})  # fmt: skip
+        # Delegation beyond the built-in role groups: a custom role group with a scoped role,
+        # an assignment to a user.
+        exo_rbac.new_role_group(org, {"Name": "Drill delegates", "Roles": ["Mail Recipients", "Mail Tips"]})  # fmt: skip
+        exo_rbac.set_(org, {"Identity": "Mail Recipients-Drill delegates", "CustomRecipientWriteScope": "Sales recipients"})  # fmt: skip
+        mailbox = next(u["userPrincipalName"] for u in cloud(directory) if u.get("mail"))
+        exo_rbac.new(org, {"Name": "Drill tips", "Role": "Mail Tips", "User": mailbox})
         # Teams protection has one policy and no rule until an admin scopes it.
         exo_restore.new_object(org, "TeamsProtectionPolicyRule",
                                {"Name": "Drill Teams", "TeamsProtectionPolicy": "Teams Protection Policy"})  # fmt: skip

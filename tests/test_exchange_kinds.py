@@ -31,6 +31,11 @@ def test_restore_strategies_match_the_write_functions() -> None:
     settable = set(contract["Set-EbSetting"].params["Cmdlet"].validate_set or ())
     families = set(contract["New-EbPolicyWithRule"].params["Family"].validate_set or ())
     creatable = set(contract["New-EbSetting"].params["Cmdlet"].validate_set or ())
+    # Role assignments have functions of their own (New-/Set-EbRoleAssignment).
+    roles = contract["New-EbRoleAssignment"].wrapped_cmdlets
+    assert "New-ManagementRoleAssignment" in roles and "Set-ManagementRoleAssignment" in roles
+    settable.add("Set-ManagementRoleAssignment")
+    creatable.add("New-ManagementRoleAssignment")
     for kind in SETTINGS_KINDS:
         noun = kind.extra["cmdlet"].removeprefix("Get-")
         assert ("set" in kind.restore) == (f"Set-{noun}" in settable), kind.name
@@ -84,8 +89,13 @@ def test_permissions_command_names_the_exchange_permission_and_roles() -> None:
     # role Microsoft documents for that, not Role Management (which could grant more roles).
     assert "Security Group Creation and Membership" in write["role_group_roles"]
     assert "Role Management" not in write["role_group_roles"]
-    # Restoring Exchange role groups needs Role Management: the Entra role, not the group.
-    assert write["entra_role_only"] == ["roleGroup"]
+    # Restoring Exchange role groups and role assignments needs Role Management (Organization
+    # Management has it) or the Entra role: never the least-privilege group.
+    assert write["entra_role_only"] == ["managementRoleAssignment", "roleGroup"]
+    assert write["entra_role_only_exchange_role"] == "Role Management"
+    assert write["entra_role_only_role_group"] == "Organization Management"
+    text = cli("permissions", "--scope", "exchange", "--write").out
+    assert "managementRoleAssignment, roleGroup needs the Exchange role Role Management" in text
 
 
 def test_member_lists_and_multi_valued_properties_compare_as_sets() -> None:

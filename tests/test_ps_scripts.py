@@ -87,6 +87,9 @@ def test_expected_functions_are_exported(module: ModuleContract) -> None:
         "Update-EbRoleGroupMember",
         "New-EbAllowBlockListItem",
         "Remove-EbAllowBlockListItem",
+        "New-EbRoleAssignment",
+        "Set-EbRoleAssignment",
+        "Sync-EbRoleGroupRole",
     }
     assert set(module.exported) <= set(module.functions)
 

@@ -99,7 +99,7 @@ def unexplained_changes(
             continue
         if change["op"] == "changed" and change["path"].endswith("].id"):
             continue
-        if change["op"] == "changed" and ids.get(change["old"]) == change["new"]:
+        if change["op"] == "changed" and ids.get(str(change["old"])) == change["new"]:
             continue  # points at the recreated object (a manager): same object, new id
         if change["op"] == "removed" and same(change["old"], ids) in made:
             continue

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from agent.simulator.exchange import cmdlets
+from agent.simulator.exchange import role_assignments as rbac_writes
 from agent.simulator.exchange import settings as sim
 from agent.simulator.exchange import settings_restore as sim_restore
 from agent.simulator.exchange.cmdlets import Session
@@ -146,7 +147,7 @@ def damage(org: ExchangeOrg) -> None:
         ):
             objects_of = org.settings_of(get)
             objects_of.remove(sim.find(org, get.removeprefix("Get-"), name))
-        org.role_groups[:] = [g for g in org.role_groups if g["Name"] != "Drill helpdesk"]
+        rbac_writes.remove_role_group(org, "Drill helpdesk")
         entries = org.settings_of("Get-TenantAllowBlockListItems")
         entries.remove(next(e for e in entries if e["Value"] == "spam.example"))
         next(e for e in entries if e["Value"] == "203.0.113.7")["Notes"] = "defaced"

@@ -87,7 +87,10 @@ def test_every_settings_family_exports_realistic_defaults(
     role_groups = {g["Name"]: g for g in settings_of(envelope, "Get-RoleGroup")}
     assert "Organization Management" in role_groups
     assignments = settings_of(envelope, "Get-ManagementRoleAssignment")
-    assert sum(len(g["Roles"]) for g in role_groups.values()) == len(assignments)
+    # A role group's Roles are its assignments' roles (one assignment per role here).
+    to_groups = [a for a in assignments if a["RoleAssigneeType"] == "RoleGroup"]
+    assert sum(len(g["Roles"]) for g in role_groups.values()) == len(to_groups)
+    assert {a["RoleAssigneeType"] for a in assignments} == {"RoleGroup", "RoleAssignmentPolicy"}
 
 
 def _connect_args(tenant: TenantHandle) -> dict[str, str]:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pypsrp.powershell import RunspacePool
 
+from agent.simulator.exchange import role_assignments as rbac_writes
 from agent.simulator.service import Simulator, TenantHandle, TenantSpec
 from tests.exchange_helpers import open_bridge, run, set_setting, settings_of
 
@@ -171,7 +172,7 @@ def test_security_group_writes_need_manager_or_bypass_rights(
     sp = "0f0e0d0c-0b0a-4909-8807-060504030201"
     org.service_principals[sp] = {"AppId": tenant.client_id, "ObjectId": sp}
     writers = {"Name": "Writers", "Roles": ["Distribution Groups", "View-Only Recipients"]}
-    org.role_groups.append({**writers, "Members": [sp]})
+    rbac_writes.new_role_group(org, {**writers, "Members": [sp]})
     try:
         # Roles are read when a session connects, as in Exchange Online.
         with open_bridge(sim, tenant) as pool:
@@ -189,7 +190,7 @@ def test_security_group_writes_need_manager_or_bypass_rights(
                 pool, "Set-EbDistributionGroup", Identity="Writers DL", Properties={"MailTip": "hi"}
             )["ok"]
         # An administrator sets up the least-privilege role group for restore instead …
-        org.role_groups = [g for g in org.role_groups if g["Name"] != "Writers"]
+        rbac_writes.remove_role_group(org, "Writers")
         org.service_principals.clear()
         org.app_exchange_admin = True
         with open_bridge(sim, tenant) as admin:
@@ -217,9 +218,9 @@ def test_security_group_writes_need_manager_or_bypass_rights(
             assert run(pool, "Remove-EbDistributionGroup", Identity="Guarded SG")["ok"]
     finally:
         org.app_exchange_admin = True
-        org.role_groups = [
-            g for g in org.role_groups if g["Name"] not in ("Writers", "Restore Writers")
-        ]
+        for name in ("Writers", "Restore Writers"):
+            if any(g["Name"] == name for g in org.role_groups):
+                rbac_writes.remove_role_group(org, name)
         org.service_principals.clear()
 
 

@@ -175,8 +175,11 @@ def permissions(
         )
         if exchange.get("entra_role_only"):
             console.print(
-                f"Restoring {', '.join(exchange['entra_role_only'])} needs the Entra role "
-                f"{exchange['entra_role']} (the role group leaves Role Management out)."
+                f"Restoring {', '.join(exchange['entra_role_only'])} needs the Exchange role "
+                f"{exchange['entra_role_only_exchange_role']} (as the "
+                f"{exchange['entra_role_only_role_group']} role group has it) or the Entra role "
+                f"{exchange['entra_role']}: the least-privilege role group leaves Role "
+                "Management out, since it could grant the app every other role."
             )
         if exchange["licence"]:
             console.print(

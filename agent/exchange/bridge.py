@@ -305,6 +305,49 @@ class ExchangeBridge(ABC):
         """Replace a role group's whole member list (Update-RoleGroupMember)."""
         self._write("Update-EbRoleGroupMember", {"Identity": identity, "Members": list(members)})
 
+    def new_role_assignment(
+        self,
+        role: str,
+        assignee_type: str,
+        assignee: str,
+        *,
+        name: str | None = None,
+        delegating: bool = False,
+        scope: dict[str, Any] | None = None,
+        enabled: bool = True,
+    ) -> tuple[str, bool]:
+        """New-ManagementRoleAssignment -Role -<assignee_type> (SecurityGroup, User, Policy,
+        App) with one recipient write scope; an assignment of that role the assignee holds
+        already is set instead. Its Identity, and whether it was created."""
+        params: dict[str, Any] = {"Role": role, "AssigneeType": assignee_type}
+        params.update(Assignee=assignee, Scope=scope or {}, Enabled=enabled)
+        if name is not None:
+            params["Name"] = name
+        if delegating:
+            params["Delegating"] = True
+        envelope = self._write("New-EbRoleAssignment", params)
+        item = envelope.items[0] if envelope.items else None
+        if not isinstance(item, dict) or not item.get("identity"):
+            raise self._malformed("New-EbRoleAssignment", "no assignment")
+        return str(item["identity"]), bool(item.get("created"))
+
+    def set_role_assignment(
+        self, identity: str, *, enabled: bool | None = None, scope: dict[str, Any] | None = None
+    ) -> None:
+        """Set-ManagementRoleAssignment: Enabled and the recipient write scope."""
+        params: dict[str, Any] = {"Identity": identity, "Scope": scope or {}}
+        if enabled is not None:
+            params["Enabled"] = enabled
+        self._write("Set-EbRoleAssignment", params)
+
+    def sync_role_group_roles(self, identity: str, roles: Sequence[str], *, add_only: bool) -> None:
+        """A role group's roles as ``roles``: assignments added (and, unless ``add_only``,
+        removed) with -SecurityGroup."""
+        params: dict[str, Any] = {"Identity": identity, "Roles": list(roles)}
+        if add_only:
+            params["AddOnly"] = True
+        self._write("Sync-EbRoleGroupRole", params)
+
     def new_allow_block_item(
         self,
         list_type: str,

@@ -41,6 +41,9 @@ OPS = {
     "Update-EbRoleGroupMember": "updateRoleGroupMember",
     "New-EbAllowBlockListItem": "newAllowBlockListItem",
     "Remove-EbAllowBlockListItem": "removeAllowBlockListItem",
+    "New-EbRoleAssignment": "newRoleAssignment",
+    "Set-EbRoleAssignment": "setRoleAssignment",
+    "Sync-EbRoleGroupRole": "syncRoleGroupRole",
 }
 Transport = Callable[[Any], Any]  # runs one pypsrp step, its failures as operator errors
 

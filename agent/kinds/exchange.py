@@ -48,6 +48,8 @@ class Setting:
     note: str = ""  # what the support list says beyond the generated notes
     security_compliance: bool = False  # read in the Security & Compliance session
     singleton: bool = False  # one object per tenant: Set-<noun> takes no -Identity
+    after: tuple[str, ...] = ()  # kinds restored first (what its objects name)
+    unordered: tuple[str, ...] = ()  # multi-valued properties that are sets
 
     @property
     def kind_name(self) -> str:
@@ -187,12 +189,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RoleGroup", "Exchange role groups", EX,
             "Exchange RBAC role groups: roles, members, managers.", VIEW_CONFIG,
             ROLE_MANAGEMENT, new_cmdlet=True,
+            unordered=("Roles", "RoleAssignments", "Members", "ManagedBy"),
             note="Built-in role groups: only their members are restored (Update-RoleGroupMember). "
-            "A removed custom role group is created again with its roles and members; roles "
-            "added to or removed from a role group since are listed, not changed."),
+            "A custom role group's roles are restored through its role assignments "
+            "(New-/Remove-ManagementRoleAssignment -SecurityGroup; --mode merge only adds); a "
+            "removed one is created again with its roles (New-RoleGroup -Roles) and members."),
     Setting("ManagementRoleAssignment", "Exchange role assignments", EX,
             "Exchange RBAC role assignments: role, assignee, scopes.", VIEW_CONFIG,
-            ROLE_MANAGEMENT, set_cmdlet=False),
+            ROLE_MANAGEMENT, new_cmdlet=True, after=("roleGroup", "user"),
+            note="Enabled and the recipient write scope are set (Set-ManagementRoleAssignment); "
+            "a removed assignment is created again with its role, assignee and scope "
+            "(New-ManagementRoleAssignment -SecurityGroup/-User/-Policy/-App; an assignment of "
+            "the role the assignee holds again is set instead, its new name in the id map); "
+            "created after the snapshot, it is listed and removed only with restore --prune. "
+            "Assignments of the built-in role groups are Microsoft's: never created or removed."),
 )
 # fmt: on
 
@@ -235,6 +245,8 @@ def _setting_kind(s: Setting) -> KindSpec:
         label="Value" if s.noun == "TenantAllowBlockListItems" else "Identity",
         restore=restore,
         singleton=s.singleton,
+        after=s.after,
+        unordered=s.unordered,
         notes=" ".join(notes),
         extra={
             "cmdlet": s.get_cmdlet,

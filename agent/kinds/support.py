@@ -80,6 +80,10 @@ def exchange_requirements(kinds: Iterable[KindSpec], *, write: bool = False) -> 
         "entra_role": "Exchange Administrator",
         "role_group_roles": sorted(roles),
         "entra_role_only": sorted(admin_only),
+        # What those need instead of the Entra role: the Exchange role that writes role groups
+        # and role assignments, as the built-in Organization Management role group holds it.
+        "entra_role_only_exchange_role": "Role Management" if admin_only else "",
+        "entra_role_only_role_group": "Organization Management" if admin_only else "",
         "licence": sorted({k.extra["licence"] for k in bridge if k.extra.get("licence")}),
     }
 

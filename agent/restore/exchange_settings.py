@@ -2,7 +2,8 @@
 
 - Objects that exist: Set-EbSetting with the settable properties that differ (a rule's priority
   is one of them); a rule's State by Enable-/Disable-; a role group's members by
-  Update-RoleGroupMember (built-in role groups: nothing else).
+  Update-RoleGroupMember (built-in role groups: nothing else) and a custom one's roles through
+  its role assignments (Sync-EbRoleGroupRole: New-/Remove-ManagementRoleAssignment).
 - Gone: a Defender policy comes back with its rule (New-EbPolicyWithRule: the rule's name,
   conditions and priority from the snapshot; one that had no rule alone); a Defender rule
   whose policy remains, and every family with a New- cmdlet (domains, connectors, quarantine,
@@ -51,9 +52,8 @@ WHY = {
     "DistinguishedName": "set by Exchange",
     "State": "this rule has no Enable-/Disable- cmdlet",
     "IsDefault": "Microsoft's default policy; not a setting",
-    "Roles": "a role group's roles are role assignments (New-ManagementRoleAssignment); "
-    "not restored",
-    "RoleAssignments": "a role group's roles are role assignments; not restored",
+    "Roles": "built-in role group: only its members are restored",
+    "RoleAssignments": "the names of its role assignments, which Exchange gives them",
 }
 # Microsoft's own objects: never created or removed (their names, or the flags they carry).
 BUILT_IN_NAMES = frozenset({"default", "office365 antiphish default", "built-in protection policy"})
@@ -102,7 +102,7 @@ def restorable(noun: str) -> set[str]:
     if w.state_switchable(noun):
         props.add("State")
     if noun == w.ROLE_GROUP:
-        props.add("Members")
+        props |= {"Members", "Roles"}
     if noun == w.ALLOW_BLOCK:
         props |= {"Value", "Action", "Notes", "ExpirationDate", "ListType"}
     return props
@@ -176,6 +176,15 @@ class ExchangeSettings(BridgeRestorer):
         frozen = noun == w.ROLE_GROUP and built_in(noun, then)
         for prop in differing(then, now, set(IGNORED)):
             if request.properties is not None and prop not in request.properties:
+                continue
+            if prop == "Roles" and noun == w.ROLE_GROUP and not frozen:
+                # Through its role assignments; merge only gives back the roles it lost.
+                missing = {str(r).lower() for r in then.get("Roles") or []} - {
+                    str(r).lower() for r in now.get("Roles") or []
+                }
+                if request.mode != "merge" or missing:
+                    action.extra["roles"] = list(then.get("Roles") or [])
+                    action.extra["add_only"] = request.mode == "merge"
                 continue
             if request.mode == "merge" and not (empty(now.get(prop)) and not empty(then.get(prop))):
                 continue
@@ -335,7 +344,9 @@ class ExchangeSettings(BridgeRestorer):
         scope = None
         if action.action == "patch":
             scope = set(action.patch) | {
-                p for p, k in (("State", "state"), ("Members", "members")) if k in action.extra
+                p
+                for p, k in (("State", "state"), ("Members", "members"), ("Roles", "roles"))
+                if k in action.extra
             }
         for prop in differing(action.snapshot, now, set(IGNORED)):
             if request.properties is not None and prop not in request.properties:
@@ -344,6 +355,8 @@ class ExchangeSettings(BridgeRestorer):
                 outcome.properties[prop] = action.notes[prop]
             elif scope is not None and prop in writable and prop not in scope:
                 continue  # not part of this restore (merge left it)
+            elif prop == "Roles" and action.extra.get("add_only") and roles_held(action, now):
+                continue  # merge: the roles it lost are back, those it gained stay
             elif prop in writable and not (frozen and prop != "Members"):
                 outcome.properties[prop] = "still differs after the write"
             else:
@@ -352,5 +365,15 @@ class ExchangeSettings(BridgeRestorer):
             outcome.status = "partial"
 
 
+def roles_held(action: Action, now: dict[str, Any]) -> bool:
+    assert isinstance(action, BridgeAction)
+    held = {str(r).lower() for r in now.get("Roles") or []}
+    return {str(r).lower() for r in action.extra.get("roles", [])} <= held
+
+
 SETTINGS = ExchangeSettings()
-register(SETTINGS, *(k.name for k in SETTINGS_KINDS if k.restore))
+# Role assignments have their own restorer (exchange_roles.py).
+register(
+    SETTINGS,
+    *(k.name for k in SETTINGS_KINDS if k.restore and k.name != "managementRoleAssignment"),
+)

@@ -7,7 +7,8 @@ tables, and the writes of one settings action (exchange_settings.py plans and ve
 - New-EbSetting: every other family with a New- cmdlet (``EbNewByCmdlet``): New- with what it
   takes, then Set- with the rest in the same call (DKIM: created disabled, then enabled);
 - Set-EbRuleState: a rule's State (Enable-/Disable-<rule>);
-- Update-EbRoleGroupMember: a role group's members; New-/Remove-EbAllowBlockListItem: entries
+- Update-EbRoleGroupMember: a role group's members; Sync-EbRoleGroupRole: a custom role group's
+  roles (its role assignments); New-/Remove-EbAllowBlockListItem: entries
   of the Tenant Allow/Block List (created and removed, never patched);
 - Remove-EbSetting: what --prune removes.
 """
@@ -113,6 +114,10 @@ def apply(bridge: ExchangeBridge, action: BridgeAction, ids: IdMap, outcome: Any
         if "members" in extra:
             members = [str(m) for m in extra["members"]]
             run_write(outcome, partial(bridge.update_role_group_members, str(identity), members))
+        if "roles" in extra:
+            roles = [str(r) for r in extra["roles"]]
+            sync = partial(bridge.sync_role_group_roles, str(identity), roles)
+            run_write(outcome, partial(sync, add_only=bool(extra["add_only"])))
         return
     if action.action == "remove":
         if noun == ALLOW_BLOCK:

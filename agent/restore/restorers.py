@@ -26,6 +26,7 @@ FAMILIES: tuple[str, ...] = (
     "agent.restore.app_links",
     "agent.restore.exchange_groups",  # DLs, mail-enabled security groups, members (bridge)
     "agent.restore.exchange_settings",  # Exchange and Defender settings (bridge)
+    "agent.restore.exchange_roles",  # Exchange role assignments (bridge)
     "agent.restore.tenant",  # group settings, organization, domains
     "agent.restore.branding",  # company branding: text and images
     "agent.restore.portal_settings",  # Groups general settings (admin portal)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.simulator.exchange import dl, errors, settings
+from agent.simulator.exchange import dl, errors, role_assignments, settings
 from agent.simulator.exchange import settings_restore as restore
 from agent.simulator.exchange.rbac import required_role
 from agent.simulator.exchange.state import ExchangeOrg
@@ -38,6 +38,13 @@ _DL = {
     "Set-DistributionGroup": "set",
     "Remove-DistributionGroup": "remove",
     "Update-DistributionGroupMember": "update",
+}
+
+_ROLE_ASSIGNMENT = {
+    "Get": role_assignments.get,
+    "New": role_assignments.new,
+    "Set": role_assignments.set_,
+    "Remove": role_assignments.remove,
 }
 
 
@@ -119,6 +126,8 @@ def _dispatch(
         return restore.new_allow_block(org, params)
     if cmdlet == "Remove-TenantAllowBlockListItems":
         return restore.remove_allow_block(org, params)
+    if noun == "ManagementRoleAssignment":
+        return _ROLE_ASSIGNMENT[verb](org, params)
     if cmdlet == "New-ServicePrincipal":
         return settings.new_service_principal(org, params)
     if cmdlet == "New-RoleGroup":

@@ -150,7 +150,7 @@ _NOT_FOUND = re.compile(
 _PERMISSION = re.compile(
     r"UnauthorizedAccess|Access ?Denied|\(403\)|Forbidden|isn't assigned to any management roles|"
     r"not authorized|insufficient (access|privileges|permissions)|does not have (the )?permission|"
-    r"RoleAssignment|AADSTS7000112|AADSTS65001|AADSTS50105",
+    r"no management role assignment|AADSTS7000112|AADSTS65001|AADSTS50105",
     _I,
 )
 

@@ -17,10 +17,13 @@ from agent.simulator.exchange.binding import Bound
 from agent.simulator.exchange.envelope import Envelope, _string, _test_properties
 from agent.simulator.exchange.functions_restore import (
     new_allow_block_item,
+    new_role_assignment,
     new_setting,
     remove_allow_block_item,
     replace_members,
+    set_role_assignment,
     set_rule_state,
+    sync_role_group_role,
     update_role_group_member,
 )
 
@@ -280,6 +283,9 @@ FUNCTIONS: dict[str, tuple[str, Handler]] = {
     "Update-EbRoleGroupMember": ("updateRoleGroupMember", update_role_group_member),
     "New-EbAllowBlockListItem": ("newAllowBlockListItem", new_allow_block_item),
     "Remove-EbAllowBlockListItem": ("removeAllowBlockListItem", remove_allow_block_item),
+    "New-EbRoleAssignment": ("newRoleAssignment", new_role_assignment),
+    "Set-EbRoleAssignment": ("setRoleAssignment", set_role_assignment),
+    "Sync-EbRoleGroupRole": ("syncRoleGroupRole", sync_role_group_role),
 }
 # Parameters each handler reads (the contract test checks them against the module).
 READS: dict[str, tuple[str, ...]] = {
@@ -336,4 +342,15 @@ READS: dict[str, tuple[str, ...]] = {
     "Update-EbRoleGroupMember": ("Identity", "Members"),
     "New-EbAllowBlockListItem": ("ListType", "Value", "Action", "Notes", "ExpirationDate"),
     "Remove-EbAllowBlockListItem": ("ListType", "Id"),
+    "New-EbRoleAssignment": (
+        "Role",
+        "AssigneeType",
+        "Assignee",
+        "Name",
+        "Delegating",
+        "Scope",
+        "Enabled",
+    ),
+    "Set-EbRoleAssignment": ("Identity", "Enabled", "Scope"),
+    "Sync-EbRoleGroupRole": ("Identity", "Roles", "AddOnly"),
 }

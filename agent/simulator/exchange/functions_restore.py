@@ -77,3 +77,104 @@ def new_allow_block_item(env: Envelope, bound: Bound) -> None:
 def remove_allow_block_item(env: Envelope, bound: Bound) -> None:
     parameters = {"ListType": bound.values["ListType"], "Ids": [bound.values["Id"]]}
     env.invoke("Remove-TenantAllowBlockListItems", parameters)
+
+
+# -- role assignments and a role group's roles ------------------------------------------------
+
+_ASSIGNEE_TYPES = {
+    "SecurityGroup": "RoleGroup",
+    "User": "User",
+    "Policy": "RoleAssignmentPolicy",
+    "App": "ServicePrincipal",
+}
+
+
+def new_role_assignment(env: Envelope, bound: Bound) -> None:
+    """New-EbRoleAssignment: the assignment as it was, or the one the assignee holds again."""
+    values, given = bound.values, bound.bound
+    scope = _test_properties(
+        env,
+        "New-ManagementRoleAssignment",
+        list(env.module.tables["EbRoleAssignmentScopes"]),
+        values["Scope"],
+    )
+    if scope is None:
+        return
+    delegating = bool(values.get("Delegating"))
+    query = {"Role": values["Role"], "RoleAssignee": values["Assignee"], "Delegating": delegating}
+    found = env.invoke("Get-ManagementRoleAssignment", query)
+    if found is None:
+        return
+    existing = None
+    for candidate in found:
+        if _string(candidate, "RoleAssigneeType") != _ASSIGNEE_TYPES[values["AssigneeType"]]:
+            continue
+        if existing is None:
+            existing = candidate
+        if "Name" in given and _string(candidate, "Name") == values["Name"]:
+            existing = candidate
+    created, settings = False, {}
+    if existing is None:
+        parameters: dict[str, Any] = {
+            "Role": values["Role"],
+            values["AssigneeType"]: values["Assignee"],
+        }
+        if "Name" in given:
+            parameters["Name"] = values["Name"]
+        if delegating:
+            parameters["Delegating"] = True
+        parameters.update(scope)
+        made = env.invoke("New-ManagementRoleAssignment", parameters)
+        if made is not None:
+            existing, created = (made[0] if made else None), True
+        if not values["Enabled"]:
+            settings["Enabled"] = False
+    else:
+        settings = {**scope, "Enabled": values["Enabled"]}
+    if existing is not None:
+        identity = _string(existing, "Identity")
+        if settings:
+            env.invoke("Set-ManagementRoleAssignment", {**settings, "Identity": identity})
+        env.items.append({"identity": identity, "created": created})
+
+
+def set_role_assignment(env: Envelope, bound: Bound) -> None:
+    allowed = list(env.module.tables["EbRoleAssignmentScopes"])
+    scope = _test_properties(env, "Set-ManagementRoleAssignment", allowed, bound.values["Scope"])
+    if scope is None:
+        return
+    parameters: dict[str, Any] = {"Identity": bound.values["Identity"], **scope}
+    if "Enabled" in bound.bound:
+        parameters["Enabled"] = bound.values["Enabled"]
+    env.invoke("Set-ManagementRoleAssignment", parameters)
+
+
+def sync_role_group_role(env: Envelope, bound: Bound) -> None:
+    """Sync-EbRoleGroupRole: a role group's roles through its role assignments."""
+    identity, roles = bound.values["Identity"], list(bound.values["Roles"])
+    current = env.invoke("Get-ManagementRoleAssignment", {"RoleAssignee": identity})
+    if current is None:
+        return
+    wanted = {r.lower() for r in roles}
+    held: set[str] = set()
+    added: list[str | None] = []
+    removed: list[str | None] = []
+    for assignment in current:
+        if _string(assignment, "RoleAssigneeType") != "RoleGroup":
+            continue
+        role = _string(assignment, "Role") or ""
+        held.add(role.lower())
+        if not bound.values.get("AddOnly") and role.lower() not in wanted:
+            name = _string(assignment, "Identity")
+            env.invoke("Remove-ManagementRoleAssignment", {"Identity": name, "Confirm": False},
+                       f"Remove-ManagementRoleAssignment:{name}")  # fmt: skip
+            removed.append(name)
+    for role in roles:
+        if role.lower() in held:
+            continue
+        made = env.invoke("New-ManagementRoleAssignment", {"Role": role, "SecurityGroup": identity},
+                          f"New-ManagementRoleAssignment:{role}")  # fmt: skip
+        if made is not None:
+            added.append(_string(made[0] if made else None, "Identity"))
+        held.add(role.lower())
+    env.items.append({"roleGroup": identity, "added": added, "removed": removed})

@@ -1,7 +1,8 @@
 """Save and load a tenant's simulated Exchange with ``--state`` (next to directory.json.gz).
 
 The Graph half of mail-enabled groups is in the directory file; this file holds the
-Exchange-only half, settings, role groups and service principals.
+Exchange-only half, settings, role groups, role assignments, management scopes and service
+principals.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from agent.simulator.exchange.rbac import assignment_object
 from agent.simulator.exchange.state import DlRecord, ExchangeOrg
 
 FORMAT = 1
@@ -24,6 +26,9 @@ def save(org: ExchangeOrg, path: Path) -> None:
             "dls": [asdict(record) for record in org.dls.values()],
             "settings": org.settings,
             "role_groups": org.role_groups,
+            "role_assignments": org.role_assignments,
+            "management_scopes": org.management_scopes,
+            "assignment_policies": org.assignment_policies,
             "service_principals": org.service_principals,
             "app_exchange_admin": org.app_exchange_admin,
             "seen_seq": org._seen_seq,
@@ -48,6 +53,18 @@ def load(org: ExchangeOrg, path: Path) -> None:
             org.dls[record.group_id] = record
         org.settings = document["settings"]
         org.role_groups = document["role_groups"]
+        if "role_assignments" in document:
+            org.role_assignments = document["role_assignments"]
+            org.management_scopes = document["management_scopes"]
+            org.assignment_policies = document["assignment_policies"]
+        else:  # saved before assignments were kept: each role group's Roles as assignments
+            org.role_assignments = [
+                assignment_object(
+                    org.ctx, f"{role}-{g['Name']}", role, "RoleGroup", g["Name"], org.ctx.created
+                )
+                for g in org.role_groups
+                for role in g.get("Roles") or []
+            ]
         org.service_principals = document["service_principals"]
         org.app_exchange_admin = document["app_exchange_admin"]
         org._seen_seq = min(int(document["seen_seq"]), org.directory.seq)

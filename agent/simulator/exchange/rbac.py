@@ -1,5 +1,5 @@
-"""Exchange RBAC: built-in role groups, which management role each cmdlet needs, and the
-roles a connected principal holds.
+"""Exchange RBAC: management roles, built-in role groups and their assignments, which
+management role each cmdlet needs, and the roles a connected principal holds.
 
 Exchange Online exposes only the cmdlets the caller holds a role for (and the tenant is
 licensed for): a cmdlet outside them is simply "not recognized". Exchange Administrator or
@@ -52,6 +52,9 @@ _WRITE_ROLES = {
     "Add-RoleGroupMember": "Role Management",
     "Set-RoleGroup": "Role Management",
     "Update-RoleGroupMember": "Role Management",
+    "New-ManagementRoleAssignment": "Role Management",
+    "Set-ManagementRoleAssignment": "Role Management",
+    "Remove-ManagementRoleAssignment": "Role Management",
     "Enable-TransportRule": "Transport Rules",
     "Disable-TransportRule": "Transport Rules",
     "New-AcceptedDomain": "Remote and Accepted Domains",
@@ -66,6 +69,40 @@ _WRITE_ROLES = {
     "Remove-OwaMailboxPolicy": "Organization Client Access",
     "Remove-MobileDeviceMailboxPolicy": "Organization Client Access",
 }
+
+# Every management role of Exchange Online the simulator knows, by kind: admin roles go to
+# role groups, users and security groups; end-user roles (IsEndUserRole) only to role
+# assignment policies; application roles (RBAC for Applications) only to service principals.
+ADMIN_ROLES = (
+    "Address Lists", "ApplicationImpersonation", "Audit Logs", "Compliance Admin",
+    "Data Loss Prevention", "Distribution Groups", "E-Mail Address Policies",
+    "Federated Sharing", "Information Rights Management", "Journaling", "Legal Hold",
+    "Mail Enabled Public Folders", "Mail Recipient Creation", "Mail Recipients", "Mail Tips",
+    "Mailbox Import Export", "Mailbox Search", "Message Tracking", "Move Mailboxes",
+    "Org Custom Apps", "Org Marketplace Apps", "Organization Client Access",
+    "Organization Configuration", "Organization Transport Settings", "Public Folders",
+    "Recipient Policies", "Remote and Accepted Domains", "Reset Password",
+    "Retention Management", "Role Management", "Security Admin",
+    "Security Group Creation and Membership", "Security Reader", "Transport Hygiene",
+    "Transport Rules", "User Options", "View-Only Audit Logs", "View-Only Configuration",
+    "View-Only Recipients",
+)  # fmt: skip
+END_USER_ROLES = (
+    "MyBaseOptions", "MyContactInformation", "MyProfileInformation", "MyDistributionGroups",
+    "MyDistributionGroupMembership", "My Custom Apps", "My Marketplace Apps",
+    "My ReadWriteMailbox Apps", "MyTextMessaging", "MyVoiceMail", "MyRetentionPolicies",
+)  # fmt: skip
+APPLICATION_ROLES = (
+    "Application Mail.Read", "Application Mail.ReadWrite", "Application Mail.Send",
+    "Application MailboxSettings.Read", "Application MailboxSettings.ReadWrite",
+    "Application Calendars.Read", "Application Calendars.ReadWrite",
+    "Application Contacts.Read", "Application Contacts.ReadWrite", "Application EWS.AccessAsApp",
+)  # fmt: skip
+DEFAULT_POLICY = "Default Role Assignment Policy"
+DEFAULT_POLICY_ROLES = (
+    "MyBaseOptions", "MyContactInformation", "MyProfileInformation",
+    "MyDistributionGroupMembership", "My Marketplace Apps", "MyTextMessaging", "MyVoiceMail",
+)  # fmt: skip
 
 BUILT_IN_ROLE_GROUPS: dict[str, list[str]] = {
     "Organization Management": [
@@ -105,8 +142,10 @@ def required_role(cmdlet: str) -> str:
 
 
 def role_group_object(
-    ctx: OrgContext, name: str, roles: list[str], members: list[str], description: str, ts: float
+    ctx: OrgContext, name: str, members: list[str], description: str, ts: float
 ) -> dict[str, Any]:
+    """A role group as stored; its Roles and RoleAssignments are read from the assignments
+    (``with_roles``), as Exchange computes them."""
     stamp = iso_o(ts)
     return {
         "Identity": name,
@@ -116,8 +155,8 @@ def role_group_object(
         "ExternalDirectoryObjectId": stable_guid(ctx.tenant_id, "RoleGroupEdo", name),
         "Description": description,
         "RoleGroupType": "Standard",
-        "Roles": list(roles),
-        "RoleAssignments": [f"{role}-{name}" for role in roles],
+        "Roles": [],
+        "RoleAssignments": [],
         "Members": list(members),
         "ManagedBy": [],
         "Capabilities": [],
@@ -133,40 +172,108 @@ def default_role_groups(ctx: OrgContext) -> list[dict[str, Any]]:
         role_group_object(
             ctx,
             name,
-            roles,
             [],
             f"Members of this management role group have the {name} permissions.",
             ctx.created,
         )
-        for name, roles in BUILT_IN_ROLE_GROUPS.items()
+        for name in BUILT_IN_ROLE_GROUPS
     ]
 
 
-def role_assignments(ctx: OrgContext, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Get-ManagementRoleAssignment: one assignment per role of every role group."""
-    assignments = []
-    for group in groups:
-        for role in group["Roles"]:
-            name = f"{role}-{group['Name']}"
-            assignments.append(
-                {
-                    "Identity": name,
-                    "Name": name,
-                    "Guid": stable_guid(ctx.tenant_id, "RoleAssignment", name),
-                    "Role": role,
-                    "RoleAssigneeType": "RoleGroup",
-                    "RoleAssigneeName": group["Name"],
-                    "RoleAssignee": group["Name"],
-                    "AssignmentMethod": "Direct",
-                    "Enabled": True,
-                    "RecipientReadScope": "Organization",
-                    "ConfigReadScope": "OrganizationConfig",
-                    "RecipientWriteScope": "Organization",
-                    "ConfigWriteScope": "OrganizationConfig",
-                    "CustomRecipientWriteScope": None,
-                    "CustomConfigWriteScope": None,
-                    "WhenChangedUTC": group["WhenChangedUTC"],
-                    "WhenCreatedUTC": group["WhenCreatedUTC"],
-                }
+def default_assignments(ctx: OrgContext) -> list[dict[str, Any]]:
+    """A new tenant's assignments: the built-in role groups' roles and the default role
+    assignment policy's end-user roles."""
+    out = [
+        assignment_object(ctx, f"{role}-{group}", role, "RoleGroup", group, ctx.created)
+        for group, roles in BUILT_IN_ROLE_GROUPS.items()
+        for role in roles
+    ]
+    out += [
+        assignment_object(
+            ctx,
+            f"{role}-{DEFAULT_POLICY}",
+            role,
+            "RoleAssignmentPolicy",
+            DEFAULT_POLICY,
+            ctx.created,
+        )
+        for role in DEFAULT_POLICY_ROLES
+    ]
+    return out
+
+
+def assignment_object(
+    ctx: OrgContext,
+    name: str,
+    role: str,
+    assignee_type: str,
+    assignee: str,
+    ts: float,
+    *,
+    delegating: bool = False,
+) -> dict[str, Any]:
+    """Get-ManagementRoleAssignment's view of one assignment. A scoped one names its scope in
+    CustomRecipientWriteScope and says which kind in RecipientWriteScope (a custom or exclusive
+    scope, an OU, an administrative unit or a group)."""
+    stamp = iso_o(ts)
+    return {
+        "Identity": name,
+        "Name": name,
+        "Guid": stable_guid(ctx.tenant_id, "RoleAssignment", name, stamp),
+        "Role": role,
+        "RoleAssigneeType": assignee_type,
+        "RoleAssigneeName": assignee,
+        "RoleAssignee": assignee,
+        "AssignmentMethod": "Direct",
+        "RoleAssignmentDelegationType": "Delegating" if delegating else "Regular",
+        "Enabled": True,
+        "RecipientReadScope": "Organization",
+        "ConfigReadScope": "OrganizationConfig",
+        "RecipientWriteScope": "Organization",
+        "ConfigWriteScope": "OrganizationConfig",
+        "CustomRecipientWriteScope": None,
+        "CustomConfigWriteScope": None,
+        "CustomResourceScope": None,
+        "WhenChanged": stamp,
+        "WhenCreated": stamp,
+        "WhenChangedUTC": stamp,
+        "WhenCreatedUTC": stamp,
+    }
+
+
+def of_group(assignments: list[dict[str, Any]], group: str) -> list[dict[str, Any]]:
+    wanted = group.lower()
+    return [
+        a
+        for a in assignments
+        if a["RoleAssigneeType"] == "RoleGroup" and str(a["RoleAssigneeName"]).lower() == wanted
+    ]
+
+
+def with_roles(group: dict[str, Any], assignments: list[dict[str, Any]]) -> dict[str, Any]:
+    """Get-RoleGroup's view: Roles and RoleAssignments from the group's assignments."""
+    mine = of_group(assignments, str(group["Name"]))
+    roles = list(dict.fromkeys(str(a["Role"]) for a in mine))
+    return {**group, "Roles": roles, "RoleAssignments": [str(a["Name"]) for a in mine]}
+
+
+def granted(
+    assignments: list[dict[str, Any]], groups: list[dict[str, Any]], members: set[str]
+) -> set[str]:
+    """The roles ``members`` hold: enabled regular assignments to their role groups or to
+    them directly (a disabled assignment grants nothing)."""
+    mine = {str(g["Name"]).lower() for g in groups if members & set(g["Members"])}
+    direct = {m.lower() for m in members}
+    return {
+        str(a["Role"])
+        for a in assignments
+        if a["Enabled"]
+        and a["RoleAssignmentDelegationType"] == "Regular"
+        and (
+            (a["RoleAssigneeType"] == "RoleGroup" and str(a["RoleAssigneeName"]).lower() in mine)
+            or (
+                a["RoleAssigneeType"] in ("User", "ServicePrincipal")
+                and str(a["RoleAssignee"]).lower() in direct
             )
-    return assignments
+        )
+    }

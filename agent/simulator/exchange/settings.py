@@ -9,9 +9,10 @@ from typing import Any
 
 from agent.simulator.exchange import defaults_defender as dd
 from agent.simulator.exchange import errors
+from agent.simulator.exchange import role_assignments as rbac_writes
 from agent.simulator.exchange.defaults_exo import transport_rule
 from agent.simulator.exchange.objects import settings_object, touch
-from agent.simulator.exchange.rbac import role_assignments, role_group_object
+from agent.simulator.exchange.rbac import with_roles
 from agent.simulator.exchange.state import ExchangeOrg
 
 # Settings that exist once per tenant: Set- without -Identity changes the one object.
@@ -65,9 +66,9 @@ _MULTI_VALUED_CONDITIONS = {
 
 def get(org: ExchangeOrg, noun: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     if noun == "RoleGroup":
-        return copy.deepcopy(org.role_groups)
+        return [with_roles(g, org.role_assignments) for g in copy.deepcopy(org.role_groups)]
     if noun == "ManagementRoleAssignment":
-        return role_assignments(org.ctx, org.role_groups)
+        return rbac_writes.get(org, params)
     objects = org.settings_of(f"Get-{noun}")
     if noun == "TenantAllowBlockListItems":
         list_type = str(params.get("ListType", ""))
@@ -285,22 +286,7 @@ def new_service_principal(org: ExchangeOrg, params: dict[str, Any]) -> list[dict
 
 
 def new_role_group(org: ExchangeOrg, params: dict[str, Any]) -> list[dict[str, Any]]:
-    name = str(params["Name"])
-    if any(g["Name"].lower() == name.lower() for g in org.role_groups):
-        raise errors.name_taken(name)
-    roles = [str(r) for r in (params.get("Roles") or [])]
-    members = [str(m) for m in (params.get("Members") or [])]
-    for member in members:
-        if member not in org.service_principals and org.resolve(member) is None:
-            raise errors.recipient_not_found(member)
-    group = role_group_object(
-        org.ctx, name, roles, members, str(params.get("Description", "")), org.directory.now()
-    )
-    for key in ("DisplayName", "ManagedBy"):
-        if key in params:
-            group[key] = coerce(key, group.get(key), params[key])
-    org.role_groups.append(group)
-    return [copy.deepcopy(group)]
+    return rbac_writes.new_role_group(org, params)
 
 
 def add_role_group_member(org: ExchangeOrg, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import copy
 import uuid
 from typing import Any
 
-from agent.simulator.exchange import errors
+from agent.simulator.exchange import errors, role_assignments
 from agent.simulator.exchange.defaults_defender import defender_defaults, rule
 from agent.simulator.exchange.defaults_exo import EXCHANGE_DEFAULTS
 from agent.simulator.exchange.objects import iso_o, settings_object, touch
@@ -114,6 +114,7 @@ PARAMETERS: dict[str, frozenset[str]] = {
         "Remove-TenantAllowBlockListItems": ("ListType", "Ids", "Entries", "ListSubType"),
     }.items()
 }
+PARAMETERS.update({k: frozenset(v) for k, v in role_assignments.PARAMETERS.items()})
 # Mandatory parameters of the New- cmdlets (besides -Name where the cmdlet has one).
 MANDATORY: dict[str, tuple[str, ...]] = {
     "New-AcceptedDomain": ("Name", "DomainName"),
@@ -123,6 +124,9 @@ MANDATORY: dict[str, tuple[str, ...]] = {
     "New-ReportSubmissionRule": ("Name", "ReportSubmissionPolicy"),
     "New-TeamsProtectionPolicyRule": ("Name", "TeamsProtectionPolicy"),
     "New-ProtectionAlert": ("Name", "Category", "NotifyUser", "ThreatType"),
+    "New-ManagementRoleAssignment": ("Role",),
+    "Set-ManagementRoleAssignment": ("Identity",),
+    "Remove-ManagementRoleAssignment": ("Identity",),
 }
 # Flags of Microsoft's own objects: a New- object never carries them.
 _BUILT_IN_FLAGS = ("IsDefault", "IsBuiltIn", "IsSystemRule", "Default", "InitialDomain")

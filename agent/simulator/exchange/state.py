@@ -18,7 +18,12 @@ from typing import Any
 from agent.simulator.exchange.defaults_defender import defender_defaults
 from agent.simulator.exchange.defaults_exo import EXCHANGE_DEFAULTS
 from agent.simulator.exchange.objects import OrgContext, stable_guid
-from agent.simulator.exchange.rbac import default_role_groups
+from agent.simulator.exchange.rbac import (
+    DEFAULT_POLICY,
+    default_assignments,
+    default_role_groups,
+    granted,
+)
 from agent.simulator.graph import Directory
 from agent.simulator.world import ROLE_TEMPLATE_IDS, SimTenant
 
@@ -97,6 +102,19 @@ def dl_defaults(recipient_type: str) -> dict[str, Any]:
     return props
 
 
+def default_scopes() -> list[dict[str, Any]]:
+    """Custom recipient management scopes an administrator made (Get-ManagementScope)."""
+    return [
+        {"Name": name, "RecipientRestrictionFilter": flt, "ScopeRestrictionType": "RecipientScope",
+         "Exclusive": exclusive}
+        for name, flt, exclusive in (
+            ("Sales recipients", "Department -eq 'Sales'", False),
+            ("Finance recipients", "Department -eq 'Finance'", False),
+            ("Executive recipients", "Title -like 'Chief*'", True),
+        )
+    ]  # fmt: skip
+
+
 def is_dl_row(row: dict[str, Any]) -> str | None:
     """The Exchange recipient type of a Graph group row, if Exchange manages it as a DL."""
     if not row.get("mailEnabled") or row.get("groupTypes"):
@@ -122,6 +140,11 @@ class ExchangeOrg:
         }
         self.settings.update(defender_defaults(ctx))
         self.role_groups: list[dict[str, Any]] = default_role_groups(ctx)
+        # Get-ManagementRoleAssignment: what gives role groups, users, policies and apps
+        # their roles (a role group's Roles are read from here).
+        self.role_assignments: list[dict[str, Any]] = default_assignments(ctx)
+        self.management_scopes: list[dict[str, Any]] = default_scopes()
+        self.assignment_policies: list[str] = [DEFAULT_POLICY]
         self.service_principals: dict[str, dict[str, Any]] = {}  # by ObjectId
         self.dls: dict[str, DlRecord] = {}
         self._seen_seq = directory.seq
@@ -158,11 +181,7 @@ class ExchangeOrg:
         return self._roles_of({object_id})
 
     def _roles_of(self, members: set[str]) -> set[str]:
-        roles: set[str] = set()
-        for group in self.role_groups:
-            if members & set(group["Members"]):
-                roles.update(group["Roles"])
-        return roles
+        return granted(self.role_assignments, self.role_groups, members)
 
     # -- throttling ------------------------------------------------------------------------
 
