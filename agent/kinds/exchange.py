@@ -221,6 +221,12 @@ def _setting_kind(s: Setting) -> KindSpec:
         )
     if s.noun.endswith("Rule") and s.set_cmdlet and s.noun != "ATPBuiltInProtectionRule":
         notes.append("Its State is restored with Enable-/Disable-.")
+    if s.write_role == ROLE_MANAGEMENT and restore:
+        notes.append(
+            "Restore needs the Exchange role Role Management (the Organization Management role "
+            "group has it) or the Entra role Exchange Administrator; the least-privilege role "
+            "group leaves it out."
+        )
     if s.mdo:
         notes.append(f"Needs a {MDO_LICENCE} licence; without one it is skipped (not licensed).")
     if not restore:

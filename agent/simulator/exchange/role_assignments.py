@@ -80,6 +80,8 @@ def get(org: ExchangeOrg, params: dict[str, Any]) -> list[dict[str, Any]]:
         found = [a for a in found if a["Role"] == role]
     if params.get("RoleAssignee") is not None:
         who = str(params["RoleAssignee"]).lower()
+        if not _known(org, who):  # RoleAssigneeIdParameter: an existing role holder
+            raise errors.not_found(str(params["RoleAssignee"]))
         found = [
             a
             for a in found
@@ -89,6 +91,15 @@ def get(org: ExchangeOrg, params: dict[str, Any]) -> list[dict[str, Any]]:
         kind = "Delegating" if params["Delegating"] else "Regular"
         found = [a for a in found if a["RoleAssignmentDelegationType"] == kind]
     return copy.deepcopy(found)
+
+
+def _known(org: ExchangeOrg, who: str) -> bool:
+    return (
+        any(who in (g["Name"].lower(), g["Guid"]) for g in org.role_groups)
+        or who in {p.lower() for p in org.assignment_policies}
+        or who in org.service_principals
+        or org.resolve(who) is not None
+    )
 
 
 def _find(org: ExchangeOrg, identity: str) -> dict[str, Any]:
