@@ -25,6 +25,7 @@ from agent.compare.live import LiveRead
 from agent.compare.sides import SnapshotSide
 from agent.exchange.bridge import ExchangeBridge
 from agent.kinds import BY_NAME, KindSpec
+from agent.restore.actions import Action, Request
 from agent.restore.bridge_base import (
     READ_ONLY,
     BridgeAction,
@@ -38,7 +39,6 @@ from agent.restore.bridge_base import (
 )
 from agent.restore.exchange_settings import BUILT_IN_ROLE_GROUPS
 from agent.restore.idmap import IdMap
-from agent.restore.plan import Action, Request
 from agent.restore.restorers import register
 
 KIND = "managementRoleAssignment"
