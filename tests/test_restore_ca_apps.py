@@ -22,6 +22,7 @@ from tests.test_restore_tenant_support import settled
 from tests.test_sim_support import session, token
 
 CA = "/identity/conditionalAccess/policies"
+NAMED = "/identity/conditionalAccess/namedLocations"
 EXCHANGE_ONLINE = "00000002-0000-0ff1-ce00-000000000000"  # first party: no app of the tenant
 KINDS = ("application", "servicePrincipal", "conditionalAccessPolicy")
 
@@ -87,6 +88,47 @@ def test_ca_writes_need_policy_read_all_checked_before_planning(tmp_path: Path) 
     assert needs["restore"]["permissions"] == needs["write"]
     text = cli("permissions", "--scope", "conditionalAccessPolicy", "--write").out
     assert "Policy.ReadWrite.ConditionalAccess" in text and "Policy.Read.All" in text
+
+
+def test_named_location_writes_need_policy_read_all_checked_before_planning(
+    tmp_path: Path,
+) -> None:
+    # Graph's named location create/update pages ask for Policy.Read.All beside
+    # Policy.ReadWrite.ConditionalAccess, with nothing in its place: Application.Read.All,
+    # which stands in for it for conditional access policies, does not count here.
+    held = [p for p in READ_PERMISSIONS if p != "Policy.Read.All"]
+    held += ["Policy.Read.ConditionalAccess", "Policy.ReadWrite.ConditionalAccess"]
+    assert "Application.Read.All" in held
+    with env(tmp_path, held) as sim:
+        config, rt = agent_for(tmp_path / "agent", sim, kinds=("namedLocation",))
+        handle = sim.tenants["contoso"]
+        g = GraphClient(sim.base_url, session(sim), lambda: token(sim, handle))
+        snap = backup(str(config))
+        target = g.get_json(NAMED)["value"][0]
+        with handle.directory.lock:
+            handle.directory.policies.update("namedLocation", target["id"], {"displayName": "Renamed"}, "2026-01-01T00:00:00Z")  # fmt: skip
+        mark = settled(sim, g)
+        kind = ("--kind", "namedLocation")
+        plan = restore(str(config), snap, *kind, "--dry-run", "--json").json()
+        [action] = plan["plan"]["actions"]
+        assert (action["kind"], action["id"], action["action"]) == ("namedLocation", "*", "skip")
+        assert action["reason"] == (
+            "missing Policy.Read.All: Graph writes named locations only with it beside "
+            "Policy.ReadWrite.ConditionalAccess"
+        )
+        report = restore(str(config), snap, *kind, "--yes", "--json").json()
+        assert [(r["status"], r["reason"]) for r in report["results"]] == [("skipped", action["reason"])]  # fmt: skip
+        assert write_requests(sim, mark) == []
+        # The simulated Graph refuses both writes as the real one does.
+        with pytest.raises(PermissionMissing):
+            g.patch(f"{NAMED}/{target['id']}", {"@odata.type": target["@odata.type"], "displayName": target["displayName"]})  # fmt: skip
+        with pytest.raises(PermissionMissing):
+            g.post(NAMED, {"@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "New", "countriesAndRegions": ["FR"]})  # fmt: skip
+        assert g.get_json(f"{NAMED}/{target['id']}")["displayName"] == "Renamed"
+        rt.close()
+
+    needs = cli("permissions", "--scope", "namedLocation", "--write", "--json").json()
+    assert needs["write"] == ["Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"]
 
 
 def test_ca_application_references_follow_a_recreated_app(tmp_path: Path) -> None:

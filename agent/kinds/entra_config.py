@@ -123,6 +123,9 @@ POLICY_KINDS: tuple[KindSpec, ...] = (
         "IP-range and country named locations used by conditional access.",
         read=CA_READ,
         write=("Policy.ReadWrite.ConditionalAccess",),
+        # Graph's create and update pages (ipNamedLocation, countryNamedLocation): "Policy.Read.
+        # All and Policy.ReadWrite.ConditionalAccess", with no alternative to Policy.Read.All.
+        write_also=("Policy.Read.All",),
         entity_type="namedLocation",
         volatile=("modifiedDateTime",),
         unordered=("ipRanges", "countriesAndRegions"),

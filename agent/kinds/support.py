@@ -42,7 +42,11 @@ def minimal_permissions(kinds: Iterable[KindSpec], *, write: bool = False) -> li
 
 def write_needs(kind: KindSpec) -> str:
     """The write permissions of a kind for people: any one of them, and one of write_also."""
-    also = f" and one of {', '.join(kind.write_also)}" if kind.write_also else ""
+    also = (
+        f" and one of {', '.join(kind.write_also)}"
+        if len(kind.write_also) > 1
+        else "".join(f" and {p}" for p in kind.write_also)
+    )
     return ", ".join(kind.write_permissions) + also
 
 

@@ -162,8 +162,10 @@ def _missing_write_permission(restorer: Any, spec: KindSpec, request: Request) -
     if needs and not granted & set(needs):
         return f"missing {needs[0]}"
     if needs and spec.write_also and not granted & set(spec.write_also):
+        first, *rest = spec.write_also
+        instead = f" (or {', '.join(rest)})" if rest else ""
         return (
-            f"missing {spec.write_also[0]}: Graph writes {spec.title.lower()} only with it "
-            f"(or {', '.join(spec.write_also[1:])}) beside {needs[0]}"
+            f"missing {first}: Graph writes {spec.title.lower()} only with it{instead} "
+            f"beside {needs[0]}"
         )
     return ""

@@ -4,7 +4,7 @@ by path, so writes count), the write quota and $batch items one by one. The work
 errors are in policy_writes.py.
 
 Permissions are the documented least-privileged application permissions. Where the docs ask
-for two at once (conditional access policies: Policy.Read.All and
+for two at once (conditional access policies and named locations: Policy.Read.All and
 Policy.ReadWrite.ConditionalAccess; a service principal's policy links: Policy.Read.All or
 Policy.ReadWrite.ApplicationConfiguration, and Application.ReadWrite.All), the route checks the
 first and the handler the second.
@@ -48,6 +48,9 @@ ALSO: dict[str, frozenset[str]] = {
     # Create and update pages: "Policy.Read.All and Policy.ReadWrite.ConditionalAccess", or
     # (higher privileged) Application.Read.All in place of Policy.Read.All.
     "conditionalAccessPolicy": frozenset({"Policy.Read.All", "Application.Read.All"}),
+    # Named locations' create and update pages: "Policy.Read.All and Policy.ReadWrite.
+    # ConditionalAccess", nothing in place of Policy.Read.All.
+    "namedLocation": frozenset({"Policy.Read.All"}),
 }
 SP_LINK_NEEDS = frozenset({"Policy.Read.All", "Policy.ReadWrite.ApplicationConfiguration"})
 SP_LINK_ALSO = frozenset({"Application.ReadWrite.All", "Directory.ReadWrite.All"})
