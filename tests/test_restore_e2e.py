@@ -273,14 +273,34 @@ def test_drill_restores_apps_service_principals_owners_and_assignments(env) -> N
 
 
 def test_recreating_users_needs_a_password_file(env) -> None:
-    sim, d, config, _ = env
+    sim, d, config, tmp_path = env
     snap = backup(config)
-    gone = cloud(d)[0]
-    d.delete_user(gone["id"], permanent=True)
+    gone = cloud(d)[:2]
+    for user in gone:
+        d.delete_user(user["id"], permanent=True)
     mark = len(sim.log.items())
-    out = restore(config, snap, "--kind", "user", "--yes", code=2)
-    assert "--password-file" in out.err and "recreated" in out.err
+    # The dry run says the real run will stop, and why, under its plan.
+    plan = restore(config, snap, "--kind", "user", "--dry-run", "--json").json()
+    [stop] = plan["blocked"]
+    assert "recreates 2 users" in stop["message"] and "--password-file" in stop["fix"]
+    shown = " ".join(restore(config, snap, "--kind", "user", "--dry-run").out.split())
+    assert "The real run would stop before any write" in shown and "--password-file" in shown
+    # The real run stops before it asks and before any write.
+    err = " ".join(restore(config, snap, "--kind", "user", "--yes", code=2).err.split())
+    assert "--password-file" in err and "recreates 2 users" in err
+    # A file that exists already (restore never overwrites one), or a folder that does not:
+    taken = tmp_path / "taken.txt"
+    taken.write_text("someone's notes\n")
+    for bad, why in ((taken, "already exists"), (tmp_path / "nowhere" / "pw.txt", "does not exist")):  # fmt: skip
+        plan = restore(config, snap, "--kind", "user", "--dry-run", "--json",
+                       "--password-file", str(bad)).json()  # fmt: skip
+        assert why in plan["blocked"][0]["message"]
+        out = restore(config, snap, "--kind", "user", "--yes", "--password-file", str(bad), code=2)
+        assert why in " ".join(out.err.split())
+    assert taken.read_text() == "someone's notes\n"
     assert write_requests(sim, mark) == []
+    # Nothing to recreate: no password file needed, nothing blocked.
+    assert restore(config, snap, "--kind", "group", "--dry-run", "--json").json()["blocked"] == []
 
 
 def test_without_yes_and_no_terminal_restore_refuses(env) -> None:
@@ -326,16 +346,32 @@ def test_single_property_restore_changes_only_that(env) -> None:
 
 
 def test_undeleting_users_needs_the_global_administrator_role(tmp_path: Path) -> None:
+    """The seed: undeleting needs Global Administrator. Without it the plan (dry run and real
+    run alike) skips each undelete with the role and the fix; everything else is restored."""
     with make_env(tmp_path, []) as sim:
         config, rt = agent_for(tmp_path / "agent", sim)
         d = sim.tenants["contoso"].directory
         snap = backup(str(config))
-        gone = cloud(d)[0]
+        gone, edited = cloud(d)[:2]
         d.delete_user(gone["id"])
+        d.update_user(edited["id"], department="Elsewhere")
         mark = len(sim.log.items())
-        out = restore(str(config), snap, "--kind", "user", "--yes", code=3)
-        assert "Global Administrator" in out.err
+        plan = restore(str(config), snap, "--kind", "user", "--dry-run", "--json").json()
+        actions = {a["id"]: a for a in plan["plan"]["actions"]}
+        assert actions[gone["id"]]["action"] == "skip"
+        why = actions[gone["id"]]["reason"]
+        assert "Global Administrator" in why and "assign Global Administrator" in why
+        assert actions[edited["id"]]["action"] == "patch"
+        assert plan["blocked"] == []
+        assert "Global Administrator" in restore(str(config), snap, "--kind", "user", "--dry-run").out  # fmt: skip
         assert write_requests(sim, mark) == []
+        report = restore(str(config), snap, "--kind", "user", "--yes", "--json").json()
+        results = {r["id"]: r for r in report["results"]}
+        assert (results[gone["id"]]["status"], results[gone["id"]]["reason"]) == ("skipped", why)
+        assert results[edited["id"]]["status"] == "restored"
+        assert d.get(edited["id"])["department"] == edited["department"]
+        assert not [w for w in write_requests(sim, mark) if "deletedItems" in w.path]
+        assert d.get(gone["id"]) is None
         rt.close()
 
 

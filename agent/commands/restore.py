@@ -142,6 +142,11 @@ def _show(report: RestoreReport) -> None:
     _show_plan(report.plan)
     if report.dry_run:
         console.print("Dry run: nothing was written.")
+        for stop in report.blocked:  # what the real run refuses before its first write
+            console.print(
+                f"The real run would stop before any write: {stop.message} Fix: {stop.fix}",
+                highlight=False,
+            )
         return
     rows = [
         [

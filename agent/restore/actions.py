@@ -53,6 +53,7 @@ class Request:
     properties: set[str] | None = None
     mode: str = "overwrite"
     granted: set[str] | None = None  # the token's application permissions (None: unknown)
+    app_roles: set[str] | None = None  # its directory roles, template ids (wids; None: unknown)
     caller: str | None = None  # the service app's own object id (token oid): never pruned
     prune: bool = False  # remove settings objects created after the snapshot (families that can)
 

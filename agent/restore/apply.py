@@ -17,7 +17,7 @@ from agent.compare.differ import diff_objects
 from agent.compare.live import LiveRead, read_live
 from agent.compare.sides import SnapshotSide
 from agent.db.catalog import KindResult
-from agent.errors import AgentError, ConfigError, PermissionMissing, WriteRejected
+from agent.errors import AgentError, WriteRejected
 from agent.exchange.bridge import ExchangeBridge
 from agent.graph import GraphClient
 from agent.jobs.connection import connect_tenant, open_bridge
@@ -27,8 +27,8 @@ from agent.restore.idmap import IdMap
 from agent.restore.ordering import live_kinds
 from agent.restore.passwords import PasswordFile, temporary_password
 from agent.restore.plan import build_plan
+from agent.restore.precheck import blockers
 from agent.restore.restorers import (
-    GLOBAL_ADMIN,
     comparable,
     link_field,
     link_items,
@@ -67,6 +67,8 @@ class RestoreReport:
     outcomes: list[Outcome] = field(default_factory=list)
     id_map: IdMap | None = None
     password_file: str | None = None
+    # What stops the real run before any write (a dry run lists it; the real run raises it).
+    blocked: list[AgentError] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -83,6 +85,7 @@ class RestoreReport:
             "summary": summary,
             "id_map": self.id_map.json() if self.id_map else None,
             "password_file": self.password_file,
+            "blocked": [{"code": e.code, "message": e.message, "fix": e.fix} for e in self.blocked],
         }
 
 
@@ -132,7 +135,7 @@ def _run(
         request = _as_caller(request, conn.tokens.claims())
         with read_live(rt, tenant_name, to_read, bridge=bridge) as live:
             plan = build_plan(snap, live, request, snapshot_id, open_session(conn, snap.repo))
-            return RestoreReport(plan, dry_run=True)
+            return RestoreReport(plan, dry_run=True, blocked=blockers(plan, password_file))
     catalog = rt.catalog
     job_id = catalog.start_job(
         tenant_name,
@@ -155,7 +158,8 @@ def _run(
         session = open_session(conn, snap.repo)
         with read_live(rt, tenant_name, to_read, job_id=job_id, bridge=bridge) as live:
             plan = build_plan(snap, live, request, snapshot_id, session)
-        _check(plan, set(claims.get("wids") or ()), password_file)
+        if stop := blockers(plan, password_file):
+            raise stop[0]  # before the operator is asked, before any write
         confirm(plan)
         if password_file is not None and plan.needs("user", "recreate"):
             passwords = PasswordFile(password_file)
@@ -218,32 +222,14 @@ def _run(
 
 def _as_caller(request: Request, claims: dict[str, Any]) -> Request:
     """``request`` knowing what the token grants (kinds it cannot write are skipped, "missing
-    X") and who the app is (its own role assignments are never pruned)."""
-    return replace(request, granted=set(claims.get("roles") or ()), caller=claims.get("oid"))
-
-
-def _check(plan: Plan, wids: set[str], password_file: Path | None) -> None:
-    """Refuse before any write what would fail for every object of its kind."""
-    recreate = plan.needs("user", "recreate")
-    if recreate and password_file is None:
-        raise ConfigError(
-            f"{len(recreate)} user(s) are gone for good and must be recreated with a temporary "
-            "password, but no password file was named.",
-            "Add --password-file PATH (a new file; it is created readable by you only).",
-        )
-    undelete = [  # the kinds declare it (undelete_roles)
-        a
-        for a in plan.actions
-        if a.action == "undelete" and GLOBAL_ADMIN[0] in BY_NAME[a.kind].undelete_roles
-    ]
-    if undelete and GLOBAL_ADMIN[1] not in wids:
-        kinds = ", ".join(sorted({a.kind for a in undelete}))
-        raise PermissionMissing(
-            f"Restoring {len(undelete)} deleted object(s) ({kinds}) needs the {GLOBAL_ADMIN[0]} "
-            "directory role, which the service app does not hold.",
-            f"Assign the {GLOBAL_ADMIN[0]} role to the service app (Entra admin center → Roles "
-            "and administrators), or restore without the deleted objects (--id).",
-        )
+    X"), the app's directory roles (undeletes it may not do are skipped, precheck.py) and who
+    the app is (its own role assignments are never pruned)."""
+    return replace(
+        request,
+        granted=set(claims.get("roles") or ()),
+        app_roles=set(claims.get("wids") or ()),
+        caller=claims.get("oid"),
+    )
 
 
 def _apply(

@@ -11,6 +11,7 @@ from agent.compare.sides import SnapshotSide
 from agent.kinds import KindSpec
 from agent.restore.actions import Action, Request
 from agent.restore.idmap import IdMap
+from agent.restore.precheck import undelete_refused
 from agent.restore.restorers import comparable, deleted_kind_of, restorer_for
 
 # What identifies an object across a recreate (its id changes): a recreated user has the same
@@ -124,7 +125,9 @@ def object_action(
         )  # fmt: skip
     if now is None:
         if in_recycle_bin(spec, oid, live):
-            return Action(spec.name, oid, "undelete", snapshot=then)
+            refused = undelete_refused(spec, request)  # a role the app lacks (precheck.py)
+            return Action(spec.name, oid, "skip" if refused else "undelete", snapshot=then,
+                          reason=refused)  # fmt: skip
         if request.properties is not None:
             return Action(
                 spec.name, oid, "skip", snapshot=then,

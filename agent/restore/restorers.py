@@ -39,8 +39,6 @@ LINK_CREATE: dict[str, tuple[str, ...]] = {
     "appRoleAssignedTo": ("principalId", "resourceId", "appRoleId")
 }
 GRAPH_ROOT = "https://graph.microsoft.com/v1.0"
-# The role restoring deleted users and groups needs (facts file §3), by its template id.
-GLOBAL_ADMIN = ("Global Administrator", "62e90394-69f5-4237-9190-012177145e10")
 
 
 class Restorer(Protocol):
