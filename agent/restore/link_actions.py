@@ -12,6 +12,7 @@ from agent.kinds import ALL_KINDS, BY_NAME, KindSpec
 from agent.kinds.links import LINK_IDENTITY
 from agent.restore.actions import PLANNED, Action, Request, coming_back
 from agent.restore.idmap import IdMap
+from agent.restore.probe import check, exists
 from agent.restore.restorers import link_field, link_items, restorer_for
 
 # Kinds a link may point at when the link does not say (no @odata.type, no links_to).
@@ -61,12 +62,15 @@ def link_action(
 
 def parent_gone(spec: KindSpec, pid: str, live: LiveRead, ids: IdMap, actions: list[Action]) -> str:
     """Why links cannot be written because their parent object is gone and this restore does
-    not bring it back ("" when it exists, comes back, or was not read live)."""
+    not bring it back ("" when it exists or comes back)."""
     parent = spec.parent or ""
-    if parent not in live.kinds_read or live.find(parent, ids.get(pid)) is not None:
-        return ""
     done = next((a for a in actions if a.kind == parent and a.object_id == pid), None)
     if done is not None and done.action in ("recreate", "undelete"):
+        return ""
+    if parent in live.kinds_read:
+        if live.find(parent, ids.get(pid)) is not None:
+            return ""
+    elif exists(parent, ids.get(pid)):  # not read: Graph is asked (probe.py)
         return ""
     return f"its {parent} is gone" + (f" and {done.reason}" if done and done.reason else "")
 
@@ -87,21 +91,62 @@ def _target_kinds(spec: KindSpec, link: dict[str, Any]) -> list[str]:
 def target_gone(target: str, kinds: Sequence[str], snap: SnapshotSide, live: LiveRead) -> str:
     """Why the object ``target`` (one of ``kinds``) will not exist when something naming it is
     written: "target X was not restored: <why>"; "" when it exists, this restore brings it
-    back (under any kind: a DL is a group Graph skips and the bridge recreates), or none of
-    ``kinds`` was read live (then nobody knows)."""
+    back (under any kind: a DL is a group Graph skips and the bridge recreates), or nobody
+    knows (a kind neither read live nor holding it in the snapshot). A kind not read live is
+    asked of Graph (probe.py)."""
     planned = PLANNED.get() or {}
     if coming_back(planned, target) is not None:
         return ""
     why = ""
     for kind in kinds:
-        if kind not in live.kinds_read:
-            continue
-        if live.find(kind, target) is not None:
+        read = kind in live.kinds_read
+        if read and live.find(kind, target) is not None:
             return ""
-        if not why and snap.find(kind, target) is not None:
+        known = snap.find(kind, target) is not None
+        if not read and (not known or exists(kind, target)):
+            if known:
+                return ""  # there now
+            continue
+        if not why and known:
             a = planned.get((kind, target))
             why = a.reason if a is not None and a.reason else f"the {kind} is gone and not part of this restore"  # fmt: skip
     return f"target {target} was not restored: {why}" if why else ""
+
+
+def settle_links(
+    spec: KindSpec,
+    relinks: list[Action],
+    snap: SnapshotSide,
+    live: LiveRead,
+    ids: IdMap,
+    actions: list[Action],
+) -> None:
+    """A kind's relinks: skipped when their parent is gone and not restored, links to a gone
+    target held. Parents and targets of kinds not read live are asked of Graph first, in one
+    go (a narrow --kind restore)."""
+    planned = PLANNED.get() or {}
+    unread: list[tuple[str, str]] = []
+    parent = spec.parent or ""
+    fields = LINK_IDENTITY.get(link_field(spec))
+    for action in relinks:
+        if parent not in live.kinds_read:
+            unread.append((parent, ids.get(action.object_id)))
+        for link in action.add:
+            target = str(link.get(fields[0]) if fields else link.get("id") or "")
+            if not target or coming_back(planned, target) is not None:
+                continue
+            unread += [
+                (kind, target)
+                for kind in _target_kinds(spec, link)
+                if kind not in live.kinds_read and snap.find(kind, target) is not None
+            ]
+    check(unread)
+    for action in relinks:
+        gone = parent_gone(spec, action.object_id, live, ids, actions)
+        if gone:
+            action.action, action.reason, action.add, action.remove = "skip", gone, [], []
+        else:
+            hold_gone_targets(spec, action, snap, live)
 
 
 def hold_gone_targets(spec: KindSpec, action: Action, snap: SnapshotSide, live: LiveRead) -> None:

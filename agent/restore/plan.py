@@ -32,9 +32,10 @@ from agent.errors import ConfigError
 from agent.kinds import KindSpec
 from agent.restore.actions import MODES, PLANNED, Action, Plan, Request
 from agent.restore.idmap import IdMap
-from agent.restore.link_actions import hold_gone_targets, link_action, parent_gone
+from agent.restore.link_actions import link_action, settle_links
 from agent.restore.object_actions import added_since, object_action, recreated_twin
 from agent.restore.ordering import ordered
+from agent.restore.probe import start_probe
 from agent.restore.references import KeyedObjects, check_references, naming_recreated
 from agent.restore.restorers import restorer_for
 
@@ -56,6 +57,7 @@ def build_plan(
     actions: list[Action] = []
     done: dict[tuple[str, str], Action] = {}  # (kind, snapshot id) → its action
     PLANNED.set(done)
+    start_probe(session.graph if session is not None else None)  # kinds not read (probe.py)
     ids = IdMap(live.tenant, live.tenant)
     keyed = KeyedObjects(snap)
     for spec in ordered(request.kinds):
@@ -84,6 +86,7 @@ def build_plan(
         added = {} if spec.parent else added_since(spec, snap, live)
         seen: set[str] = set()
         fresh: list[str] = []  # created since the snapshot (pruned in overwrite mode)
+        relinks: list[Action] = []
         for pair in live.differences(snap.seq, [spec.name]):
             if request.ids is not None and pair.object_id not in request.ids:
                 continue
@@ -93,11 +96,8 @@ def build_plan(
                 if pair.object_id in ids.ids:
                     now = live.find(spec.name, ids.get(pair.object_id))
                 action = link_action(spec, pair.object_id, then, now, snap, request, ids)
-                gone = parent_gone(spec, pair.object_id, live, ids, actions)
-                if action is not None and action.action == "relink" and gone:
-                    action.action, action.reason, action.add, action.remove = "skip", gone, [], []
-                elif action is not None and action.action == "relink":
-                    hold_gone_targets(spec, action, snap, live)
+                if action is not None and action.action == "relink":
+                    relinks.append(action)  # parents and targets checked together, below
             else:
                 if then is None:
                     fresh.append(pair.object_id)
@@ -113,6 +113,7 @@ def build_plan(
                 actions.append(action)
                 done[(spec.name, pair.object_id)] = action
             seen.add(pair.object_id)
+        settle_links(spec, relinks, snap, live, ids, actions)
         for oid, then in naming_recreated(spec, snap, done, seen, request):
             action = check_references(spec, oid, ids.rewrite(then), None, done, keyed, live)
             if action is not None:

@@ -12,6 +12,7 @@ from agent.compare.live import LiveRead
 from agent.compare.sides import SnapshotSide
 from agent.kinds import KindSpec
 from agent.restore.actions import Action, Request, coming_back
+from agent.restore.probe import exists
 
 
 def reference_target(ref: str) -> tuple[str, str]:
@@ -105,10 +106,10 @@ def check_references(
                 again.add(path.split(".")[0])
             elif back is not None:
                 continue
-            elif (
-                kind in live.kinds_read
-                and live.find(kind, value) is None
-                and (gone := snap.find(kind, value)) is not None
+            elif (gone := snap.find(kind, value)) is not None and (
+                live.find(kind, value) is None
+                if kind in live.kinds_read
+                else not exists(kind, value)  # not read: Graph is asked (probe.py)
             ):
                 name = gone.get("displayName") or gone.get("userPrincipalName") or ""
                 why = target.reason if target is not None else "not part of this restore"
