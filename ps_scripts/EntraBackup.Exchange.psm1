@@ -409,6 +409,35 @@ function Test-EbProperties {
     return $true
 }
 
+function Copy-EbProperties {
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param([Parameter(Mandatory)][hashtable]$Properties)
+    # A cmdlet's parameters from properties Test-EbProperties let through (keys as strings); the
+    # caller adds its own (Identity, Name, ...) after.
+    $parameters = @{}
+    foreach ($key in $Properties.Keys) { $parameters[[string]$key] = $Properties[$key] }
+    return $parameters
+}
+
+function New-EbMemberUpdate {
+    [CmdletBinding()]
+    [OutputType([hashtable])]
+    param(
+        [Parameter(Mandatory)][string]$Identity,
+        [Parameter(Mandatory)][AllowEmptyCollection()][string[]]$Members
+    )
+    # Update-DistributionGroupMember and Update-RoleGroupMember replace the whole list in one call;
+    # $null (not an empty array) is passed to clear all members.
+    $memberList = if ($Members.Count -eq 0) { $null } else { [string[]]@($Members) }
+    return @{
+        Identity                        = $Identity
+        Members                         = $memberList
+        BypassSecurityGroupManagerCheck = $true
+        Confirm                         = $false
+    }
+}
+
 function Connect-EbExchange {
     [CmdletBinding(DefaultParameterSetName = 'Thumbprint')]
     param(
@@ -655,8 +684,7 @@ function Set-EbDistributionGroup {
     $ErrorActionPreference = 'Stop'
     $envelope = New-EbEnvelope -Op 'setDistributionGroup'
     if (Test-EbProperties -Envelope $envelope -Label 'Set-DistributionGroup' -Allowed $script:EbDlSettable -Properties $Properties) {
-        $parameters = @{}
-        foreach ($key in $Properties.Keys) { $parameters[[string]$key] = $Properties[$key] }
+        $parameters = Copy-EbProperties -Properties $Properties
         $parameters['Identity'] = $Identity
         # Needed for mail-enabled security groups the app does not own.
         $parameters['BypassSecurityGroupManagerCheck'] = $true
@@ -674,15 +702,7 @@ function Sync-EbDistributionGroupMember {
     Set-StrictMode -Version Latest
     $ErrorActionPreference = 'Stop'
     $envelope = New-EbEnvelope -Op 'syncDistributionGroupMember'
-    # Update-DistributionGroupMember replaces the whole list in one call; $null (not an empty array)
-    # is passed to clear all members.
-    $memberList = if ($Members.Count -eq 0) { $null } else { [string[]]@($Members) }
-    $parameters = @{
-        Identity                        = $Identity
-        Members                         = $memberList
-        BypassSecurityGroupManagerCheck = $true
-        Confirm                         = $false
-    }
+    $parameters = New-EbMemberUpdate -Identity $Identity -Members $Members
     $null = Invoke-EbCmdlet -Envelope $envelope -Name 'Update-DistributionGroupMember' -Parameters $parameters
     Write-EbEnvelope -Envelope $envelope
 }
@@ -724,8 +744,7 @@ function Set-EbSetting {
     $envelope = New-EbEnvelope -Op 'setSetting'
     $allowed = [string[]]$script:EbSettableByCmdlet[$Cmdlet]
     if (Test-EbProperties -Envelope $envelope -Label $Cmdlet -Allowed $allowed -Properties $Properties) {
-        $parameters = @{}
-        foreach ($key in $Properties.Keys) { $parameters[[string]$key] = $Properties[$key] }
+        $parameters = Copy-EbProperties -Properties $Properties
         if ($PSBoundParameters.ContainsKey('Identity')) { $parameters['Identity'] = $Identity }
         # Role groups the app does not manage (ManagedBy): the switch needs Role Management.
         if ($Cmdlet -eq 'Set-RoleGroup') { $parameters['BypassSecurityGroupManagerCheck'] = $true }
@@ -756,13 +775,11 @@ function New-EbPolicyWithRule {
     $policyOk = Test-EbProperties -Envelope $envelope -Label $spec.Policy -Allowed ([string[]]$script:EbSettableByCmdlet[$spec.PolicySet]) -Properties $PolicyProperties
     $ruleOk = Test-EbProperties -Envelope $envelope -Label $spec.Rule -Allowed ([string[]]$ruleAllowed) -Properties $RuleProperties
     if ($policyOk -and $ruleOk) {
-        $policyParameters = @{}
-        foreach ($key in $PolicyProperties.Keys) { $policyParameters[[string]$key] = $PolicyProperties[$key] }
+        $policyParameters = Copy-EbProperties -Properties $PolicyProperties
         $policyParameters['Name'] = $Name
         $policy = Invoke-EbCmdlet -Envelope $envelope -Name $spec.Policy -Parameters $policyParameters
         if ($null -ne $policy) {
-            $ruleParameters = @{}
-            foreach ($key in $RuleProperties.Keys) { $ruleParameters[[string]$key] = $RuleProperties[$key] }
+            $ruleParameters = Copy-EbProperties -Properties $RuleProperties
             $ruleParameters['Name'] = $Name
             if ($PSBoundParameters.ContainsKey('RuleName')) { $ruleParameters['Name'] = $RuleName }
             $ruleParameters[$spec.RulePolicyParameter] = $Name
@@ -792,8 +809,7 @@ function New-EbTransportRule {
     # New-TransportRule takes the conditions and actions Set-TransportRule takes; Priority comes from its own typed parameter.
     $allowed = @([string[]]$script:EbSettableByCmdlet['Set-TransportRule'] | Where-Object { $_ -ne 'Priority' })
     if (Test-EbProperties -Envelope $envelope -Label 'New-TransportRule' -Allowed ([string[]]$allowed) -Properties $Properties) {
-        $parameters = @{}
-        foreach ($key in $Properties.Keys) { $parameters[[string]$key] = $Properties[$key] }
+        $parameters = Copy-EbProperties -Properties $Properties
         $parameters['Name'] = $Name
         $parameters['Priority'] = $Priority
         $rule = Invoke-EbCmdlet -Envelope $envelope -Name 'New-TransportRule' -Parameters $parameters
@@ -855,14 +871,12 @@ function New-EbSetting {
     $newOk = Test-EbProperties -Envelope $envelope -Label $Cmdlet -Allowed ([string[]]$script:EbNewByCmdlet[$Cmdlet]) -Properties $Properties
     $setOk = Test-EbProperties -Envelope $envelope -Label $setCmdlet -Allowed ([string[]]$setAllowed) -Properties $SetProperties
     if ($newOk -and $setOk) {
-        $parameters = @{}
-        foreach ($key in $Properties.Keys) { $parameters[[string]$key] = $Properties[$key] }
+        $parameters = Copy-EbProperties -Properties $Properties
         $created = Invoke-EbCmdlet -Envelope $envelope -Name $Cmdlet -Parameters $parameters
         if ($null -ne $created) {
             $identity = Get-EbString -InputObject ($created | Select-Object -First 1) -Property 'Identity'
             if ($SetProperties.Count -gt 0) {
-                $setParameters = @{}
-                foreach ($key in $SetProperties.Keys) { $setParameters[[string]$key] = $SetProperties[$key] }
+                $setParameters = Copy-EbProperties -Properties $SetProperties
                 $setParameters['Identity'] = $identity
                 $null = Invoke-EbCmdlet -Envelope $envelope -Name $setCmdlet -Parameters $setParameters
             }
@@ -902,9 +916,7 @@ function Update-EbRoleGroupMember {
     Set-StrictMode -Version Latest
     $ErrorActionPreference = 'Stop'
     $envelope = New-EbEnvelope -Op 'updateRoleGroupMember'
-    # Replaces the whole member list; $null (not an empty array) clears it.
-    $memberList = if ($Members.Count -eq 0) { $null } else { [string[]]@($Members) }
-    $parameters = @{ Identity = $Identity; Members = $memberList; BypassSecurityGroupManagerCheck = $true; Confirm = $false }
+    $parameters = New-EbMemberUpdate -Identity $Identity -Members $Members
     $null = Invoke-EbCmdlet -Envelope $envelope -Name 'Update-RoleGroupMember' -Parameters $parameters
     Write-EbEnvelope -Envelope $envelope
 }
