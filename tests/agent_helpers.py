@@ -21,6 +21,19 @@ from agent.kinds import known_names
 from agent.runtime import Runtime
 from agent.simulator.service import Simulator, TenantSpec
 
+# What writing every Entra policy kind takes (Policy.ReadWrite.*): granted to the simulated app
+# by the policy write and restore tests, beside what else each needs.
+POLICY_WRITE_PERMISSIONS = [
+    "Policy.ReadWrite.ConditionalAccess",
+    "Policy.ReadWrite.AuthenticationMethod",
+    "Policy.ReadWrite.Authorization",
+    "Policy.ReadWrite.SecurityDefaults",
+    "Policy.ReadWrite.CrossTenantAccess",
+    "Policy.ReadWrite.ConsentRequest",
+    "Policy.ReadWrite.ApplicationConfiguration",
+    "Policy.ReadWrite.PermissionGrant",
+]
+
 
 @dataclass
 class CliResult:
@@ -38,6 +51,44 @@ def cli(*args: str) -> CliResult:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main([*args])
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def run(*args: str, code: int = 0) -> CliResult:
+    """``cli``, asserting the exit code and that no traceback reached the operator."""
+    result = cli(*args)
+    assert result.code == code, result.out + result.err
+    assert "Traceback" not in result.out + result.err
+    return result
+
+
+def backup(config: str) -> int:
+    """A backup of the tenant "contoso" through the CLI: its snapshot id."""
+    out = run("backup", "--tenant", "contoso", "--config", config, "--json").json()
+    return int(out["snapshot"]["id"])
+
+
+def restore(config: str, snap: int, *args: str, code: int = 0) -> CliResult:
+    """A restore of snapshot ``snap`` into the tenant "contoso" through the CLI."""
+    return run("restore", "--tenant", "contoso", "--snapshot", str(snap), "--config", config,
+               *args, code=code)  # fmt: skip
+
+
+def assert_differences_reported(config: str, snap: int, report: Any, *kind_args: str) -> None:
+    """Every difference a live diff still shows after a restore is in the restore's report with
+    its reason (``not_restored``). A recreated object shows as removed and added (old and new
+    id); a change naming a recreated object (or its appId) is the same object under a new id."""
+    listed = {(r["kind"], r["id"]): r["not_restored"] for r in report["results"]}
+    ids = {o["old"]: o["new"] for o in report["id_map"]["objects"]}
+    live = run("diff", str(snap), "--live", "--config", config, "--json", *kind_args).json()
+    for obj in live["objects"]:
+        if obj["status"] != "changed":
+            assert obj["id"] in ids or obj["id"] in ids.values(), obj
+            continue
+        for change in obj["changes"]:
+            if any(old in change["path"] or new in change["path"] for old, new in ids.items()):
+                continue  # names a recreated object (or its appId): same object, new id
+            prop = change["path"].split("[")[0].split(".")[0]
+            assert prop in listed.get((obj["kind"], obj["id"]), {}), (obj, change)
 
 
 def cli_process(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.agent_helpers import agent_for, cli, simulated_tenant, write_requests
+from tests.agent_helpers import agent_for, backup, run, simulated_tenant, write_requests
 
 PEOPLE_KINDS = ("user", "group", "groupMember", "groupOwner")
 USER_PROPS = ("department", "jobTitle")
@@ -22,19 +22,6 @@ def env(tmp_path: Path):
         config, rt = agent_for(tmp_path / "agent", sim)
         yield sim, sim.tenants["contoso"].directory, str(config), rt
         rt.close()
-
-
-def run(*args: str, code: int = 0) -> Any:
-    result = cli(*args)
-    assert result.code == code, result.out + result.err
-    assert "Traceback" not in result.out + result.err
-    return result
-
-
-def backup(config: str) -> int:
-    return run("backup", "--tenant", "contoso", "--config", config, "--json").json()["snapshot"][
-        "id"
-    ]
 
 
 def tenant_state(directory) -> dict[str, Any]:

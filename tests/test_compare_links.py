@@ -11,8 +11,7 @@ from typing import Any
 
 from agent.graph import GraphClient
 from agent.simulator.service import READ_PERMISSIONS
-from tests.agent_helpers import agent_for, simulated_tenant
-from tests.test_restore_e2e import backup, restore, run
+from tests.agent_helpers import agent_for, backup, restore, run, simulated_tenant
 from tests.test_sim_support import session, token
 
 LINKS = ("appRoleAssignment", "applicationExtensionProperty", "applicationFederatedCredential")

@@ -14,20 +14,10 @@ from agent.errors import PermissionMissing, WriteRejected
 from agent.graph import GraphClient, WriteBudget
 from agent.simulator.graph import Directory
 from agent.simulator.service import READ_PERMISSIONS, Simulator, TenantHandle, TenantSpec
+from tests.agent_helpers import POLICY_WRITE_PERMISSIONS
 from tests.test_sim_support import session, token
 
-POLICY_WRITES = [
-    "Policy.ReadWrite.ConditionalAccess",
-    "Policy.ReadWrite.AuthenticationMethod",
-    "Policy.ReadWrite.Authorization",
-    "Policy.ReadWrite.SecurityDefaults",
-    "Policy.ReadWrite.CrossTenantAccess",
-    "Policy.ReadWrite.ConsentRequest",
-    "Policy.ReadWrite.ApplicationConfiguration",
-    "Policy.ReadWrite.PermissionGrant",
-    "Application.ReadWrite.All",
-    "Directory.ReadWrite.All",
-]
+POLICY_WRITES = [*POLICY_WRITE_PERMISSIONS, "Application.ReadWrite.All", "Directory.ReadWrite.All"]
 CA = "/identity/conditionalAccess"
 
 

@@ -16,8 +16,7 @@ from agent.errors import PermissionMissing
 from agent.graph import GraphClient
 from agent.simulator.graph.churn_objects import delete_application
 from agent.simulator.service import READ_PERMISSIONS
-from tests.agent_helpers import agent_for, cli, simulated_tenant, write_requests
-from tests.test_restore_e2e import backup, restore
+from tests.agent_helpers import agent_for, backup, cli, restore, simulated_tenant, write_requests
 from tests.test_restore_tenant_support import settled
 from tests.test_sim_support import session, token
 

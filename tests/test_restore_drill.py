@@ -23,9 +23,9 @@ from agent.graph import GraphClient
 from agent.kinds import BY_NAME
 from agent.restore.restorers import ready, restorer_for
 from agent.simulator.service import READ_PERMISSIONS
-from tests.agent_helpers import agent_for, cli, simulated_tenant
+from tests.agent_helpers import agent_for, backup, cli, run, simulated_tenant
 from tests.drill_damage import Drill, damage_synced_user, hook_for, prepare
-from tests.test_restore_e2e import WRITES, backup, cloud, plain_groups, run
+from tests.test_restore_e2e import WRITES, cloud, plain_groups
 from tests.test_sim_support import session, token
 
 # Ready kinds the drill does not damage, and why.

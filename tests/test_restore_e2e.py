@@ -14,7 +14,15 @@ import pytest
 
 from agent.graph import GraphClient
 from agent.simulator.service import READ_PERMISSIONS
-from tests.agent_helpers import agent_for, cli, simulated_tenant, write_requests
+from tests.agent_helpers import (
+    agent_for,
+    assert_differences_reported,
+    backup,
+    restore,
+    run,
+    simulated_tenant,
+    write_requests,
+)
 from tests.test_sim_support import session, token
 
 WRITES = [
@@ -53,23 +61,6 @@ def env(tmp_path: Path):
         config, rt = agent_for(tmp_path / "agent", sim)
         yield sim, sim.tenants["contoso"].directory, str(config), tmp_path
         rt.close()
-
-
-def run(*args: str, code: int = 0) -> Any:
-    result = cli(*args)
-    assert result.code == code, result.out + result.err
-    assert "Traceback" not in result.out + result.err
-    return result
-
-
-def backup(config: str) -> int:
-    out = run("backup", "--tenant", "contoso", "--config", config, "--json").json()
-    return int(out["snapshot"]["id"])
-
-
-def restore(config: str, snap: int, *args: str, code: int = 0) -> Any:
-    return run("restore", "--tenant", "contoso", "--snapshot", str(snap), "--config", config,
-               *args, code=code)  # fmt: skip
 
 
 def cloud(d: Any) -> list[dict[str, Any]]:
@@ -257,17 +248,7 @@ def test_drill_restores_apps_service_principals_owners_and_assignments(env) -> N
     key = lambda a: (a["principalId"], a["appRoleId"])  # noqa: E731
     assert sorted(map(key, now_assigned)) == sorted(map(key, assigned))
 
-    live = run("diff", str(snap), "--live", "--config", config, "--json", *kinds).json()
-    listed = {(r["kind"], r["id"]): r["not_restored"] for r in report["results"]}
-    for obj in live["objects"]:
-        if obj["status"] != "changed":
-            assert obj["id"] in ids or obj["id"] in ids.values(), obj
-            continue
-        for change in obj["changes"]:
-            if any(old in change["path"] or new in change["path"] for old, new in ids.items()):
-                continue  # names a recreated object (or its appId): same object, new id
-            prop = change["path"].split("[")[0].split(".")[0]
-            assert prop in listed.get((obj["kind"], obj["id"]), {}), (obj, change)
+    assert_differences_reported(config, snap, report, *kinds)
     again = restore(config, snap, *kinds, "--dry-run", "--json").json()
     assert [a for a in again["plan"]["actions"] if a["action"] != "skip"] == []
 

@@ -19,10 +19,10 @@ from agent.simulator.exchange import dl
 from agent.simulator.exchange import settings as sim_settings
 from agent.simulator.exchange.state import ExchangeOrg
 from agent.simulator.service import READ_PERMISSIONS
-from tests.agent_helpers import write_requests
+from tests.agent_helpers import backup, restore, run, write_requests
 from tests.drill_damage import flip
 from tests.exchange_agent_helpers import exchange_agent
-from tests.test_restore_e2e import WRITES, backup, restore, run
+from tests.test_restore_e2e import WRITES
 
 ADMIN = {"BypassSecurityGroupManagerCheck": True}
 NASTY = "Q'uo\"te; $(Remove-Item C:\\ -Recurse) `whoami` |x\nsecond line"

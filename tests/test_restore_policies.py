@@ -16,19 +16,19 @@ from agent.graph import GraphClient
 from agent.kinds.entra_config import POLICY_KINDS
 from agent.kinds.entra_links import SP_POLICY_KINDS
 from agent.simulator.service import READ_PERMISSIONS
-from tests.agent_helpers import agent_for, simulated_tenant, write_requests
-from tests.test_restore_e2e import backup, restore, run
+from tests.agent_helpers import (
+    POLICY_WRITE_PERMISSIONS,
+    agent_for,
+    backup,
+    restore,
+    run,
+    simulated_tenant,
+    write_requests,
+)
 from tests.test_sim_support import session, token
 
 POLICY_WRITES = [
-    "Policy.ReadWrite.ConditionalAccess",
-    "Policy.ReadWrite.AuthenticationMethod",
-    "Policy.ReadWrite.Authorization",
-    "Policy.ReadWrite.SecurityDefaults",
-    "Policy.ReadWrite.CrossTenantAccess",
-    "Policy.ReadWrite.ConsentRequest",
-    "Policy.ReadWrite.ApplicationConfiguration",
-    "Policy.ReadWrite.PermissionGrant",
+    *POLICY_WRITE_PERMISSIONS,
     "Directory.ReadWrite.All",  # group lifecycle policy
     "Group.ReadWrite.All",
 ]

@@ -20,8 +20,14 @@ from agent.http import make_session
 from agent.portal import PortalClient
 from agent.simulator.graph.churn_objects import delete_application
 from agent.simulator.service import READ_PERMISSIONS, Simulator
-from tests.agent_helpers import agent_for, simulated_tenant, write_requests
-from tests.test_restore_e2e import backup, restore, run
+from tests.agent_helpers import (
+    agent_for,
+    assert_differences_reported,
+    backup,
+    restore,
+    simulated_tenant,
+    write_requests,
+)
 from tests.test_restore_tenant_support import settled
 from tests.test_sim_support import session, token
 
@@ -117,17 +123,7 @@ def test_saml_sso_drill(app_admin) -> None:
     assert [p["id"] for p in new_links] == gone_links
 
     # Every remaining difference is listed in the report with its reason.
-    listed = {(r["kind"], r["id"]): r["not_restored"] for r in report["results"]}
-    live = run("diff", str(snap), "--live", "--config", config, "--json", *kinds(SSO_KINDS)).json()  # fmt: skip
-    for obj in live["objects"]:
-        if obj["status"] != "changed":
-            assert obj["id"] in ids or obj["id"] in ids.values(), obj
-            continue
-        for change in obj["changes"]:
-            if any(old in change["path"] or new in change["path"] for old, new in ids.items()):
-                continue  # names a recreated object (or its appId): same object, new id
-            prop = change["path"].split("[")[0].split(".")[0]
-            assert prop in listed.get((obj["kind"], obj["id"]), {}), (obj, change)
+    assert_differences_reported(config, snap, report, *kinds(SSO_KINDS))
 
 
 def test_sso_restore_without_application_administrator_skips_sso_in_dry_run_and_real_run(tmp_path: Path) -> None:  # fmt: skip

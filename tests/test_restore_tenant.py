@@ -13,8 +13,7 @@ import pytest
 from agent.graph import GraphClient
 from agent.simulator.graph.tenant_generate import png
 from agent.simulator.service import READ_PERMISSIONS
-from tests.agent_helpers import agent_for, simulated_tenant, write_requests
-from tests.test_restore_e2e import backup, restore, run
+from tests.agent_helpers import agent_for, backup, restore, run, simulated_tenant, write_requests
 from tests.test_restore_tenant_support import settled
 from tests.test_sim_support import session, token
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.graph import GraphClient
-from tests.agent_helpers import agent_for
-from tests.test_restore_e2e import backup, cloud, make_env, restore
+from tests.agent_helpers import agent_for, backup, restore
+from tests.test_restore_e2e import cloud, make_env
 from tests.test_sim_support import session, token
 
 
