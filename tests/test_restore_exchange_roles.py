@@ -20,9 +20,9 @@ from agent.simulator.exchange.cmdlets import Session
 from agent.simulator.exchange.errors import CmdletError
 from agent.simulator.exchange.state import ExchangeOrg
 from agent.simulator.service import READ_PERMISSIONS
-from tests.agent_helpers import cli, write_requests
+from tests.agent_helpers import backup, cli, restore, write_requests
 from tests.exchange_agent_helpers import exchange_agent
-from tests.test_restore_e2e import WRITES, backup, restore
+from tests.test_restore_e2e import WRITES
 from tests.test_restore_exchange import bridge_writes
 
 KINDS = ["--kind", "roleGroup", "--kind", "managementRoleAssignment"]

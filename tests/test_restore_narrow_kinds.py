@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.agent_helpers import agent_for, cli, write_requests
-from tests.test_restore_e2e import backup, cloud, make_env, plain_groups
+from tests.agent_helpers import agent_for, backup, cli, write_requests
+from tests.test_restore_e2e import cloud, make_env, plain_groups
 from tests.test_restore_roles import RM, graph, held, listing, tenant
 
 
