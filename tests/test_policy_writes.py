@@ -194,6 +194,34 @@ def test_strengths_singletons_partners_and_app_policies(
     g.delete(f"/policies/permissionGrantPolicies/{grant['id']}")
 
 
+def test_created_policies_answer_the_properties_generated_ones_do(
+    tenant: tuple[Simulator, GraphClient, Directory],
+) -> None:
+    """Graph answers every property of a policy, null when unset: a partner configuration or a
+    claims mapping policy created by POST (as restore does) reads back with the same property
+    names as the tenant's own — null-valued partner settings, a directory object's
+    deletedDateTime — so a restored one does not differ from the snapshot by its shape."""
+    _, g, _ = tenant
+    partners = "/policies/crossTenantAccessPolicy/partners"
+    claims = "/policies/claimsMappingPolicies"
+    mine = g.get_json(partners)["value"][0]
+    made = g.post(partners, {"tenantId": "5e2a9c1b-2222-4333-8444-555566667777"})
+    try:
+        read = g.get_json(f"{partners}/{made['tenantId']}")
+        assert set(read) - {"@odata.context"} == set(mine) - {"@odata.context"}
+        assert read["m365CollaborationInbound"] is None and mine["appServiceConnectInbound"] is None
+    finally:
+        g.delete(f"{partners}/{made['tenantId']}")
+    mine = g.get_json(claims)["value"][0]
+    made = g.post(claims, {"displayName": "Shape", "definition": ['{"ClaimsMappingPolicy":{"Version":1}}']})  # fmt: skip
+    try:
+        read = g.get_json(f"{claims}/{made['id']}")
+        assert set(read) - {"@odata.context"} == set(mine) - {"@odata.context"}
+        assert read["deletedDateTime"] is None
+    finally:
+        g.delete(f"{claims}/{made['id']}")
+
+
 def test_policy_writes_need_their_permission_and_the_conditional_access_rate() -> None:
     with Simulator() as sim:
         spec = TenantSpec(name="adatum", seed=5, users=30, groups=5, applications=2, devices=2)

@@ -272,6 +272,10 @@ def cross_tenant_partner(rng: random.Random, index: int) -> dict[str, Any]:
         "b2bDirectConnectInbound": _b2b() if trusted else None,
         "tenantRestrictions": None,
         "automaticUserConsentSettings": {"inboundAllowed": trusted, "outboundAllowed": trusted},
+        # Settings a partner configuration leaves unset come back as null, as in a new one.
+        "appServiceConnectInbound": None,
+        "m365CollaborationInbound": None,
+        "m365CollaborationOutbound": None,
     }
 
 

@@ -128,9 +128,14 @@ def _in_use(d: Directory, kind: str, key: str) -> bool:
 
 
 def _defaults(check: str, row: dict[str, Any]) -> None:
-    """Graph answers every property of a new policy; those not sent are null (or empty)."""
-    for name, prop in load_schema().properties(_type(check)).items():
-        if not prop.navigation and name not in ("deletedDateTime", "createdDateTime"):
+    """Graph answers every property of a new policy; those not sent are null (or empty),
+    deletedDateTime of a directory object (claims mapping and the other sts policies) too."""
+    schema = load_schema()
+    directory_object = schema.is_assignable(_type(check), "directoryObject")
+    for name, prop in schema.properties(_type(check)).items():
+        if name == "deletedDateTime" and not directory_object:
+            continue  # conditional access' soft-delete stamp: generated policies lack it too
+        if not prop.navigation and name != "createdDateTime":
             row.setdefault(name, [] if prop.collection else None)
 
 
