@@ -154,7 +154,9 @@ def _show(report: RestoreReport) -> None:
             o.action.label or o.action.object_id,
             o.action.action,
             o.status,
-            o.reason or "; ".join(f"{p}: {why}" for p, why in sorted(o.properties.items())),
+            o.reason
+            or "; ".join(f"{p}: {why}" for p, why in sorted(o.properties.items()))
+            or o.action.reason,  # e.g. why a service principal was recreated, not undeleted
         ]
         for o in report.outcomes
     ]

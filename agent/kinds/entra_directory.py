@@ -31,6 +31,7 @@ def delta_kind(
     unordered: tuple[str, ...] = (),
     notes: str = "",
     pages: bool = True,
+    references: tuple[tuple[str, str], ...] = (),
 ) -> KindSpec:
     return KindSpec(
         name=name,
@@ -52,6 +53,7 @@ def delta_kind(
         volatile=volatile,
         unordered=unordered,
         notes=notes,
+        references=references,
     )
 
 
@@ -250,6 +252,12 @@ OAUTH2_GRANT = delta_kind(
     entity_type="oAuth2PermissionGrant",
     restore=("recreate",),
     after=("servicePrincipal", "user"),
+    # Named at creation only: a grant of a recreated service principal is created again.
+    references=(
+        ("clientId", "servicePrincipal"),
+        ("resourceId", "servicePrincipal"),
+        ("principalId", "user"),
+    ),
 )
 
 DEVICE = delta_kind(

@@ -84,12 +84,12 @@ def recreated_twin(
     """The live object an earlier restore recreated for ``oid`` (gone, not in the recycle
     bin), found among ``added`` by its match key and recorded in the id map; None if none.
     One still in the recycle bin is itself: an object that took its name since is another one
-    (users: undeleted under a new name, agent/restore/users.py)."""
-    twin = (
-        added.get(match_key(spec, ids.rewrite(then)))
-        if then and not in_recycle_bin(spec, oid, live)
-        else None
-    )
+    (users: undeleted under a new name, agent/restore/users.py) — unless its key changed
+    through the id map: a service principal of a recreated app names the new appId, which
+    only the one an earlier restore created for it holds (the deleted one cannot come back)."""
+    key = match_key(spec, ids.rewrite(then)) if then else None
+    rekeyed = key is not None and key != match_key(spec, then)
+    twin = added.get(key) if then and (rekeyed or not in_recycle_bin(spec, oid, live)) else None
     if twin is None:
         return None
     ids.add(spec.name, oid, twin)

@@ -106,6 +106,9 @@ def build_plan(
                 if then is not None:
                     then = ids.rewrite(then)  # compare references as they are named now
                 action = object_action(spec, pair.object_id, then, now, live, request)
+                revise = getattr(restorer, "revise", None)  # a service principal: its app's fate
+                if action is not None and revise is not None:
+                    action = revise(spec, action, ids, done, keyed, live)
                 if then is not None and spec.references:
                     action = check_references(spec, pair.object_id, then, action, done, keyed, live)
             if action is not None:

@@ -13,6 +13,7 @@ from agent.compare.sides import SnapshotSide
 from agent.kinds import KindSpec
 from agent.restore.actions import Action, Request, coming_back
 from agent.restore.probe import exists
+from agent.restore.restorers import restorer_for
 
 
 def reference_target(ref: str) -> tuple[str, str]:
@@ -122,6 +123,12 @@ def check_references(
         return action
     if action is None:
         action = Action(spec.name, oid, "patch", snapshot=then)
+    if not again <= restorer_for(spec).writable(spec):
+        # Named only at creation (a delegated grant's clientId): one naming the new object
+        # is created; the old one names an object that is gone.
+        action.action, action.patch, action.notes = "recreate", {}, {}
+        action.reason = f"names a recreated object in {', '.join(sorted(again))}, which Graph sets only when creating it: created again"  # fmt: skip
+        return action
     for prop in sorted(again):
         action.patch[prop] = then.get(prop)
     action.action, action.reason = "patch", ""

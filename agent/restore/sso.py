@@ -26,6 +26,7 @@ from agent.graph import GraphClient
 from agent.kinds import KindSpec
 from agent.restore.actions import Action
 from agent.restore.app_links import PolicyLinks
+from agent.restore.app_principals import AppServicePrincipals
 from agent.restore.restorers import GraphObjects, register
 from agent.restore.session import RestoreSession, current, refuse
 
@@ -78,7 +79,7 @@ def _missing_role(what: str, session: RestoreSession) -> str:
     return f"{what}: {why}" if why else ""
 
 
-class ServicePrincipals(GraphObjects):
+class ServicePrincipals(AppServicePrincipals):
     def check(self, actions: list[Action], session: RestoreSession) -> None:
         sso = [(a, props) for a in actions if (props := sso_properties(a))]
         why = _missing_role("SSO mode, SAML settings, signing certificate, identifiers", session) if sso else ""  # fmt: skip

@@ -315,17 +315,6 @@ def _first_party(rng: random.Random, app_id: str, name: str) -> dict[str, Any]:
     }
 
 
-def published_app(app_id: str) -> dict[str, Any] | None:
-    """What a tenant's service principal takes from a multi-tenant app another tenant publishes
-    (here Microsoft's first-party apps), or None: Graph creates such a service principal from
-    the appId alone (POST /servicePrincipals), which is how an enterprise app is added."""
-    name = dict(FIRST_PARTY).get(app_id)
-    if name is None:
-        return None
-    sp = _first_party(random.Random(app_id), app_id, name)
-    return {k: v for k, v in sp.items() if k != "id"}
-
-
 def _assignment(
     rng: random.Random,
     principal: dict[str, Any],

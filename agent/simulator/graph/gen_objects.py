@@ -16,6 +16,7 @@ from agent.simulator.graph.directory import Directory, iso
 from agent.simulator.graph.gen_apps import generate_apps
 from agent.simulator.graph.generator import CITIES, DEPARTMENTS, EPOCH, new_id
 from agent.simulator.graph.licences import seed_states
+from agent.simulator.graph.published_apps import generate_partner_apps
 from agent.simulator.world import ROLE_TEMPLATE_IDS
 
 INTUNE = "0000000a-0000-0000-c000-000000000000"
@@ -294,3 +295,5 @@ def generate_objects(
     roles = _roles(d, rng, users)
     _administrative_units(d, rng, administrative_units, users, roles)
     _licenses(d, rng, users)
+    # Their own random stream: the rest of the tenant stays as it was generated before.
+    generate_partner_apps(d, random.Random(f"{seed}/partner-apps"), applications)

@@ -17,8 +17,8 @@ from agent.schema.csdl import load_schema
 from agent.simulator.graph.churn_objects import delete_application
 from agent.simulator.graph.directory import Directory
 from agent.simulator.graph.errors import GraphError, bad_request, not_found
-from agent.simulator.graph.gen_apps import published_app
 from agent.simulator.graph.props import ODATA_TYPE
+from agent.simulator.graph.published_apps import published_app
 from agent.simulator.graph.query import project
 from agent.simulator.graph.sso_writes import check_thumbprint
 from agent.simulator.graph.write_rules import (
@@ -224,7 +224,7 @@ def _prepare_application(d: Directory, props: dict[str, Any], row: dict[str, Any
 # What the publisher's application decides for every tenant's service principal of it.
 _PUBLISHED = frozenset({"appDisplayName", "appOwnerOrganizationId", "servicePrincipalType",
                         "servicePrincipalNames", "signInAudience", "appRoles",
-                        "oauth2PermissionScopes"})  # fmt: skip
+                        "oauth2PermissionScopes", "verifiedPublisher"})  # fmt: skip
 
 
 def _prepare_service_principal(
@@ -357,6 +357,23 @@ def delete(d: Directory, kind: str, oid: str) -> None:
             d.delete(kind, oid)  # soft for service principals and AUs, hard otherwise
 
 
+def _check_app_active(d: Directory, app_id: str) -> None:
+    """A deleted service principal comes back only while its application is active: an app of
+    this tenant that is not deleted, or a multi-tenant app another tenant publishes. Entra's
+    "Restore or remove a recently deleted application": permanently deleting an app leaves its
+    service principal in deleted items, and "the service principal can't be restored without
+    having an active corresponding application". (No documented error text: this is ours.)"""
+    if published_app(app_id) is not None:
+        return
+    if any(r.get("appId") == app_id for _, r in d.scan("application", 0)):
+        return
+    raise bad_request(
+        "The service principal cannot be restored: its application (appId "
+        f"'{app_id}') is not active. Restore the application first; a permanently deleted "
+        "application cannot be restored."
+    )
+
+
 def check_restore(d: Directory, claims: dict[str, Any], oid: str, body: Any = None) -> None:
     """Role and conflicts a restore of a deleted item runs into (facts file §3), and the
     optional ``newUserPrincipalName`` of the restore action (v1.0 CSDL), applied here."""
@@ -373,6 +390,8 @@ def check_restore(d: Directory, claims: dict[str, Any], oid: str, body: Any = No
     if unknown:
         raise bad_request(f"Invalid property '{sorted(unknown)[0]}'.")
     new_upn = params.get("newUserPrincipalName")
+    if gone.kind == "servicePrincipal":
+        _check_app_active(d, str(gone.row.get("appId") or ""))
     if gone.kind != "user":
         return
     if new_upn:
