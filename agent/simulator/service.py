@@ -407,13 +407,14 @@ def serve(state_dir: Path, host: str, port: int, specs: list[TenantSpec]) -> Non
     for spec in specs:
         sim.add_tenant(spec)
     sim.start()
-    (Path(state_dir) / "tenants.json").write_text(json.dumps(sim.tenants_json(), indent=2))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
 
+    # Before tenants.json: whoever reads it may stop the simulator at once.
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    (Path(state_dir) / "tenants.json").write_text(json.dumps(sim.tenants_json(), indent=2))
     print(
         f"Simulator listening on {sim.base_url}; CA {sim.ca_path}; tenants in {Path(state_dir) / 'tenants.json'}",
         flush=True,
