@@ -19,8 +19,7 @@ from agent.errors import AgentError
 from agent.graph import GraphClient
 from agent.simulator.graph.gen_apps import GRAPH_APP_ID, GRAPH_ROLES
 from agent.simulator.service import READ_PERMISSIONS
-from tests.agent_helpers import agent_for, simulated_tenant, write_requests
-from tests.test_restore_e2e import backup, restore
+from tests.agent_helpers import agent_for, backup, restore, simulated_tenant, write_requests
 from tests.test_restore_tenant_support import settled
 from tests.test_sim_support import session, token
 

@@ -17,8 +17,7 @@ from agent.errors import GraphError
 from agent.graph import GraphClient
 from agent.simulator.graph.published_apps import PARTNER_APPS, SINGLE_TENANT_ELSEWHERE
 from agent.simulator.service import READ_PERMISSIONS
-from tests.agent_helpers import agent_for, simulated_tenant
-from tests.test_restore_e2e import backup, restore, run
+from tests.agent_helpers import agent_for, backup, restore, run, simulated_tenant
 from tests.test_sim_support import session, token
 
 WRITES = ["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All",
