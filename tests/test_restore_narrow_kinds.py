@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.agent_helpers import agent_for, backup, cli, write_requests
-from tests.test_restore_e2e import cloud, make_env, plain_groups
+from agent.simulator.exchange import dl
+from agent.simulator.service import READ_PERMISSIONS
+from tests.agent_helpers import agent_for, backup, cli, restore, write_requests
+from tests.exchange_agent_helpers import exchange_agent
+from tests.test_restore_e2e import WRITES, cloud, make_env, plain_groups
+from tests.test_restore_exchange import ADMIN, member_ids
 from tests.test_restore_roles import RM, graph, held, listing, tenant
 
 
@@ -98,3 +102,35 @@ def test_a_narrow_restore_skips_role_assignments_whose_principal_is_gone(tmp_pat
         assert removed in held(listing(g, "roleAssignments"))
         assert [w for w in write_requests(sim, mark) if w.status >= 400] == []  # no 404 tried
         rt.close()
+
+
+def test_a_narrow_dl_member_restore_leaves_out_a_member_that_is_gone(tmp_path: Path) -> None:
+    """--kind distributionGroupMember reads no users: a DL member deleted for good is left out
+    of the member list with its reason (Exchange would refuse it); a removed member comes back."""
+    spec = {"graph_permissions": [*READ_PERMISSIONS, *WRITES], "distribution_groups": 4}
+    with exchange_agent(tmp_path, kinds=("user", "group", "exchange"), spec=spec) as (
+        sim, handle, config_path, _rt,
+    ):  # fmt: skip
+        org, d, config = handle.exchange, handle.directory, str(config_path)
+        with org.lock:
+            org.sync()
+            record = sorted(
+                (r for r in org.dls.values() if r.recipient_type == "MailUniversalDistributionGroup"),
+                key=lambda r: r.name,
+            )[0]  # fmt: skip
+            users = sorted(r["id"] for _, r in d.scan("user", 0) if r.get("mail") and not r.get("onPremisesSyncEnabled"))  # fmt: skip
+            gone, back, kept = users[:3]
+            dl.update_members(org, {"Identity": record.guid, "Members": [gone, back, kept], **ADMIN}, True, None)  # fmt: skip
+        snap = backup(config)
+        d.delete_user(gone, permanent=True)
+        with org.lock:
+            dl.update_members(org, {"Identity": record.guid, "Members": [kept], **ADMIN}, True, None)  # fmt: skip
+        kinds = ("--kind", "distributionGroup", "--kind", "distributionGroupMember")
+        plan = restore(config, snap, "--dry-run", "--json", *kinds).json()["plan"]["actions"]
+        [action] = [a for a in plan if a["kind"] == "distributionGroupMember"]
+        assert action["add"] == [back]
+        why = f"target {gone} was not restored: the user is gone and not part of this restore"
+        assert action["not_written"]["members"] == why
+        report = restore(config, snap, "--yes", "--json", *kinds).json()
+        assert report["summary"]["failed"] == 0, report["results"]
+        assert member_ids(org, record.guid) == sorted([back, kept])

@@ -39,7 +39,8 @@ from agent.restore.bridge_base import (
     same,
 )
 from agent.restore.idmap import IdMap
-from agent.restore.link_actions import target_gone
+from agent.restore.link_actions import target_gone, unread_targets
+from agent.restore.probe import check
 from agent.restore.restorers import register
 
 # Properties that name other groups: written with the members, after every group exists.
@@ -287,6 +288,7 @@ class ExchangeGroupMembers(BridgeRestorer):
             str(m.get("ExternalDirectoryObjectId")) for m in (now or {}).get("members") or []
         }
         action = BridgeAction(spec.name, pid, "relink", snapshot=then)
+        check(unread_targets(sorted(set(wanted) - present), MEMBER_KINDS, snap, live))
         for mid in sorted(set(wanted) - present):  # gone and not restored: Exchange refuses it
             if why := target_gone(mid, MEMBER_KINDS, snap, live):
                 action.held[mid] = why

@@ -3,7 +3,7 @@ because the object they name is gone and this restore does not bring it back."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from agent.compare.live import LiveRead
@@ -124,7 +124,6 @@ def settle_links(
     """A kind's relinks: skipped when their parent is gone and not restored, links to a gone
     target held. Parents and targets of kinds not read live are asked of Graph first, in one
     go (a narrow --kind restore)."""
-    planned = PLANNED.get() or {}
     unread: list[tuple[str, str]] = []
     parent = spec.parent or ""
     fields = LINK_IDENTITY.get(link_field(spec))
@@ -133,13 +132,7 @@ def settle_links(
             unread.append((parent, ids.get(action.object_id)))
         for link in action.add:
             target = str(link.get(fields[0]) if fields else link.get("id") or "")
-            if not target or coming_back(planned, target) is not None:
-                continue
-            unread += [
-                (kind, target)
-                for kind in _target_kinds(spec, link)
-                if kind not in live.kinds_read and snap.find(kind, target) is not None
-            ]
+            unread += unread_targets([target], _target_kinds(spec, link), snap, live)
     check(unread)
     for action in relinks:
         gone = parent_gone(spec, action.object_id, live, ids, actions)
@@ -147,6 +140,22 @@ def settle_links(
             action.action, action.reason, action.add, action.remove = "skip", gone, [], []
         else:
             hold_gone_targets(spec, action, snap, live)
+
+
+def unread_targets(
+    targets: Iterable[str], kinds: Sequence[str], snap: SnapshotSide, live: LiveRead
+) -> list[tuple[str, str]]:
+    """(kind, id) of the ``targets`` that ``target_gone`` will ask Graph about: of a kind not
+    read live that holds it in the snapshot, and not brought back by this restore. Passed to
+    ``probe.check`` first, they are asked in one go."""
+    planned = PLANNED.get() or {}
+    return [
+        (kind, target)
+        for target in targets
+        if target and coming_back(planned, target) is None
+        for kind in kinds
+        if kind not in live.kinds_read and snap.find(kind, target) is not None
+    ]
 
 
 def hold_gone_targets(spec: KindSpec, action: Action, snap: SnapshotSide, live: LiveRead) -> None:
