@@ -201,8 +201,11 @@ $script:EbNewByCmdlet = @{
 $script:EbRoleAssignmentScopes = @('CustomRecipientWriteScope', 'ExclusiveRecipientWriteScope', 'RecipientOrganizationalUnitScope',
     'RecipientAdministrativeUnitScope', 'RecipientGroupScope', 'RecipientRelativeWriteScope', 'CustomResourceScope')
 
-# New-ManagementRoleAssignment's assignee parameter -> the RoleAssigneeType Get-ManagementRoleAssignment shows.
-$script:EbRoleAssigneeTypes = @{ SecurityGroup = 'RoleGroup'; User = 'User'; Policy = 'RoleAssignmentPolicy'; App = 'ServicePrincipal' }
+# New-ManagementRoleAssignment's assignee parameter -> the RoleAssigneeType values Get-ManagementRoleAssignment shows
+# for it (-SecurityGroup takes a role group or a mail-enabled universal security group).
+$script:EbRoleAssigneeTypes = @{
+    SecurityGroup = @('RoleGroup', 'SecurityGroup'); User = @('User'); Policy = @('RoleAssignmentPolicy'); App = @('ServicePrincipal')
+}
 
 # Open paged group listings of this runspace (Export-EbDistributionGroups): cursor id -> listing, oldest
 # first. A cursor lives only in the session that made it; at most this many are kept.
@@ -946,7 +949,7 @@ function New-EbRoleAssignment {
         if ($null -ne $found) {
             $existing = $null
             foreach ($candidate in $found) {
-                if ((Get-EbString -InputObject $candidate -Property 'RoleAssigneeType') -ne $script:EbRoleAssigneeTypes[$AssigneeType]) { continue }
+                if ([string[]]$script:EbRoleAssigneeTypes[$AssigneeType] -notcontains (Get-EbString -InputObject $candidate -Property 'RoleAssigneeType')) { continue }
                 if ($null -eq $existing) { $existing = $candidate }
                 if ($PSBoundParameters.ContainsKey('Name') -and (Get-EbString -InputObject $candidate -Property 'Name') -eq $Name) { $existing = $candidate }
             }

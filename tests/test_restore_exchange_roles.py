@@ -68,12 +68,21 @@ def prepare(org: ExchangeOrg) -> str:
         rbac.new(org, {"Name": "Tips for one user", "Role": "Mail Tips", "User": user,
                        "RecipientRelativeWriteScope": "MyGAL"})  # fmt: skip
         rbac.new(org, {"Role": "MyDistributionGroups", "Policy": "Default Role Assignment Policy"})
+        # A mail-enabled security group given a role directly (-SecurityGroup takes it too).
+        org.sync()
+        sg = next(
+            r.name for r in org.dls.values() if r.recipient_type == "MailUniversalSecurityGroup"
+        )
+        rbac.new(
+            org, {"Name": "Tips for a security group", "Role": "Mail Tips", "SecurityGroup": sg}
+        )
     return user
 
 
 def damage(org: ExchangeOrg, user: str) -> None:
     with org.lock:
         rbac.remove(org, {"Identity": "Tips for one user"})
+        rbac.remove(org, {"Identity": "Tips for a security group"})
         rbac.set_(org, {"Identity": POLICY, "Enabled": False})
         rbac.set_(org, {"Identity": "Mail Recipients-Drill helpdesk",
                         "CustomRecipientWriteScope": "Finance recipients"})  # fmt: skip
@@ -103,6 +112,7 @@ def test_drill_restores_role_assignments_and_role_group_roles(env) -> None:
 
     assert action("Tips for one user")["action"] == "recreate"
     assert "-User" in action("Tips for one user")["reason"]
+    assert "-SecurityGroup" in action("Tips for a security group")["reason"]
     assert action(POLICY)["action"] == "patch" and action(POLICY)["properties"] == ["Enabled"]
     scoped = action("Mail Recipients-Drill helpdesk")
     assert scoped["action"] == "patch" and "CustomRecipientWriteScope" in scoped["properties"]

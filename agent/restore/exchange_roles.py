@@ -213,11 +213,7 @@ class ExchangeRoleAssignments(BridgeRestorer):
         role, assignee = str(then.get("Role")), assignee_of(then)
         parameter = ASSIGNEE[kind]
         how = f"New-ManagementRoleAssignment -Role '{role}' -{parameter} '{assignee}'"
-        if (
-            parameter == "SecurityGroup"
-            and with_groups
-            and live.find(ROLE_GROUP_KIND, assignee) is None
-        ):
+        if kind == "RoleGroup" and with_groups and live.find(ROLE_GROUP_KIND, assignee) is None:
             how = f"with its role group '{assignee}' (New-RoleGroup -Roles), then its scope and state set"  # fmt: skip
         extra = {
             "role": role,

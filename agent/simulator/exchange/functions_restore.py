@@ -81,13 +81,6 @@ def remove_allow_block_item(env: Envelope, bound: Bound) -> None:
 
 # -- role assignments and a role group's roles ------------------------------------------------
 
-_ASSIGNEE_TYPES = {
-    "SecurityGroup": "RoleGroup",
-    "User": "User",
-    "Policy": "RoleAssignmentPolicy",
-    "App": "ServicePrincipal",
-}
-
 
 def new_role_assignment(env: Envelope, bound: Bound) -> None:
     """New-EbRoleAssignment: the assignment as it was, or the one the assignee holds again."""
@@ -106,8 +99,9 @@ def new_role_assignment(env: Envelope, bound: Bound) -> None:
     if found is None:
         return
     existing = None
+    types = list(env.module.tables["EbRoleAssigneeTypes"][values["AssigneeType"]])
     for candidate in found:
-        if _string(candidate, "RoleAssigneeType") != _ASSIGNEE_TYPES[values["AssigneeType"]]:
+        if _string(candidate, "RoleAssigneeType") not in types:
             continue
         if existing is None:
             existing = candidate

@@ -31,12 +31,7 @@ from agent.simulator.exchange.rbac import (
 from agent.simulator.exchange.state import ExchangeOrg
 
 ROLES = {r.lower(): r for r in (*ADMIN_ROLES, *END_USER_ROLES, *APPLICATION_ROLES)}
-ASSIGNEES = {  # parameter -> RoleAssigneeType
-    "SecurityGroup": "RoleGroup",
-    "User": "User",
-    "Policy": "RoleAssignmentPolicy",
-    "App": "ServicePrincipal",
-}
+ASSIGNEES = ("SecurityGroup", "User", "Policy", "App")  # the parameters naming the assignee
 # Scope parameter -> the RecipientWriteScope Get- shows; its value is kept in
 # CustomRecipientWriteScope (CustomResourceScope for apps).
 SCOPES = {
@@ -98,7 +93,7 @@ def _known(org: ExchangeOrg, who: str) -> bool:
         any(who in (g["Name"].lower(), g["Guid"]) for g in org.role_groups)
         or who in {p.lower() for p in org.assignment_policies}
         or who in org.service_principals
-        or org.resolve(who) is not None
+        or org.resolve(who) is not None  # a user or a mail-enabled security group
     )
 
 
@@ -110,8 +105,9 @@ def _find(org: ExchangeOrg, identity: str) -> dict[str, Any]:
     raise errors.not_found(identity)
 
 
-def _assignee(org: ExchangeOrg, parameter: str, value: str, role: str) -> tuple[str, str]:
-    """(RoleAssignee, RoleAssigneeName) of an existing assignee that may hold ``role``."""
+def _assignee(org: ExchangeOrg, parameter: str, value: str, role: str) -> tuple[str, str, str]:
+    """(RoleAssignee, RoleAssigneeName, RoleAssigneeType) of an existing assignee that may
+    hold ``role``."""
     end_user, app = role in END_USER_ROLES, role in APPLICATION_ROLES
     if parameter == "Policy":
         policy = next((p for p in org.assignment_policies if p.lower() == value.lower()), None)
@@ -122,7 +118,7 @@ def _assignee(org: ExchangeOrg, parameter: str, value: str, role: str) -> tuple[
                 f"The role '{role}' isn't an end-user role. Only roles with IsEndUserRole set to "
                 "$true can be assigned to a role assignment policy."
             )
-        return policy, policy
+        return policy, policy, "RoleAssignmentPolicy"
     if end_user:
         raise errors.validation(
             f"The role '{role}' is an end-user role and can be assigned only to a role "
@@ -136,7 +132,11 @@ def _assignee(org: ExchangeOrg, parameter: str, value: str, role: str) -> tuple[
                 f"The role '{role}' can't be assigned to a service principal: only application "
                 "roles (for example, Application Mail.Read) can."
             )
-        return value, str(org.service_principals[value].get("DisplayName") or value)
+        return (
+            value,
+            str(org.service_principals[value].get("DisplayName") or value),
+            "ServicePrincipal",
+        )
     if app:
         raise errors.validation(
             f"The application role '{role}' can be assigned only to a service principal (-App)."
@@ -145,13 +145,18 @@ def _assignee(org: ExchangeOrg, parameter: str, value: str, role: str) -> tuple[
         group = next(
             (g for g in org.role_groups if value.lower() in (g["Name"].lower(), g["Guid"])), None
         )
-        if group is None:
+        if group is not None:
+            return group["Name"], group["Name"], "RoleGroup"
+        # Or a mail-enabled universal security group.
+        found = org.resolve(value)
+        record = org.dls.get(found[1]) if found and found[0] == "group" else None
+        if record is None or record.recipient_type != "MailUniversalSecurityGroup":
             raise errors.not_found(value)
-        return group["Name"], group["Name"]
+        return record.name, record.name, "SecurityGroup"
     found = org.resolve(value)
     if found is None or found[0] != "user":
         raise errors.not_found(value)
-    return found[1], org.recipient_name(*found)
+    return found[1], org.recipient_name(*found), "User"
 
 
 def _scope(org: ExchangeOrg, params: dict[str, Any], app: bool) -> dict[str, Any]:
@@ -198,11 +203,10 @@ def new(org: ExchangeOrg, params: dict[str, Any]) -> list[dict[str, Any]]:
             "AmbiguousParameterSet,New-ManagementRoleAssignment",
         )
     parameter = chosen[0]
-    assignee, assignee_name = _assignee(org, parameter, str(params[parameter]), role)
+    assignee, assignee_name, assignee_type = _assignee(org, parameter, str(params[parameter]), role)
     scope = _scope(org, params, parameter == "App")
     delegating = bool(params.get("Delegating"))
     name = str(params.get("Name") or f"{role}-{assignee_name}")[:64]
-    assignee_type = ASSIGNEES[parameter]
     for other in org.role_assignments:
         if (
             other["Role"] == role
