@@ -14,7 +14,6 @@ import contextlib
 import io
 import json
 import os
-import re
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -30,9 +29,11 @@ TEXT_BATCH = 2000
 # per-connection one, so memory is what we choose here whatever the round's size.
 CACHE_KIB = 2048
 
-# One member in a stored membership's canonical JSON (keys sorted: "@odata.type" < "id").
-_MEMBER = re.compile(rb'\{"@odata\.type":("(?:[^"\\]|\\.)*"),"id":("(?:[^"\\]|\\.)*")\}')
-_TYPE_KEY = b'"@odata.type":'
+# A stored membership's canonical JSON is {"groupId":…,"members":[{"@odata.type":…,"id":…},…]}
+# (keys sorted). Neither marker can occur inside a JSON string, where every " is escaped.
+_MEMBERS_START = b',"members":['
+_NEXT_MEMBER = b'},{"@odata.type":'
+SLICE_BYTES = 1 << 18  # of the member list decoded at a time (~2,500 members)
 
 _MERGED = """
     SELECT member_id, member_type FROM (
@@ -115,20 +116,19 @@ class GroupScratch:
 
     def load_previous(self, group_id: str, payload: bytes) -> None:
         """The group's stored membership object (its canonical JSON) as the base the round's
-        changes apply to; read member by member, never decoded whole."""
-        rows = (
-            (group_id, json.loads(m), json.loads(t))
-            for t, m in (found.groups() for found in _MEMBER.finditer(payload))
-        )
-        self._db.executemany("INSERT OR REPLACE INTO prev VALUES(?,?,?)", rows)
-        loaded = self._db.execute("SELECT count(*) FROM prev WHERE group_id=?", (group_id,))
-        if loaded.fetchone()[0] != payload.count(_TYPE_KEY):  # another shape: decode it whole
+        changes apply to; decoded a slice of the member list at a time, never whole."""
+        try:
+            for members in _member_slices(payload):
+                self._insert_previous(group_id, members)
+        except (ValueError, KeyError, TypeError):  # another shape: decode it whole
             self._db.execute("DELETE FROM prev WHERE group_id=?", (group_id,))
-            members = json.loads(payload)["members"]
-            self._db.executemany(
-                "INSERT OR REPLACE INTO prev VALUES(?,?,?)",
-                [(group_id, m["id"], m["@odata.type"]) for m in members],
-            )
+            self._insert_previous(group_id, orjson.loads(payload)["members"])
+
+    def _insert_previous(self, group_id: str, members: list[dict[str, Any]]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO prev VALUES(?,?,?)",
+            [(group_id, m["id"], m["@odata.type"]) for m in members],
+        )
 
     def membership_json(self, group_id: str) -> bytes:
         """The group's membership object as canonical JSON (what ``canonical_json`` gives for
@@ -160,6 +160,21 @@ class GroupScratch:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _member_slices(payload: bytes) -> Iterator[list[dict[str, Any]]]:
+    """The members of a stored membership object, a slice of about SLICE_BYTES of its text
+    at a time (a tenant-wide group's list is never decoded whole); ValueError when the text
+    is not laid out so."""
+    start = payload.find(_MEMBERS_START)
+    if start < 0 or not payload.endswith(b"]}"):
+        raise ValueError("not a canonical membership object")
+    pos, end = start + len(_MEMBERS_START), len(payload) - 2
+    while pos < end:
+        cut = payload.find(_NEXT_MEMBER, pos + SLICE_BYTES, end)
+        stop = end if cut < 0 else cut + 1  # just after the "}" closing a member
+        yield orjson.loads(b"[" + payload[pos:stop] + b"]")
+        pos = stop + 1  # past the ","
 
 
 def _quote(text: str) -> str:
