@@ -6,9 +6,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from agent.commands.common import ConfigOpt, JsonOpt, app, console, print_json, runtime, table
+from agent.commands.common import (
+    ConfigOpt,
+    JsonOpt,
+    app,
+    console,
+    kind_progress,
+    print_json,
+    runtime,
+    table,
+)
 from agent.errors import IntegrityError
 from agent.jobs.backup import BackupReport, run_backup
 from agent.jobs.export import export_snapshot
@@ -22,22 +30,7 @@ EXIT_PARTIAL = 10
 def backup_with_progress(
     rt: Runtime, tenant: str, *, full: bool, scope: str | None, quiet: bool = False
 ) -> BackupReport:
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TextColumn("[bold]{task.completed:,}[/] objects"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=quiet,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def progress(kind: str, done: int) -> None:
-            if kind not in tasks:
-                tasks[kind] = bar.add_task(f"{tenant}: {kind}", total=None)
-            bar.update(tasks[kind], completed=done)
-
+    with kind_progress(tenant, quiet) as progress:
         return run_backup(rt, tenant, scope=scope, force_full=full, progress=progress)
 
 

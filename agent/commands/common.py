@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import Progress as Bar
+from rich.progress import SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agent import __version__
+from agent.collect.base import Progress
 from agent.config import AgentConfig, load_config
 from agent.errors import ConfigError
 from agent.kinds import known_names
@@ -112,6 +117,29 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     for row in rows:
         t.add_row(*[("" if v is None else str(v)) for v in row])
     return t
+
+
+@contextmanager
+def kind_progress(label: str, quiet: bool) -> Iterator[Progress]:
+    """A transient progress line per kind ("<label>: <kind>  1,234 objects") while a job reads;
+    yields the callback collectors report to."""
+    with Bar(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("[bold]{task.completed:,}[/] objects"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=quiet,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(kind: str, done: int) -> None:
+            if kind not in tasks:
+                tasks[kind] = bar.add_task(f"{label}: {kind}", total=None)
+            bar.update(tasks[kind], completed=done)
+
+        yield progress
 
 
 def require(condition: bool, message: str, fix: str) -> None:

@@ -9,13 +9,19 @@ from contextlib import ExitStack
 from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress as Bar
-from rich.progress import SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.tree import Tree
 
-from agent.collect.base import Progress
 from agent.commands.backup import EXIT_PARTIAL
-from agent.commands.common import ConfigOpt, JsonOpt, app, console, print_json, runtime, table
+from agent.commands.common import (
+    ConfigOpt,
+    JsonOpt,
+    app,
+    console,
+    kind_progress,
+    print_json,
+    runtime,
+    table,
+)
 from agent.compare.differ import ADDED, REMOVED, ObjectDiff, PropertyChange, change_json
 from agent.compare.history import object_history
 from agent.compare.live import read_live
@@ -79,7 +85,7 @@ def diff(
     if live:
         chosen = resolve(kinds) if kinds else scope_kinds(rt.config.tenant(first.tenant), None)[1]
         with ExitStack() as stack:
-            with _spinner(first.tenant, quiet=json_out) as progress:
+            with kind_progress(f"{first.tenant} live", quiet=json_out) as progress:
                 read = stack.enter_context(read_live(rt, first.tenant, chosen, progress=progress))
             report = diff_live(catalog, rt.repository, first, read)
             # Inside the live read: names of added members etc. come from what was read.
@@ -175,35 +181,6 @@ def _only_tenant(rt: Runtime) -> str:
             "Add --tenant NAME.",
         )
     return names[0]
-
-
-class _spinner:
-    """A transient progress line per kind while the live tenant is read."""
-
-    def __init__(self, tenant: str, quiet: bool) -> None:
-        self._tenant = tenant
-        self._bar = Bar(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TextColumn("[bold]{task.completed:,}[/] objects"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=quiet,
-        )
-        self._tasks: dict[str, TaskID] = {}
-
-    def __enter__(self) -> Progress:
-        self._bar.__enter__()
-        return self._progress
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.__exit__(None, None, None)
-
-    def _progress(self, kind: str, done: int) -> None:
-        if kind not in self._tasks:
-            self._tasks[kind] = self._bar.add_task(f"{self._tenant} live: {kind}", total=None)
-        self._bar.update(self._tasks[kind], completed=done)
 
 
 def _show(report: DiffReport, json_out: bool, sides: Sequence[Side]) -> None:
