@@ -55,8 +55,10 @@ _CAUSES = (
     (
         ("cannot contact any kdc", "cannot find kdc", "unable to reach any kdc"),
         "no Kerberos KDC answered for the realm",
-        "Check that krb5.conf (or KRB5_CONFIG) names the realm's KDCs and that this machine "
-        "reaches them (port 88), and that {w}.username carries the right realm (user@REALM).",
+        (
+            "Check that krb5.conf (or KRB5_CONFIG) names the realm's KDCs and that this machine "
+            "reaches them (port 88), and that {w}.username carries the right realm (user@REALM)."
+        ),
     ),
     (
         ("preauthentication failed", "password incorrect", "decrypt integrity check failed"),
@@ -66,14 +68,18 @@ _CAUSES = (
     (
         (r"\bserver\b.*not found in kerberos database", "server principal unknown"),
         f"the KDC knows no service principal {SERVICE}/<host> for the bridge host",
-        "Write {w}.bridge_url with the host's DNS name as its Kerberos principal names it, and "
-        f"register the SPN if it is missing (setspn -S {SERVICE}/<host> <computer account>).",
+        (
+            "Write {w}.bridge_url with the host's DNS name as its Kerberos principal names it, and "
+            f"register the SPN if it is missing (setspn -S {SERVICE}/<host> <computer account>)."
+        ),
     ),
     (
         ("not found in kerberos database",),
         "the KDC does not know the account",
-        "Check {w}.username: a domain account as user@REALM (or user with the default realm "
-        "of krb5.conf).",
+        (
+            "Check {w}.username: a domain account as user@REALM (or user with the default realm "
+            "of krb5.conf)."
+        ),
     ),
     (
         ("clock skew",),
@@ -89,8 +95,10 @@ _CAUSES = (
             "no credentials were supplied",
         ),
         "there is no Kerberos ticket and no password",
-        "Give {w}.password (by reference), or run kinit for {w}.username (or a keytab with "
-        "KRB5_CLIENT_KTNAME) for the account running the agent.",
+        (
+            "Give {w}.password (by reference), or run kinit for {w}.username (or a keytab with "
+            "KRB5_CLIENT_KTNAME) for the account running the agent."
+        ),
     ),
 )
 

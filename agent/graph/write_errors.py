@@ -21,9 +21,11 @@ WRITE_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     for pattern, need in (
         (
             r"^/directory/deletedItems/[^/]+/restore$",
-            "the write permission of the object's kind (User.ReadWrite.All, "
-            "Group.ReadWrite.All, Application.ReadWrite.All or AdministrativeUnit.ReadWrite.All)"
-            f" and, for users and groups, the {_GA} directory role",
+            (
+                "the write permission of the object's kind (User.ReadWrite.All, "
+                "Group.ReadWrite.All, Application.ReadWrite.All or AdministrativeUnit.ReadWrite.All)"
+                f" and, for users and groups, the {_GA} directory role"
+            ),
         ),
         (r"^/directory/deletedItems/", "the write permission of the object's kind"),
         (r"/appRoleAssign(edTo|ments)(/|$)", "AppRoleAssignment.ReadWrite.All"),
@@ -33,19 +35,25 @@ WRITE_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (
             r"^/groups/[^/]+/(members|owners)(/|$)",
-            "GroupMember.ReadWrite.All (and RoleManagement.ReadWrite.Directory for a "
-            "role-assignable group)",
+            (
+                "GroupMember.ReadWrite.All (and RoleManagement.ReadWrite.Directory for a "
+                "role-assignable group)"
+            ),
         ),
         (
             r"^/groups(/|$)",
-            "Group.ReadWrite.All (and RoleManagement.ReadWrite.Directory for a role-assignable "
-            "group)",
+            (
+                "Group.ReadWrite.All (and RoleManagement.ReadWrite.Directory for a role-assignable "
+                "group)"
+            ),
         ),
         (r"^/users(/|$)", "User.ReadWrite.All"),
         (  # before the servicePrincipals rule: a policy link needs both
             r"^/servicePrincipals/[^/]+/\w+Policies/",
-            "Policy.Read.All (or Policy.ReadWrite.ApplicationConfiguration) and "
-            "Application.ReadWrite.All",
+            (
+                "Policy.Read.All (or Policy.ReadWrite.ApplicationConfiguration) and "
+                "Application.ReadWrite.All"
+            ),
         ),
         (r"^/(applications|servicePrincipals)(/|$)", "Application.ReadWrite.All"),
         (r"^/oauth2PermissionGrants(/|$)", "DelegatedPermissionGrant.ReadWrite.All"),
@@ -70,8 +78,10 @@ WRITE_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^/policies/adminConsentRequestPolicy(/|$)", "Policy.ReadWrite.ConsentRequest"),
         (r"^/policies/permissionGrantPolicies(/|$)", "Policy.ReadWrite.PermissionGrant"),
         (
-            r"^/policies/(tokenLifetime|homeRealmDiscovery|activityBasedTimeout|claimsMapping|"
-            r"tokenIssuance)Policies(/|$)",
+            (
+                r"^/policies/(tokenLifetime|homeRealmDiscovery|activityBasedTimeout|claimsMapping|"
+                r"tokenIssuance)Policies(/|$)"
+            ),
             "Policy.ReadWrite.ApplicationConfiguration",
         ),
         (r"^/groupLifecyclePolicies(/|$)", "Directory.ReadWrite.All"),
@@ -147,8 +157,10 @@ _RULES: tuple[tuple[str, re.Pattern[str], str, str], ...] = tuple(
         ),
         (
             "exists",
-            r"added object references already exist for the following modified properties: "
-            r"'(\w+)'",
+            (
+                r"added object references already exist for the following modified properties: "
+                r"'(\w+)'"
+            ),
             "the object is already in {target}",
             "Nothing to do: the link is already there.",
         ),
@@ -162,8 +174,10 @@ _RULES: tuple[tuple[str, re.Pattern[str], str, str], ...] = tuple(
             "missing",
             r"Resource '([^']*)' does not exist",
             "object '{target}' does not exist",
-            "It may have been deleted since the snapshot: restore or recreate it first, then "
-            "retry.",
+            (
+                "It may have been deleted since the snapshot: restore or recreate it first, then "
+                "retry."
+            ),
         ),
         (
             "missing",
@@ -205,15 +219,19 @@ _RULES: tuple[tuple[str, re.Pattern[str], str, str], ...] = tuple(
             "not_licensed",
             r"needs to have (Microsoft Entra ID P2)",
             "the tenant has no {target} or ID Governance licence",
-            "Buy Microsoft Entra ID P2 (or ID Governance) for the tenant, or restore without "
-            "PIM eligibility.",
+            (
+                "Buy Microsoft Entra ID P2 (or ID Governance) for the tenant, or restore without "
+                "PIM eligibility."
+            ),
         ),
         (
             "invalid_value",
             r"Only groups with (isAssignableToRole)|resource action '([^']+)' is not supported",
             "'{target}' does not allow this role write",
-            "Assign roles only to role-assignable groups; custom roles hold only "
-            "microsoft.directory/ actions.",
+            (
+                "Assign roles only to role-assignable groups; custom roles hold only "
+                "microsoft.directory/ actions."
+            ),
         ),
         (
             "expired",

@@ -68,8 +68,10 @@ SP_POLICY_KINDS: tuple[KindSpec, ...] = tuple(
             "servicePrincipalClaimsMappingPolicy",
             "Enterprise app claims mapping policies",
             "claimsMappingPolicies",
-            "The claims mapping policy assigned to each enterprise application (SAML/OIDC "
-            "attributes and claims).",
+            (
+                "The claims mapping policy assigned to each enterprise application (SAML/OIDC "
+                "attributes and claims)."
+            ),
             "claimsMappingPolicy",
         ),
         (

@@ -97,11 +97,15 @@ def render_support_list(kinds: Iterable[KindSpec] = ALL_KINDS) -> str:
         "# Support list",
         "",
         "Generated from the kinds registry (`agent/kinds`) by `entra-backup kinds --markdown`;",
-        "a test keeps it in sync. Read permission: any one of those listed is enough "
-        "(least-privileged first).",
+        (
+            "a test keeps it in sync. Read permission: any one of those listed is enough "
+            "(least-privileged first)."
+        ),
         "",
-        "| kind | area | what is backed up | source | incremental | restore | read "
-        "permission | write permission | roles |",
+        (
+            "| kind | area | what is backed up | source | incremental | restore | read "
+            "permission | write permission | roles |"
+        ),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     from agent.restore.restorers import ready  # restore reads the kinds: import when rendering

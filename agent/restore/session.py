@@ -53,7 +53,7 @@ class RestoreSession:
     account_roles_factory: Callable[[], set[str]] = set
     # (kind, id in the tenant) → property → why it is not restored (yet)
     remarks: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
-    _portal: Any = None
+    _portal: PortalClient | None = None
     _account_roles: set[str] | None = None
 
     def portal(self) -> PortalClient:

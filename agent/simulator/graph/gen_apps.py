@@ -445,8 +445,10 @@ def generate_apps(d: Directory, rng: random.Random, count: int) -> None:
             "appRoleAssignmentRequired": False,
             "alternativeNames": [
                 "isExplicit=True",
-                f"/subscriptions/{sub}/resourcegroups/rg-{index}/providers/"
-                f"Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+                (
+                    f"/subscriptions/{sub}/resourcegroups/rg-{index}/providers/"
+                    f"Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
+                ),
             ],
             "servicePrincipalNames": [app_id, f"https://identity.azure.net/{opaque_id(rng)}"],
             "replyUrls": [],

@@ -48,15 +48,19 @@ BUILT_IN_STRENGTHS = (
     (
         "00000000-0000-0000-0000-000000000003",
         "Passwordless MFA",
-        "Passwordless methods that satisfy strong authentication, such as Passwordless sign-in "
-        "with the Microsoft Authenticator",
+        (
+            "Passwordless methods that satisfy strong authentication, such as Passwordless sign-in "
+            "with the Microsoft Authenticator"
+        ),
         ["windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor", "deviceBasedPush"],
     ),
     (
         "00000000-0000-0000-0000-000000000004",
         "Phishing-resistant MFA",
-        "Phishing-resistant, Passwordless methods for the strongest authentication, such as a "
-        "FIDO2 security key",
+        (
+            "Phishing-resistant, Passwordless methods for the strongest authentication, such as a "
+            "FIDO2 security key"
+        ),
         ["windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor"],
     ),
 )

@@ -18,8 +18,8 @@ from agent.simulator.graph.tenant_store import BRANDING_STREAMS, DEFAULT_LOCALE,
 B, S, G, N = "System.Boolean", "System.String", "System.Guid", "System.Int32"
 SETTING_TEMPLATES: tuple[tuple[str, str, str, tuple[tuple[str, str, str], ...]], ...] = (
     ("62375ab9-6b52-47ed-826b-58e47e0e304b", "Group.Unified",
-     "Setting templates define the different settings that can be used for the associated "
-     "ObjectSettings. This template defines settings that can be used for Unified Groups.",
+     ("Setting templates define the different settings that can be used for the associated "
+     "ObjectSettings. This template defines settings that can be used for Unified Groups."),
      (("NewUnifiedGroupWritebackDefault", B, "true"), ("EnableMIPLabels", B, "false"),
       ("CustomBlockedWordsList", S, ""), ("EnableMSStandardBlockedWords", B, "false"),
       ("ClassificationDescriptions", S, ""), ("DefaultClassification", S, ""),

@@ -15,8 +15,8 @@ from agent.simulator.graph.tenant_store import TenantStore, assignment_id
 # role's real permissions (Microsoft Entra built-in roles reference).
 BUILT_IN: dict[str, tuple[str, tuple[str, ...]]] = {
     "Global Administrator": (
-        "Can manage all aspects of Microsoft Entra ID and Microsoft services that use "
-        "Microsoft Entra identities.",
+        ("Can manage all aspects of Microsoft Entra ID and Microsoft services that use "
+        "Microsoft Entra identities."),
         ("microsoft.directory/applications/allProperties/allTasks",
          "microsoft.directory/users/allProperties/allTasks",
          "microsoft.directory/groups/allProperties/allTasks",
@@ -33,14 +33,14 @@ BUILT_IN: dict[str, tuple[str, tuple[str, ...]]] = {
          "microsoft.directory/servicePrincipals/create", "microsoft.directory/servicePrincipals/credentials/update"),
     ),
     "Cloud Application Administrator": (
-        "Can create and manage all aspects of app registrations and enterprise apps except "
-        "App Proxy.",
+        ("Can create and manage all aspects of app registrations and enterprise apps except "
+        "App Proxy."),
         ("microsoft.directory/applications/create", "microsoft.directory/servicePrincipals/create",
          "microsoft.directory/servicePrincipals/appRoleAssignedTo/update"),
     ),
     "Security Administrator": (
-        "Can read security information and reports, and manage configuration in Microsoft "
-        "Entra ID and Office 365.",
+        ("Can read security information and reports, and manage configuration in Microsoft "
+        "Entra ID and Office 365."),
         ("microsoft.directory/policies/create", "microsoft.directory/conditionalAccessPolicies/create",
          "microsoft.directory/identityProtection/allProperties/update"),
     ),
@@ -50,20 +50,20 @@ BUILT_IN: dict[str, tuple[str, tuple[str, ...]]] = {
          "microsoft.directory/groups/allProperties/read"),
     ),
     "User Administrator": (
-        "Can manage all aspects of users and groups, including resetting passwords for "
-        "limited admins.",
+        ("Can manage all aspects of users and groups, including resetting passwords for "
+        "limited admins."),
         ("microsoft.directory/users/create", "microsoft.directory/users/delete",
          "microsoft.directory/users/password/update", "microsoft.directory/groups/create"),
     ),
     "Groups Administrator": (
-        "Members of this role can create/manage groups, create/manage groups settings like "
-        "naming and expiration policies, and view groups activity and audit reports.",
+        ("Members of this role can create/manage groups, create/manage groups settings like "
+        "naming and expiration policies, and view groups activity and audit reports."),
         ("microsoft.directory/groups/create", "microsoft.directory/groups/members/update",
          "microsoft.directory/groupSettings/allProperties/allTasks"),
     ),
     "Privileged Role Administrator": (
-        "Can manage role assignments in Microsoft Entra ID, and all aspects of Privileged "
-        "Identity Management.",
+        ("Can manage role assignments in Microsoft Entra ID, and all aspects of Privileged "
+        "Identity Management."),
         ("microsoft.directory/roleAssignments/allProperties/allTasks",
          "microsoft.directory/roleDefinitions/allProperties/allTasks",
          "microsoft.directory/privilegedIdentityManagement/allProperties/allTasks"),
@@ -78,13 +78,13 @@ BUILT_IN: dict[str, tuple[str, tuple[str, ...]]] = {
         ("microsoft.directory/users/password/update", "microsoft.directory/users/invalidateAllRefreshTokens"),
     ),
     "Directory Readers": (
-        "Can read basic directory information. Commonly used to grant directory read access "
-        "to applications and guests.",
+        ("Can read basic directory information. Commonly used to grant directory read access "
+        "to applications and guests."),
         ("microsoft.directory/users/standard/read", "microsoft.directory/groups/standard/read"),
     ),
     "Authentication Administrator": (
-        "Can access to view, set and reset authentication method information for any "
-        "non-admin user.",
+        ("Can access to view, set and reset authentication method information for any "
+        "non-admin user."),
         ("microsoft.directory/users/authenticationMethods/create", "microsoft.directory/users/password/update"),
     ),
     "License Administrator": (

@@ -90,7 +90,8 @@ def seal(context: Any, message: bytes, protocol: str) -> tuple[str, bytes]:
 
 
 def _seal_part(context: Any, message: bytes, protocol: str) -> bytes:
-    signature, sealed, padding = context.wrap_winrm(message)
+    wrapped: tuple[bytes, bytes, int] = context.wrap_winrm(message)
+    signature, sealed, padding = wrapped
     head = b"\r\n".join(
         [
             BOUNDARY,

@@ -215,7 +215,8 @@ def _envelope(action: str, relates_to: str) -> tuple[ET.Element, ET.Element]:
 
 
 def _serialize(envelope: ET.Element) -> bytes:
-    return ET.tostring(envelope, encoding="utf-8", xml_declaration=False)
+    data: bytes = ET.tostring(envelope, encoding="utf-8", xml_declaration=False)
+    return data
 
 
 def reply(request: WSManRequest, *children: ET.Element) -> bytes:
