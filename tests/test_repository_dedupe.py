@@ -10,7 +10,7 @@ import pytest
 
 from agent.store.id_filter import IdFilter
 from agent.store.keys import RepositoryKey
-from agent.store.packs import FILTER_WINDOW, PackIndex
+from agent.store.packs import BUFFER_BYTES, FILTER_WINDOW, INDEX_ROWS, PackIndex
 from agent.store.repository import Repository
 
 
@@ -73,3 +73,21 @@ def test_the_index_filter_grows_with_the_index(tmp_path: Path) -> None:
     index.add(pack, [(raw, n, 10) for n, raw in enumerate(more)], 0)
     assert all(index.stored(raw) for raw in ids[::10] + more[::10])
     index.close()
+
+
+def test_blobs_written_before_the_index_knows_them_are_found_and_read(tmp_path: Path) -> None:
+    key = RepositoryKey.generate()
+    repo = Repository.init(tmp_path / "repo", key)
+    objects = [{"id": i, "notes": os.urandom(400).hex()} for i in range(3000)]
+    ids = [repo.put(o) for o in objects]
+    assert len(objects) < INDEX_ROWS
+    packs = list((tmp_path / "repo" / "packs").glob("*.pack"))
+    size = packs[0].stat().st_size
+    assert size > BUFFER_BYTES  # some in the pack file, none in the index yet
+    assert [repo.put(o) for o in objects] == ids and packs[0].stat().st_size == size
+    assert repo.get(ids[0]) == objects[0] and repo.get(ids[-1]) == objects[-1]
+    other = Repository.open(tmp_path / "repo", key)  # another process: not before sync()
+    assert not other.exists(ids[0])
+    repo.sync()
+    assert all(other.get(b) == o for b, o in zip(ids, objects, strict=True))
+    assert repo.stats()[0] == len(objects)

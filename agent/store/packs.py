@@ -10,8 +10,9 @@ Layout::
 
 One writer (a Repository object) appends to one pack at a time, under an exclusive lock on
 that file, so other processes never append to it nor repair it while it lives. Records are
-buffered and written a MiB at a time, their index rows inserted in the same step: a put costs
-a seal and an index lookup, not five file system calls. The index lives in the repository
+buffered and written a MiB at a time, their index rows inserted (in id order) in one
+transaction per INDEX_ROWS: a put costs a seal and an index lookup, not five file system calls,
+and an insert into a large index dirties fewer pages per row. The index lives in the repository
 (the repository stays usable without the catalog), is read through SQLite's bounded page cache
 (memory does not grow with the number of blobs), and can be rebuilt from the packs: each
 record names its blob, and the blob id is the AEAD's associated data. A put that keeps meeting
@@ -42,7 +43,11 @@ PACK_MAGIC = b"EBRP"
 PACK_VERSION = 2
 PACK_HEADER = PACK_MAGIC + bytes([PACK_VERSION]) + b"\0\0\0"
 RECORD = struct.Struct(">32sI")  # blob id (raw HMAC), length of the sealed blob
-BUFFER_BYTES = 1 << 20  # records written (and indexed) a MiB at a time
+BUFFER_BYTES = 1 << 20  # records written a MiB at a time
+# Index rows inserted per transaction: random ids each dirty a page of a large index, so rows
+# come cheaper in bulk (300,000 ids indexed: 14 µs of CPU per row 1,600 at a time, 5 µs per
+# row 16,000 at a time). Rows waiting take ~200 bytes each.
+INDEX_ROWS = 16_384
 PACK_BYTES = 64 << 20  # a pack this large is closed and the next put starts a new one
 MAX_BLOB_BYTES = (1 << 32) - 1
 # Puts looked up in the index before deciding on a filter: one is loaded (a read of every id)
@@ -249,33 +254,53 @@ class PackWriter:
         self._num = 0
         self._end = 0  # bytes in the pack file (the buffer comes after)
         self._buffer = bytearray()
-        # Records in the buffer, not yet in the index: raw id -> (offset in buffer, length)
-        self.pending: dict[bytes, tuple[int, int]] = {}
+        # Records in the buffer: raw id -> (offset in buffer, length)
+        self._buffered: dict[bytes, tuple[int, int]] = {}
+        # Records in the pack file, not yet in the index: raw id -> (offset in pack, length).
+        # A record moves buffer -> pack -> index, each step adding before the last removes.
+        self._unindexed: dict[bytes, tuple[int, int]] = {}
         self._dirty = False  # written since the last sync
+
+    def holds(self, raw_id: bytes) -> bool:
+        """Appended and not yet in the index (a lookup without the lock: in this order, a
+        record is always in one of the two maps or in the index)."""
+        return raw_id in self._buffered or raw_id in self._unindexed
 
     def append(self, raw_id: bytes, sealed: bytes) -> None:
         with self._lock:
-            if raw_id in self.pending:
+            if raw_id in self._buffered or raw_id in self._unindexed:
                 return  # another thread stored the same content meanwhile
             if self._fd is None:
                 self._open_pack()
             start = len(self._buffer) + RECORD.size
             self._buffer += RECORD.pack(raw_id, len(sealed))
             self._buffer += sealed
-            self.pending[raw_id] = (start, len(sealed))
+            self._buffered[raw_id] = (start, len(sealed))
             self._dirty = True
             if len(self._buffer) >= BUFFER_BYTES:
-                self._flush()
+                self._write()
                 if self._end >= PACK_BYTES:
+                    self._index_rows()
                     self._close_pack()
+                elif len(self._unindexed) >= INDEX_ROWS:
+                    self._index_rows()
 
     def pending_blob(self, raw_id: bytes) -> bytes | None:
-        """A blob still in the buffer (read before it reaches the pack)."""
+        """A blob appended and not yet in the index (read before the index knows it)."""
         with self._lock:
-            where = self.pending.get(raw_id)
-            return None if where is None else bytes(self._buffer[where[0] : sum(where)])
+            where = self._buffered.get(raw_id)
+            if where is not None:
+                return bytes(self._buffer[where[0] : sum(where)])
+            where = self._unindexed.get(raw_id)
+            if where is None or self._fd is None:
+                return None
+            if hasattr(os, "pread"):
+                return os.pread(self._fd, where[1], where[0])
+            os.lseek(self._fd, where[0], os.SEEK_SET)  # Windows (_write seeks before writing)
+            return os.read(self._fd, where[1])
 
     def flush(self) -> None:
+        """Everything appended in the pack file and in the index (not a sync)."""
         with self._lock:
             self._flush()
 
@@ -317,16 +342,29 @@ class PackWriter:
         self._fd, self._end = fd, len(PACK_HEADER)
 
     def _flush(self) -> None:
+        self._write()
+        self._index_rows()
+
+    def _write(self) -> None:
+        """The buffer into the pack file; its records wait for the index in ``_unindexed``."""
         if not self._buffer or self._fd is None:
             return
         os.lseek(self._fd, self._end, os.SEEK_SET)
         _write_all(self._fd, self._buffer)
         base = self._end
-        rows = [(raw, base + start, length) for raw, (start, length) in self.pending.items()]
+        self._unindexed.update(
+            (raw, (base + start, length)) for raw, (start, length) in self._buffered.items()
+        )
         self._end += len(self._buffer)
-        self._index.add(self._num, rows, self._end)
         self._buffer = bytearray()
-        self.pending = {}
+        self._buffered = {}
+
+    def _index_rows(self) -> None:
+        if not self._unindexed or self._fd is None:
+            return
+        rows = sorted((raw, offset, length) for raw, (offset, length) in self._unindexed.items())
+        self._index.add(self._num, rows, self._end)
+        self._unindexed = {}
 
     def _close_pack(self) -> None:
         if self._fd is None:

@@ -259,9 +259,9 @@ class Repository:
         return _is_blob_id(blob_id) and self._has(bytes.fromhex(blob_id), blob_id)
 
     def _has(self, raw: bytes, blob_id: str, *, for_put: bool = False) -> bool:
-        # The buffer before the index: a flush indexes its records before emptying it.
+        # The writer before the index: it indexes its records before letting go of them.
         writer = self._writer
-        if writer is not None and raw in writer.pending:
+        if writer is not None and writer.holds(raw):
             return True
         index = self._index
         if index is not None and (index.stored(raw) if for_put else index.contains(raw)):
