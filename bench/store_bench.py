@@ -8,7 +8,8 @@ object (``time.process_time`` around each call, each object decoded from JSON ju
 as a backup meets it; the machine's load matters little) for each step of a put:
 canonical JSON, the blob id (HMAC), the seal (compress + encrypt), and whole puts — of new
 content into an empty repository, of content already stored (in this process, and after the
-repository is reopened, as an incremental backup meets it). Prints JSON; tests never time.
+repository is reopened, as an incremental backup meets it). ``--prefill N`` stores N small
+blobs first: the index of a large tenant's repository. Prints JSON; tests never time.
 """
 
 from __future__ import annotations
@@ -55,8 +56,14 @@ def _cpu_us(texts: list[bytes], work: Callable[[Any], Any]) -> float:
     return spent / len(texts) * 1e6
 
 
-def one_round(objects: list[dict[str, Any]], root: Path) -> dict[str, float]:
+def one_round(objects: list[dict[str, Any]], root: Path, prefill: int) -> dict[str, float]:
     key = RepositoryKey.generate()
+    if prefill:  # a repository that already holds a large tenant's blobs
+        filled = Repository.init(root, key)
+        for i in range(prefill):
+            filled.put({"id": i})
+        filled.sync()
+        filled.close()
     texts = [json.dumps(o).encode() for o in objects]
     timer = _cpu_us(texts, lambda o: None)
 
@@ -73,7 +80,7 @@ def one_round(objects: list[dict[str, Any]], root: Path) -> dict[str, float]:
         "hmac": net(lambda o: hmac.new(key.mac_key, b"%r" % o, hashlib.sha256).digest())
         - net(lambda o: b"%r" % o),
     }
-    repo = Repository.init(root, key)
+    repo = Repository.open(root, key) if prefill else Repository.init(root, key)
     sealer = getattr(repo, "_sealer", None)  # before agent/store/sealing.py: Repository._seal
     seal = sealer.seal if sealer is not None else getattr(repo, "_seal")  # noqa: B009
     figures["seal"] = (
@@ -97,12 +104,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--prefill", type=int, default=0, help="blobs stored before measuring (a larger index)"
+    )
     args = parser.parse_args()
     objects = tenant_objects(args.users)
     rounds = []
     for r in range(args.rounds):
         with tempfile.TemporaryDirectory(prefix="store-bench-") as tmp:
-            rounds.append(one_round(objects, Path(tmp) / f"repo{r}"))
+            rounds.append(one_round(objects, Path(tmp) / f"repo{r}", args.prefill))
     result: dict[str, Any] = {
         "objects": len(objects),
         "mean canonical JSON bytes": round(
