@@ -20,8 +20,9 @@ from agent.errors import ExchangeError
 from agent.exchange import protocol
 from agent.exchange.contract import parse_module
 from agent.exchange.outcomes import skip_reason
-from agent.kinds import KindSpec
+from agent.kinds import BY_NAME, KindSpec
 from agent.restore.actions import Action, Request
+from agent.restore.idmap import IdMap
 
 READ_ONLY = "set by Exchange Online; no cmdlet writes it"
 
@@ -112,6 +113,37 @@ class BridgeRestorer:
 
     def cannot_relink(self, spec: KindSpec, parent: dict[str, Any]) -> str:
         return ""
+
+    def verify_ignored(self, spec: KindSpec) -> set[str]:
+        """Properties verify does not compare (identities, timestamps, links other kinds own)."""
+        return set()
+
+    def still_differs(
+        self, spec: KindSpec, action: Action, now: dict[str, Any], prop: str
+    ) -> str | None:
+        """Why ``prop`` still differs after the restore, or None when that is expected."""
+        return "still differs after the write"
+
+    def verify_action(self, outcome: Any, live: LiveRead, ids: IdMap, request: Request) -> None:
+        """Re-read the object and name each property that is not as in the snapshot."""
+        action = outcome.action
+        spec = BY_NAME[action.kind]
+        now = live.find(spec.name, ids.get(action.object_id))
+        if action.action == "remove":
+            if now is not None:
+                outcome.status, outcome.reason = "failed", "still in the tenant after the restore"
+            return
+        if now is None:
+            outcome.status, outcome.reason = "failed", "not found in the tenant after the restore"
+            return
+        for prop in differing(action.snapshot, now, self.verify_ignored(spec)):
+            if request.properties is not None and prop not in request.properties:
+                continue
+            why = action.notes.get(prop) or self.still_differs(spec, action, now, prop)
+            if why:
+                outcome.properties[prop] = why
+        if outcome.properties and outcome.status == "restored":
+            outcome.status = "partial"
 
     def write_permissions(self, spec: KindSpec) -> tuple[str, ...]:
         # Exchange.ManageAsApp is not in a Graph token: the bridge host's sign-in checks it,

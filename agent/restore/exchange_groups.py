@@ -211,26 +211,17 @@ class ExchangeGroups(BridgeRestorer):
 
     # -- verify --------------------------------------------------------------------------------
 
-    def verify_action(self, outcome: Any, live: LiveRead, ids: IdMap, request: Request) -> None:
-        action = outcome.action
-        spec = BY_NAME[action.kind]
-        now = live.find(spec.name, ids.get(action.object_id))
-        if now is None:
-            outcome.status, outcome.reason = "failed", "not found in the tenant after the restore"
-            return
-        ignore = set(IGNORED) | GROUP_REFS  # those are checked by the member kind's action
-        scope = set(action.patch) if action.action == "patch" else None
-        for prop in differing(action.snapshot, now, ignore):
-            if request.properties is not None and prop not in request.properties:
-                continue
-            writable = prop in settable()
-            if scope is not None and writable and prop not in scope:
-                continue  # not part of this restore (merge left it)
-            outcome.properties[prop] = (
-                "still differs after the write" if writable else self.why_not(spec, prop)
-            )
-        if outcome.properties and outcome.status == "restored":
-            outcome.status = "partial"
+    def verify_ignored(self, spec: KindSpec) -> set[str]:
+        return set(IGNORED) | GROUP_REFS  # those are checked by the member kind's action
+
+    def still_differs(
+        self, spec: KindSpec, action: Action, now: dict[str, Any], prop: str
+    ) -> str | None:
+        if prop not in settable():
+            return self.why_not(spec, prop)
+        if action.action == "patch" and prop not in action.patch:
+            return None  # not part of this restore (merge left it)
+        return "still differs after the write"
 
 
 class ExchangeGroupMembers(BridgeRestorer):

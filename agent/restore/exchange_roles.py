@@ -24,7 +24,7 @@ from typing import Any
 from agent.compare.live import LiveRead
 from agent.compare.sides import SnapshotSide
 from agent.exchange.bridge import ExchangeBridge
-from agent.kinds import BY_NAME, KindSpec
+from agent.kinds import KindSpec
 from agent.restore.actions import Action, Request
 from agent.restore.bridge_base import (
     READ_ONLY,
@@ -287,31 +287,17 @@ class ExchangeRoleAssignments(BridgeRestorer):
 
     # -- verify --------------------------------------------------------------------------------
 
-    def verify_action(self, outcome: Any, live: LiveRead, ids: IdMap, request: Request) -> None:
-        action = outcome.action
-        spec = BY_NAME[action.kind]
-        now = live.find(spec.name, ids.get(action.object_id))
-        if action.action == "remove":
-            if now is not None:
-                outcome.status, outcome.reason = "failed", "still in the tenant after the restore"
-            return
-        if now is None:
-            outcome.status, outcome.reason = "failed", "not found in the tenant after the restore"
-            return
-        scope = set(action.patch) if action.action == "patch" else None
-        for prop in differing(action.snapshot, now, set(VERIFY_IGNORED)):
-            if request.properties is not None and prop not in request.properties:
-                continue
-            if prop in action.notes:
-                outcome.properties[prop] = action.notes[prop]
-            elif scope is not None and prop in RESTORED and prop not in scope:
-                continue  # not part of this restore (merge left it)
-            elif prop in RESTORED:
-                outcome.properties[prop] = "still differs after the write"
-            else:
-                outcome.properties[prop] = self.why_not(spec, prop)
-        if outcome.properties and outcome.status == "restored":
-            outcome.status = "partial"
+    def verify_ignored(self, spec: KindSpec) -> set[str]:
+        return set(VERIFY_IGNORED)
+
+    def still_differs(
+        self, spec: KindSpec, action: Action, now: dict[str, Any], prop: str
+    ) -> str | None:
+        if prop not in RESTORED:
+            return self.why_not(spec, prop)
+        if action.action == "patch" and prop not in action.patch:
+            return None  # not part of this restore (merge left it)
+        return "still differs after the write"
 
 
 ROLE_ASSIGNMENTS = ExchangeRoleAssignments()

@@ -26,7 +26,7 @@ from typing import Any
 from agent.compare.live import LiveRead
 from agent.compare.sides import SnapshotSide
 from agent.exchange.bridge import ExchangeBridge
-from agent.kinds import BY_NAME, KindSpec
+from agent.kinds import KindSpec
 from agent.kinds.exchange import SETTINGS_KINDS
 from agent.restore import exchange_settings_write as w
 from agent.restore.actions import Action, Request
@@ -327,42 +327,29 @@ class ExchangeSettings(BridgeRestorer):
 
     # -- verify --------------------------------------------------------------------------------
 
-    def verify_action(self, outcome: Any, live: LiveRead, ids: IdMap, request: Request) -> None:
-        action = outcome.action
-        spec = BY_NAME[action.kind]
-        now = live.find(spec.name, ids.get(action.object_id))
-        if action.action == "remove":
-            if now is not None:
-                outcome.status, outcome.reason = "failed", "still in the tenant after the restore"
-            return
-        if now is None:
-            outcome.status, outcome.reason = "failed", "not found in the tenant after the restore"
-            return
+    def verify_ignored(self, spec: KindSpec) -> set[str]:
+        return set(IGNORED)
+
+    def still_differs(
+        self, spec: KindSpec, action: Action, now: dict[str, Any], prop: str
+    ) -> str | None:
+        assert isinstance(action, BridgeAction)
         noun = w.noun_of(spec)
         writable = restorable(noun)
-        frozen = noun == w.ROLE_GROUP and built_in(noun, action.snapshot)
-        scope = None
-        if action.action == "patch":
-            scope = set(action.patch) | {
+        if action.action == "patch" and prop in writable:
+            written = set(action.patch) | {
                 p
                 for p, k in (("State", "state"), ("Members", "members"), ("Roles", "roles"))
                 if k in action.extra
             }
-        for prop in differing(action.snapshot, now, set(IGNORED)):
-            if request.properties is not None and prop not in request.properties:
-                continue
-            if prop in action.notes:
-                outcome.properties[prop] = action.notes[prop]
-            elif scope is not None and prop in writable and prop not in scope:
-                continue  # not part of this restore (merge left it)
-            elif prop == "Roles" and action.extra.get("add_only") and roles_held(action, now):
-                continue  # merge: the roles it lost are back, those it gained stay
-            elif prop in writable and not (frozen and prop != "Members"):
-                outcome.properties[prop] = "still differs after the write"
-            else:
-                outcome.properties[prop] = self.why_not(spec, prop)
-        if outcome.properties and outcome.status == "restored":
-            outcome.status = "partial"
+            if prop not in written:
+                return None  # not part of this restore (merge left it)
+        if prop == "Roles" and action.extra.get("add_only") and roles_held(action, now):
+            return None  # merge: the roles it lost are back, those it gained stay
+        frozen = noun == w.ROLE_GROUP and built_in(noun, action.snapshot)
+        if prop in writable and not (frozen and prop != "Members"):
+            return "still differs after the write"
+        return self.why_not(spec, prop)
 
 
 def roles_held(action: Action, now: dict[str, Any]) -> bool:
