@@ -3,7 +3,8 @@
 Used by bench/backup_bench.py (``--memory-trace FILE``). A sampler thread records, every
 ``interval_s``: RSS, glibc's heap (``mallinfo2``: bytes in use and bytes held free in
 arenas / mmapped), SQLite's own share of it (``sqlite3_memory_used``), and the kinds whose
-progress moved since the last sample. What RSS holds beyond glibc's heap is mostly Python's
+progress moved since the last sample, and the Graph pages alive (decoded, not yet dropped:
+``PageWatch``). What RSS holds beyond glibc's heap is mostly Python's
 small-object arenas (mapped by Python itself), code and thread stacks. With
 ``tracemalloc=True`` it also records Python's traced memory and, each time that reaches a new
 peak (by at least ``snapshot_step_mb``), the top allocation sites — the snapshot nearest the
@@ -15,12 +16,15 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import sys
 import tempfile
 import threading
 import time
 import tracemalloc
+import weakref
 from typing import Any
+from urllib.parse import urlsplit
 
 import psutil
 
@@ -97,6 +101,54 @@ def pymalloc_stats() -> dict[str, float]:
     }
 
 
+class PageWatch:
+    """Graph pages alive now (decoded, not yet dropped by their reader): every page the agent's
+    paging functions parse is remembered weakly, so counting costs nothing the agent holds."""
+
+    def __init__(self) -> None:
+        from agent.graph import paging
+
+        # id -> weak reference, removed by its callback when the page is freed (a Page is an
+        # unhashable dataclass: no WeakSet). No lock: a callback may run in any thread.
+        self._alive: dict[int, weakref.ref[Any]] = {}
+        self._paging = paging
+        self._parse = paging.parse_page
+
+        def watched(data: dict[str, Any]) -> Any:
+            page = self._parse(data)
+            key = id(page)
+            self._alive[key] = weakref.ref(page, lambda _: self._alive.pop(key, None))
+            return page
+
+        paging.parse_page = watched
+
+    def close(self) -> None:
+        self._paging.parse_page = self._parse
+
+    def _pages(self) -> list[Any]:
+        refs = list(self._alive.values())
+        return [p for p in (r() for r in refs) if p is not None]
+
+    def counts(self) -> tuple[int, int]:
+        """(pages alive, items in them)."""
+        pages = self._pages()
+        return len(pages), sum(len(p.items) for p in pages)
+
+    def by_path(self) -> dict[str, list[int]]:
+        """Per collection: [pages alive, items in them]."""
+        out: dict[str, list[int]] = {}
+        for page in self._pages():
+            where = str(page.next_link or page.delta_link or page.raw.get("@odata.context"))
+            path = urlsplit(where).path or where
+            entry = out.setdefault(_GUID.sub("{id}", path)[-60:], [0, 0])
+            entry[0] += 1
+            entry[1] += len(page.items)
+        return out
+
+
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 class MemoryTrace:
     def __init__(
         self, interval_s: float = 0.5, tracemalloc_on: bool = False, snapshot_step_mb: float = 5
@@ -118,6 +170,8 @@ class MemoryTrace:
         self._started = 0.0
         self._peak_rss = 0
         self._at_peak_rss: dict[str, Any] = {}
+        self._pages: PageWatch | None = None
+        self._most_pages = (0, 0)
 
     def progress(self, kind: str, done: int) -> None:
         """A backup progress callback: remembers which kinds moved."""
@@ -128,6 +182,7 @@ class MemoryTrace:
         if self.tracemalloc_on:
             tracemalloc.start(6)
         self._started = time.monotonic()
+        self._pages = PageWatch()
         self._thread = threading.Thread(target=self._run, name="memory-trace", daemon=True)
         self._thread.start()
         return self
@@ -137,6 +192,8 @@ class MemoryTrace:
         if self._thread is not None:
             self._thread.join()
         self._sample()
+        if self._pages is not None:
+            self._pages.close()
         if self.tracemalloc_on:
             tracemalloc.stop()
 
@@ -178,10 +235,16 @@ class MemoryTrace:
         if self.tracemalloc_on and tracemalloc.is_tracing():
             current, _ = tracemalloc.get_traced_memory()
             sample["py_traced_mb"] = round(current / 1048576, 1)
+        if self._pages is not None:
+            sample["pages_alive"], sample["page_items_alive"] = self._pages.counts()
+            if sample["page_items_alive"] > self._most_pages[1]:
+                self._most_pages = (sample["pages_alive"], sample["page_items_alive"])
         self.samples.append(sample)
         if rss > self._peak_rss:
             self._peak_rss = rss
             sample["pymalloc"] = pymalloc_stats()
+            if self._pages is not None:
+                sample["pages_by_path"] = self._pages.by_path()
             self._at_peak_rss = sample
         return sample
 
@@ -219,6 +282,8 @@ class MemoryTrace:
             "peak_rss_mb_sampled": round(self._peak_rss / 1048576, 1),
             "at_peak_rss": self._at_peak_rss,
             "peak_rss_by_phase": by_phase,
+            # the most decoded page items alive at one sample, and the pages holding them
+            "most_page_items_alive": {"pages": self._most_pages[0], "items": self._most_pages[1]},
             "tracemalloc_peaks": self.peaks[-3:],
             "tracemalloc_after_phase": self.after_phase,
             "samples": self.samples,

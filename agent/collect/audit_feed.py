@@ -47,9 +47,19 @@ class AuditEvent:
 @dataclass
 class AuditWindow:
     since: dt.datetime | None  # None: everything Entra still holds
+    # The last runs' marks (times of their newest events) this window can answer ``holds``
+    # for: only the ids of events at those times are kept, not one per event read — a
+    # tenant's audit log holds hundreds of thousands of events a week.
+    marks: frozenset[dt.datetime] = frozenset()
     events: list[AuditEvent] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)  # ids of every event read (mark check)
+    at_marks: set[str] = field(default_factory=set)  # ids of the events at one of ``marks``
     newest: tuple[str, str] | None = None  # (activityDateTime, id) of the newest event
+
+    def holds(self, at: dt.datetime, event_id: str) -> bool:
+        """Whether the log still holds the event ``event_id`` of time ``at`` (one of
+        ``marks``): once retention dropped it, events may be missing from the window."""
+        assert at in self.marks, "the window was not read for this mark"
+        return event_id in self.at_marks
 
     def named(self, activities: Iterable[str], after: dt.datetime | None) -> set[str]:
         """Object ids named by events of ``activities`` at or after ``after``."""
@@ -89,6 +99,8 @@ class AuditFeed:
         self.readable = READ in roles
         self._relevant = {activity_key(a) for a in relevant}
         self._starts = starts
+        # Their marks: a window keeps the ids of the events at these times only (``holds``).
+        self._marks = frozenset(s + OVERLAP for s in starts or () if s is not None)
         self._lock = threading.Lock()
         self._window: AuditWindow | None = None
         self._newest: tuple[tuple[str, str] | None] | None = None
@@ -109,7 +121,7 @@ class AuditFeed:
         Errors reach the archive as Graph raised them (it knows "not licensed")."""
         starts = [own, *(self._starts or ())]
         start = None if None in starts else min(s for s in starts if s is not None)
-        window = AuditWindow(since=start)
+        window = AuditWindow(since=start, marks=self._marks)
         params = {"$top": PAGE}
         if start is not None:
             params["$filter"] = f"activityDateTime ge {format_time(start)}"
@@ -132,14 +144,17 @@ class AuditFeed:
             return self._newest[0]
 
     def since(self, mark: dt.datetime | None) -> AuditWindow:
-        """Events from ``mark`` - overlap on (None: all Entra holds), read once per job."""
+        """Events from ``mark`` - overlap on (None: all Entra holds), read once per job; the
+        window answers ``holds`` for ``mark``."""
         start = mark - OVERLAP if mark is not None else None
         self._archive_read.wait()
         with self._lock:
             held = self._window
-            if held is not None and (held.since is None or (start and held.since <= start)):
+            covers = held is not None and (held.since is None or (start and held.since <= start))
+            if held is not None and covers and (mark is None or mark in held.marks):
                 return held
-            window = AuditWindow(since=start)
+            marks = self._marks | ({mark} if mark is not None else set())
+            window = AuditWindow(since=start, marks=marks)
             params = {"$top": PAGE}
             if start is not None:
                 params["$filter"] = f"activityDateTime ge {format_time(start)}"
@@ -153,7 +168,8 @@ class AuditFeed:
         """Keep what the relationship kinds need of one event; its time."""
         stamp = _stamp(item)
         at = parse_time(stamp[0])
-        window.seen.add(stamp[1])
+        if at in window.marks:
+            window.at_marks.add(stamp[1])
         if window.newest is None or at > parse_time(window.newest[0]):
             window.newest = stamp
         activity = activity_key(str(item.get("activityDisplayName") or ""))

@@ -164,7 +164,7 @@ def read_changed(
     assert ctx.audit is not None and kind.parent
     mark = parse_time(position.mark) if position.mark else None
     window = ctx.audit.since(mark)
-    if position.mark_id and position.mark_id not in window.seen:
+    if mark is not None and position.mark_id and not window.holds(mark, position.mark_id):
         raise ReadInFull("the audit log no longer holds the last run's events (retention)")
     start = mark - OVERLAP if mark else None  # the window may start earlier for another kind
     back = [a for k in kind.links_to for a in TARGET_BACK.get(k, ())]

@@ -1,8 +1,12 @@
 """Fetch the next page while the current one is stored.
 
 A delta or paged read is a chain (each page names the next), so its speed is network latency
-plus our own work per page. Reading one page ahead overlaps the two; at most ``depth`` pages
-wait in memory, so memory stays flat.
+plus our own work per page. Reading one page ahead overlaps the two. The producer takes a
+read-ahead slot *before* it fetches a page and the reader gives it back when it takes that
+page, so a chain holds the page being stored plus at most ``depth`` pages fetched ahead —
+never one more waiting for room in a queue. A backup runs a dozen chains at once, each page
+up to 999 decoded objects (~3 MB of small Python objects): pages in flight, not the tenant,
+set the agent's peak memory, and the fewer of them, the lower it is (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -14,41 +18,43 @@ from typing import TypeVar
 
 T = TypeVar("T")
 _DONE = object()
+_POLL_S = 0.2  # how often a producer waiting for a slot looks whether the reader stopped
 
 
-def prefetched(source: Iterable[T], depth: int = 2) -> Iterator[T]:
-    slots: queue.Queue[object] = queue.Queue(maxsize=depth)
+def prefetched(source: Iterable[T], depth: int = 1) -> Iterator[T]:
+    ready: queue.Queue[object] = queue.Queue()  # bounded by the slots, not by itself
+    ahead = threading.Semaphore(max(depth, 1))
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for item in source:
-                while not stop.is_set():
-                    try:
-                        slots.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
+            pages = iter(source)
+            while True:
+                while not ahead.acquire(timeout=_POLL_S):
+                    if stop.is_set():
+                        return
                 if stop.is_set():
                     return
-            slots.put(_DONE)
+                item = next(pages, _DONE)
+                ready.put(item)
+                if item is _DONE:
+                    return
+                del item  # the reader's now: do not keep it alive while fetching the next
         except BaseException as exc:  # handed to the consumer, raised there
-            slots.put(exc)
+            ready.put(exc)
 
     worker = threading.Thread(target=produce, name="prefetch", daemon=True)
     worker.start()
     try:
         while True:
-            item = slots.get()
+            item = ready.get()
             if item is _DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
+            ahead.release()  # taken: the producer may fetch the next page meanwhile
             yield item  # type: ignore[misc]
     finally:
         stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                slots.get_nowait()
-            except queue.Empty:
-                worker.join(timeout=0.05)
+        ahead.release()  # wake a producer waiting for a slot
+        worker.join()
