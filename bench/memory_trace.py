@@ -110,39 +110,47 @@ class PageWatch:
 
         # id -> weak reference, removed by its callback when the page is freed (a Page is an
         # unhashable dataclass: no WeakSet). No lock: a callback may run in any thread.
-        self._alive: dict[int, weakref.ref[Any]] = {}
+        self._alive: dict[int, tuple[weakref.ref[Any], int]] = {}
         self._paging = paging
-        self._parse = paging.parse_page
+        self._parse, self._read = paging.parse_page, paging.read_json
+        self._last = threading.local()  # the JSON size of the body this thread read last
+
+        def read(response: Any) -> Any:
+            self._last.size = len(response.content or b"")
+            return self._read(response)
 
         def watched(data: dict[str, Any]) -> Any:
             page = self._parse(data)
             key = id(page)
-            self._alive[key] = weakref.ref(page, lambda _: self._alive.pop(key, None))
+            ref = weakref.ref(page, lambda _: self._alive.pop(key, None))
+            self._alive[key] = (ref, getattr(self._last, "size", 0))
             return page
 
-        paging.parse_page = watched
+        paging.parse_page, paging.read_json = watched, read
 
     def close(self) -> None:
-        self._paging.parse_page = self._parse
+        self._paging.parse_page, self._paging.read_json = self._parse, self._read
 
-    def _pages(self) -> list[Any]:
-        refs = list(self._alive.values())
-        return [p for p in (r() for r in refs) if p is not None]
+    def _pages(self) -> list[tuple[Any, int]]:
+        entries = list(self._alive.values())
+        return [(p, size) for p, size in ((r(), size) for r, size in entries) if p is not None]
 
-    def counts(self) -> tuple[int, int]:
-        """(pages alive, items in them)."""
+    def counts(self) -> tuple[int, int, float]:
+        """(pages alive, items in them, MB of JSON they were decoded from)."""
         pages = self._pages()
-        return len(pages), sum(len(p.items) for p in pages)
+        size = sum(s for _, s in pages) / 1048576
+        return len(pages), sum(len(p.items) for p, _ in pages), round(size, 1)
 
-    def by_path(self) -> dict[str, list[int]]:
-        """Per collection: [pages alive, items in them]."""
-        out: dict[str, list[int]] = {}
-        for page in self._pages():
+    def by_path(self) -> dict[str, list[float]]:
+        """Per collection: [pages alive, items in them, MB of JSON]."""
+        out: dict[str, list[float]] = {}
+        for page, size in self._pages():
             where = str(page.next_link or page.delta_link or page.raw.get("@odata.context"))
             path = urlsplit(where).path or where
-            entry = out.setdefault(_GUID.sub("{id}", path)[-60:], [0, 0])
+            entry = out.setdefault(_GUID.sub("{id}", path)[-60:], [0, 0, 0.0])
             entry[0] += 1
             entry[1] += len(page.items)
+            entry[2] = round(entry[2] + size / 1048576, 2)
         return out
 
 
@@ -171,7 +179,7 @@ class MemoryTrace:
         self._peak_rss = 0
         self._at_peak_rss: dict[str, Any] = {}
         self._pages: PageWatch | None = None
-        self._most_pages = (0, 0)
+        self._most_pages: tuple[int, int, float] = (0, 0, 0.0)
 
     def progress(self, kind: str, done: int) -> None:
         """A backup progress callback: remembers which kinds moved."""
@@ -236,9 +244,10 @@ class MemoryTrace:
             current, _ = tracemalloc.get_traced_memory()
             sample["py_traced_mb"] = round(current / 1048576, 1)
         if self._pages is not None:
-            sample["pages_alive"], sample["page_items_alive"] = self._pages.counts()
-            if sample["page_items_alive"] > self._most_pages[1]:
-                self._most_pages = (sample["pages_alive"], sample["page_items_alive"])
+            pages, items, json_mb = self._pages.counts()
+            sample.update(pages_alive=pages, page_items_alive=items, page_json_mb=json_mb)
+            if json_mb > self._most_pages[2]:
+                self._most_pages = (pages, items, json_mb)
         self.samples.append(sample)
         if rss > self._peak_rss:
             self._peak_rss = rss
@@ -282,8 +291,10 @@ class MemoryTrace:
             "peak_rss_mb_sampled": round(self._peak_rss / 1048576, 1),
             "at_peak_rss": self._at_peak_rss,
             "peak_rss_by_phase": by_phase,
-            # the most decoded page items alive at one sample, and the pages holding them
-            "most_page_items_alive": {"pages": self._most_pages[0], "items": self._most_pages[1]},
+            # the most Graph pages alive at one sample (by JSON size): pages, items, MB of JSON
+            "most_pages_alive": dict(
+                zip(("pages", "items", "json_mb"), self._most_pages, strict=True)
+            ),
             "tracemalloc_peaks": self.peaks[-3:],
             "tracemalloc_after_phase": self.after_phase,
             "samples": self.samples,

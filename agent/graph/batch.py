@@ -48,9 +48,12 @@ def batch(transport: GraphTransport, requests: Sequence[BatchRequest]) -> list[B
 def run_batches(
     transport: GraphTransport, requests: Iterable[BatchRequest], workers: int = 4
 ) -> Iterator[BatchResult]:
-    """Send batches from several threads; results come as their batch finishes."""
+    """Send batches from several threads; results come as their batch finishes. At most
+    ``workers`` chunks are sent or answered and not yet read: a chunk's answer is up to 20
+    decoded relationship pages (~4 MB of small objects for app role assignments), and answers
+    waiting for a busy reader set the agent's peak memory."""
     source = iter(requests)
-    limit = max(workers, 1) * 2
+    limit = max(workers, 1)
     in_flight: set[Future[list[BatchResult]]] = set()
     executor = ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="graph-batch")
     try:

@@ -29,9 +29,11 @@ def pages(
     while url is not None:
         response = transport.send("GET", transport.resolve(url), params=params, headers=headers)
         page = parse_page(read_json(response))
+        del response  # its body's bytes: not kept while the next page is fetched
         params = None  # the nextLink carries the query
         url = page.next_link
         yield page
+        del page  # the reader's: not kept alive here once it moved on
 
 
 def delta_position(
@@ -93,6 +95,7 @@ class DeltaRound:
                     url, params = transport.resolve(self._path), self._params
                 continue
             page = parse_page(read_json(response))
+            del response  # its body's bytes: not kept while the next page is fetched
             first = False
             params = None
             # Links come from Graph; resolve() refuses one to another host (token stays home).
@@ -100,6 +103,7 @@ class DeltaRound:
             if page.delta_link is not None:
                 self.delta_link = page.delta_link
             yield page
+            del page  # the reader's: not kept alive here once it moved on
 
 
 def _rejects_delta(response: requests.Response) -> bool:
