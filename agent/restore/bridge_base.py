@@ -111,8 +111,14 @@ def plan_pairs(
 class BridgeRestorer:
     """Base of the bridge families: the hooks the Graph-shaped engine asks every restorer."""
 
+    # Why a property the family does not write stays as it is; READ_ONLY when not listed.
+    why: dict[str, str] = {}
+
     def cannot_relink(self, spec: KindSpec, parent: dict[str, Any]) -> str:
         return ""
+
+    def why_not(self, spec: KindSpec, prop: str) -> str:
+        return self.why.get(prop, READ_ONLY)
 
     def verify_ignored(self, spec: KindSpec) -> set[str]:
         """Properties verify does not compare (identities, timestamps, links other kinds own)."""

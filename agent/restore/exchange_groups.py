@@ -26,7 +26,6 @@ from agent.kinds import BY_NAME, KindSpec
 from agent.kinds.exchange import GROUP_KINDS
 from agent.restore.actions import Action, Request
 from agent.restore.bridge_base import (
-    READ_ONLY,
     BridgeAction,
     BridgeRestorer,
     differing,
@@ -92,11 +91,10 @@ def member_kind_of(group_kind: str) -> str:
 class ExchangeGroups(BridgeRestorer):
     """distributionGroup, mailEnabledSecurityGroup."""
 
+    why = WHY
+
     def writable(self, spec: KindSpec) -> frozenset[str]:
         return settable()
-
-    def why_not(self, spec: KindSpec, prop: str) -> str:
-        return WHY.get(prop, READ_ONLY)
 
     # -- plan ----------------------------------------------------------------------------------
 

@@ -27,7 +27,6 @@ from agent.exchange.bridge import ExchangeBridge
 from agent.kinds import KindSpec
 from agent.restore.actions import Action, Request
 from agent.restore.bridge_base import (
-    READ_ONLY,
     BridgeAction,
     BridgeRestorer,
     differing,
@@ -118,11 +117,10 @@ def built_in(obj: dict[str, Any]) -> bool:
 
 
 class ExchangeRoleAssignments(BridgeRestorer):
+    why = WHY
+
     def writable(self, spec: KindSpec) -> frozenset[str]:
         return RESTORED
-
-    def why_not(self, spec: KindSpec, prop: str) -> str:
-        return WHY.get(prop, READ_ONLY)
 
     # -- plan ----------------------------------------------------------------------------------
 

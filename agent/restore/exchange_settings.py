@@ -31,7 +31,6 @@ from agent.kinds.exchange import SETTINGS_KINDS
 from agent.restore import exchange_settings_write as w
 from agent.restore.actions import Action, Request
 from agent.restore.bridge_base import (
-    READ_ONLY,
     BridgeAction,
     BridgeRestorer,
     differing,
@@ -118,11 +117,10 @@ def entry_key(obj: dict[str, Any]) -> tuple[str, str, str]:
 class ExchangeSettings(BridgeRestorer):
     """One restorer for every settings kind."""
 
+    why = WHY
+
     def writable(self, spec: KindSpec) -> frozenset[str]:
         return frozenset(restorable(w.noun_of(spec)))
-
-    def why_not(self, spec: KindSpec, prop: str) -> str:
-        return WHY.get(prop, READ_ONLY)
 
     # -- plan ----------------------------------------------------------------------------------
 
