@@ -56,6 +56,16 @@ def served(items: list[Any]) -> dict[str, Any]:
             + "".join(f"\n    {GUID.sub('{id}', p)}" for p in i.note.get("batch_paths", ()))
             for i in items
         ],
+        # (finished at, duration ms, body bytes, "METHOD path"): where each chain spent its time
+        "timeline": [
+            (
+                round(i.at, 4),
+                round(i.duration_ms, 1),
+                i.size,
+                GUID.sub("{id}", f"{i.method} {i.path}"),
+            )
+            for i in items
+        ],
     }
 
 
@@ -246,6 +256,13 @@ def measure(
         if requests_out is not None:  # where each run's requests went, one line each
             out = requests_out.with_name(f"{requests_out.stem}-{label}{requests_out.suffix}")
             out.write_text("\n".join(served["lines"]) + "\n")
+            start = served["timeline"][0][0] if served["timeline"] else 0.0
+            out.with_suffix(".timeline.tsv").write_text(
+                "".join(
+                    f"{at - start:.3f}\t{ms}\t{size}\t{what}\n"
+                    for at, ms, size, what in served["timeline"]
+                )
+            )
         objects = sum(k.succeeded for k in report.kinds)
         results[label] = {
             "status": report.status,

@@ -83,6 +83,7 @@ class LoggedRequest:
     client: str
     duration_ms: float
     note: dict[str, Any] = field(default_factory=dict)  # service-specific facts (RU cost, app id…)
+    size: int = 0  # the answer's body, bytes
 
 
 class Router:
@@ -206,7 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
         note.update(response.note)
         # Logged before the answer leaves: a client that read the answer finds it in the log.
-        self._record(request, response.status, started, note)
+        self._record(request, response.status, started, note, len(response.body))
         self.send_response(response.status)
         headers = dict(response.headers)
         headers.setdefault("Content-Length", str(len(response.body)))
@@ -224,7 +225,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, ssl.SSLError):
             return None
 
-    def _record(self, request: Request, status: int, started: float, note: dict[str, Any]) -> None:
+    def _record(
+        self, request: Request, status: int, started: float, note: dict[str, Any], size: int = 0
+    ) -> None:
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.server.log.add(
             LoggedRequest(
@@ -236,6 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
                 request.client,
                 elapsed_ms,
                 note,
+                size,
             )
         )
 
