@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 from agent.simulator.ca import TlsMaterial
 
 
@@ -63,7 +65,7 @@ class Response:
     ) -> Response:
         hdrs = {"Content-Type": "application/json; odata.metadata=minimal; charset=utf-8"}
         hdrs.update(headers or {})
-        return cls(status, json.dumps(payload, separators=(",", ":")).encode(), hdrs)
+        return cls(status, json_bytes(payload), hdrs)
 
     @classmethod
     def empty(cls, status: int = 204, headers: dict[str, str] | None = None) -> Response:
@@ -71,6 +73,16 @@ class Response:
 
 
 Handler = Callable[[Request], Response]
+
+
+def json_bytes(payload: Any) -> bytes:
+    """Compact UTF-8 JSON. orjson writes a 999-user page several times faster than json.dumps
+    (a third of the simulator's serving time went there); what it refuses (an int beyond 64
+    bits, a key that is not a string, deep nesting) goes through json.dumps as before."""
+    try:
+        return orjson.dumps(payload)
+    except (TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(payload, separators=(",", ":")).encode()
 
 
 @dataclass

@@ -8,6 +8,8 @@ import random
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 from agent.simulator.graph.errors import GraphError, bad_request, error_body
 from agent.simulator.graph.pipeline import Context
 from agent.simulator.httpserver import Request, Response
@@ -70,6 +72,14 @@ def _sub_request(outer: Request, item: dict[str, Any]) -> Request:
     )
 
 
+def _decoded(body: bytes) -> Any:
+    """An item's JSON answer, to nest in the envelope (orjson reads what json_bytes wrote)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
+
+
 def batch(ctx: Context) -> Response:
     try:
         payload = ctx.request.json()
@@ -112,8 +122,8 @@ def batch(ctx: Context) -> Response:
         }
         answer: dict[str, Any] = {"id": rid, "status": response.status, "headers": headers}
         if response.body:
-            text = response.body.decode("utf-8")
-            answer["body"] = json.loads(text) if "json" in headers.get("Content-Type", "") else text
+            is_json = "json" in headers.get("Content-Type", "")
+            answer["body"] = _decoded(response.body) if is_json else response.body.decode("utf-8")
         answers.append(answer)
     # Facts file §1: answers come back in any order; shuffle repeatably.
     random.Random(",".join(str(i["id"]) for i in items)).shuffle(answers)

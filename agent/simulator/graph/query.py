@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from agent.simulator.graph.errors import GraphError, bad_request
 from agent.simulator.graph.props import COLLECTIONS, DEFAULT_SELECT, NAVIGATION, is_property
 from agent.simulator.graph.props_objects import TYPE_NAMES as OBJECT_TYPE_NAMES
@@ -177,7 +179,10 @@ def _check_name(kind: str, name: str) -> None:
 def seal(key: bytes, payload: dict[str, Any]) -> str:
     """An opaque, tamper-evident token: clients cannot build or edit one (Graph's aren't
     documented either; facts file §2: query parameters are encoded in the token)."""
-    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    try:
+        body = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # what orjson refuses (an int beyond 64 bits): the stdlib's bytes
+        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     mac = hmac.new(key, body, hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(mac + body).rstrip(b"=").decode("ascii")
 
