@@ -78,6 +78,7 @@ class Directory:
         kinds = ("user", "group", *OBJECT_KINDS)
         self._rows: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in kinds}
         self._order: dict[str, list[str]] = {k: [] for k in kinds}
+        self._kind: dict[str, str] = {}  # live object id -> its kind (ids are unique across kinds)
         self.objects = ObjectStore()  # apps, SPs, devices, AUs, roles: links (objects.py)
         self.tenant_config = TenantStore()  # RBAC, settings, organization (tenant_store.py)
         self.policies = PolicyStore()  # conditional access and other policies (policy_store.py)
@@ -143,18 +144,14 @@ class Directory:
     # -- reads --------------------------------------------------------------------------
 
     def kind_of(self, oid: str) -> str | None:
-        with self.lock:
-            for kind, rows in self._rows.items():
-                if oid in rows:
-                    return kind
-        return None
+        # Asked for every member entry a page lists: one dict lookup, no lock (a lookup is
+        # atomic; writers keep _kind and _rows in step under the lock).
+        return self._kind.get(oid)
 
     def get(self, oid: str) -> dict[str, Any] | None:
         with self.lock:
-            for rows in self._rows.values():
-                if oid in rows:
-                    return dict(rows[oid])
-        return None
+            kind = self._kind.get(oid)
+            return dict(self._rows[kind][oid]) if kind is not None else None
 
     def row(self, kind: str, oid: str) -> dict[str, Any] | None:
         """The stored row itself (no copy): callers hold ``lock`` and must not change it."""
@@ -203,6 +200,7 @@ class Directory:
     def load_row(self, kind: str, row: dict[str, Any]) -> None:
         oid = row["id"]
         self._rows[kind][oid] = row
+        self._kind[oid] = kind
         if oid not in self._pos:
             self._pos[oid] = len(self._order[kind])
             self._order[kind].append(oid)
@@ -366,6 +364,7 @@ class Directory:
     def _delete(self, kind: str, oid: str, permanent: bool) -> None:
         with self.lock:
             row = self._rows[kind].pop(self._live(kind, oid)["id"])
+            self._kind.pop(row["id"], None)
             gone = Deleted(kind, row, self.now())
             for group_id in sorted(self._member_of.pop(oid, set())):
                 gone.member_of.append(group_id)
