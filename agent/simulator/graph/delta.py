@@ -218,15 +218,17 @@ class DeltaRequest:
             continuing = resume is not None and pos == int(state["c"])
             item: dict[str, Any] = {"id": row["id"]} if continuing else self._item(row, None)
             if self.kind == "group" and self._wants("members"):
-                members = sorted(self.d.members_of.get(row["id"], ()))
-                if continuing and resume is not None:
-                    members = members[bisect.bisect_right(members, resume) :]
-                take = members[:budget]
-                if not take and members:
+                members = self.d.sorted_members(row["id"])
+                start = (
+                    bisect.bisect_right(members, resume) if continuing and resume is not None else 0
+                )
+                take = members[start : start + budget]
+                left = len(members) - start
+                if not take and left:
                     return items, {"c": pos, "mc": resume if continuing else None}
                 item["members@delta"] = [self._member_entry(m, False) for m in take]
                 budget -= len(take)
-                if len(take) < len(members):
+                if len(take) < left:
                     items.append(item)
                     return items, {"c": pos, "mc": take[-1]}
             items.append(item)

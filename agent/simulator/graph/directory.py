@@ -86,6 +86,7 @@ class Directory:
         self.members_of: dict[str, set[str]] = {}  # group -> member ids
         self.owners_of: dict[str, set[str]] = {}  # group -> owner ids
         self._member_of: dict[str, set[str]] = {}  # object -> groups it is a member of
+        self._sorted_members: dict[str, list[str]] = {}  # group -> its member ids, sorted
         self._owner_of: dict[str, set[str]] = {}  # user -> groups it owns
         self.manager: dict[str, str] = {}  # user -> manager id (write through load_manager)
         self._reports: dict[str, set[str]] = {}  # manager -> direct reports
@@ -174,6 +175,15 @@ class Directory:
         with self.lock:
             return set(self.members_of.get(group_id, ()))
 
+    def sorted_members(self, group_id: str) -> list[str]:
+        """A group's member ids in id order, kept until its membership changes: a page of a
+        big group's members bisects it instead of sorting 95,000 ids. Read only."""
+        with self.lock:
+            ids = self._sorted_members.get(group_id)
+            if ids is None:
+                ids = self._sorted_members[group_id] = sorted(self.members_of.get(group_id, ()))
+            return ids
+
     def owners(self, group_id: str) -> set[str]:
         with self.lock:
             return set(self.owners_of.get(group_id, ()))
@@ -218,6 +228,7 @@ class Directory:
 
     def load_member(self, group_id: str, oid: str) -> None:
         self.members_of[group_id].add(oid)
+        self._sorted_members.pop(group_id, None)
         self._member_of.setdefault(oid, set()).add(group_id)
 
     def load_owner(self, group_id: str, oid: str) -> None:
@@ -322,6 +333,7 @@ class Directory:
 
     def _unlink_member(self, group_id: str, object_id: str) -> None:
         self.members_of[group_id].discard(object_id)
+        self._sorted_members.pop(group_id, None)
         self._member_of.get(object_id, set()).discard(group_id)
         self._append("group", group_id, MEMBER_DEL, object_id)
 
@@ -369,6 +381,7 @@ class Directory:
             for group_id in sorted(self._member_of.pop(oid, set())):
                 gone.member_of.append(group_id)
                 self.members_of[group_id].discard(oid)
+                self._sorted_members.pop(group_id, None)
                 self._append("group", group_id, MEMBER_DEL, oid)
             for group_id in sorted(self._owner_of.pop(oid, set())):
                 gone.owner_of.append(group_id)
@@ -381,6 +394,7 @@ class Directory:
                     self._append("user", report, UPSERT, ("manager",))
             else:
                 gone.members = sorted(self.members_of.pop(oid, set()))
+                self._sorted_members.pop(oid, None)
                 gone.owners = sorted(self.owners_of.pop(oid, set()))
                 for member in gone.members:
                     self._member_of.get(member, set()).discard(oid)

@@ -52,14 +52,20 @@ class ObjectStore:
     by_principal: dict[str, set[str]] = field(default_factory=dict)  # principal -> ids
     bitlocker_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> row
     skus: list[dict[str, Any]] = field(default_factory=list)
+    # (relation, source) -> its targets sorted, dropped by link/unlink (the only writers).
+    _sorted: dict[tuple[str, str], list[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     # -- writes (callers hold the directory lock) ------------------------------------------
 
     def link(self, relation: str, source: str, target: str) -> None:
         self.links[relation].setdefault(source, set()).add(target)
+        self._sorted.pop((relation, source), None)
 
     def unlink(self, relation: str, source: str, target: str) -> None:
         self.links[relation].get(source, set()).discard(target)
+        self._sorted.pop((relation, source), None)
 
     def add_child(self, relation: str, parent: str, row: dict[str, Any]) -> None:
         self.children[relation].setdefault(parent, []).append(row)
@@ -77,7 +83,16 @@ class ObjectStore:
     # -- reads ---------------------------------------------------------------------------
 
     def targets(self, relation: str, source: str) -> list[str]:
-        return sorted(self.links[relation].get(source, ()))
+        return list(self.sorted_targets(relation, source))
+
+    def sorted_targets(self, relation: str, source: str) -> list[str]:
+        """The targets in id order, kept until they change (callers hold the directory lock
+        and must not change the list): paging a big AU bisects it instead of sorting it."""
+        key = (relation, source)
+        ids = self._sorted.get(key)
+        if ids is None:
+            ids = self._sorted[key] = sorted(self.links[relation].get(source, ()))
+        return ids
 
     def of(self, relation: str, parent: str) -> list[dict[str, Any]]:
         return list(self.children[relation].get(parent, ()))

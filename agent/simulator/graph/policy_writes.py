@@ -215,8 +215,10 @@ def delete(d: Directory, kind: str, key: str) -> None:
             policy_deleted(d, kind, key, gone.get("displayName"))
         for relation, linked in SP_RELATIONS.items():  # no service principal keeps a dead link
             if linked == kind:
-                for targets in d.objects.links[f"servicePrincipal.{relation}"].values():
-                    targets.discard(key)
+                name = f"servicePrincipal.{relation}"
+                for sp_id, targets in list(d.objects.links[name].items()):
+                    if key in targets:
+                        d.objects.unlink(name, sp_id, key)
 
 
 # -- singletons and contained collections -----------------------------------------------------

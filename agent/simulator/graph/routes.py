@@ -142,7 +142,7 @@ def _expanded(d: Directory, kind: str, oid: str, name: str, select: list[str]) -
     if kind == "user":  # manager
         manager = d.manager.get(oid)
         return _typed(d, manager, select) if manager else None
-    ids = sorted(d.members_of.get(oid, ()) if name == "members" else d.owners_of.get(oid, ()))
+    ids = d.sorted_members(oid) if name == "members" else sorted(d.owners_of.get(oid, ()))
     return [t for t in (_typed(d, m, select) for m in ids[:EXPAND_ITEMS]) if t]
 
 
@@ -226,7 +226,8 @@ def relationship(name: str, cast: str | None = None) -> Callable[[Context], Resp
         with d.lock:
             if d.row("group", gid) is None:
                 raise not_found(gid)
-            ids = sorted(_related(d, gid, name))
+            # members: the group's sorted ids, kept between pages (not sorted per page)
+            ids = d.sorted_members(gid) if name == "members" else sorted(_related(d, gid, name))
             if cast:
                 ids = [i for i in ids if d.kind_of(i) == CAST[cast]]
             start = bisect.bisect_right(ids, cursor) if cursor else 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 from agent.simulator.graph.directory import Directory
@@ -103,9 +104,9 @@ def list_kind(kind: str, *, paged: bool = True) -> Handler:
                     break
                 item = project(kind, row, select)
                 if expand:  # … with at most 20 related objects each and no nextLink for them
-                    targets = d.objects.targets(f"{kind}.{expand.name}", row["id"])
-                    live = (_typed(d, t, expand.select) for t in targets)
-                    item[expand.name] = [t for t in live if t][:EXPAND_ITEMS]
+                    targets = d.objects.sorted_targets(f"{kind}.{expand.name}", row["id"])
+                    live = (t for t in (_typed(d, t, expand.select) for t in targets) if t)
+                    item[expand.name] = list(islice(live, EXPAND_ITEMS))
                 items.append(item)
             count = None
             if want_count and cursor is None:
@@ -171,17 +172,40 @@ def _paged_ids(
 
 
 def linked(kind: str, relation: str) -> Handler:
-    """owners, members, registeredOwners, registeredUsers of one object."""
+    """owners, members, registeredOwners, registeredUsers of one object.
+
+    Links to deleted objects stay stored and are hidden (objects.py): the page walks the
+    sorted targets from its cursor and skips hidden ones as it goes, so a page costs its own
+    size, not the whole list (only $count, on the first page, counts every live target)."""
 
     def handler(ctx: Context) -> Response:
         d = ctx.directory
-        opts, _ = _options(ctx)
+        opts, cursor = _options(ctx)
         select = _select_objects(opts.get("$select"))
         with d.lock:
             _live(d, kind, ctx.params["id"])
-            targets = d.objects.targets(f"{kind}.{relation}", ctx.params["id"])
-            ids = [t for t in targets if d.kind_of(t) is not None]
-            return _paged_ids(ctx, ids, lambda i, s: _typed(d, i, s), select, "directoryObjects")
+            top = parse_top(opts.get("$top"))
+            want_count = _check_count(ctx, opts)
+            targets = d.objects.sorted_targets(f"{kind}.{relation}", ctx.params["id"])
+            items: list[dict[str, Any]] = []
+            last: str | None = None
+            more = False
+            start = bisect.bisect_right(targets, cursor) if cursor else 0
+            for index in range(start, len(targets)):
+                oid = targets[index]
+                if d.kind_of(oid) is None:
+                    continue  # deleted: hidden until it is restored
+                if len(items) == top:
+                    more = True
+                    break
+                item = _typed(d, oid, select)
+                if item is not None:
+                    items.append(item)
+                    last = oid
+            count = None
+            if want_count and cursor is None:
+                count = sum(1 for t in targets if d.kind_of(t) is not None)
+        return _page(ctx, opts, items, last if more else None, "directoryObjects", count)
 
     return handler
 
