@@ -152,6 +152,14 @@ class Stager:
         self.result.succeeded += 1
         return blob_id
 
+    def put_canonical_parts(self, object_id: str, parts: Callable[[], Iterable[bytes]]) -> str:
+        """``put_canonical`` for an object given as its canonical JSON in parts (see
+        ``Repository.put_canonical_parts``: ``parts`` may be called twice)."""
+        blob_id = self._ctx.repo.put_canonical_parts(parts)
+        self._add(StagedObject(self.kind.name, object_id, "", "put", blob_id))
+        self.result.succeeded += 1
+        return blob_id
+
     def remove(self, object_id: str) -> None:
         self._add(StagedObject(self.kind.name, object_id, "", "remove", None))
 

@@ -13,6 +13,7 @@ is the one taken first, so changes made during the read come with the next incre
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from agent.collect.base import CollectContext, Stager, side_by_side, stage_listing, with_unset
@@ -149,8 +150,11 @@ def _stage_batch(
         # A group new since the last round gets a membership object even with no members.
         if members and (full or has_members or group_id not in prev_members):
             if not full and group_id in prev_members:
-                scratch.load_previous(group_id, ctx.repo.get_canonical(prev_members[group_id]))
-            members.put_canonical(group_id, scratch.membership_json(group_id))
+                read = partial(ctx.repo.canonical_parts, prev_members[group_id])
+                scratch.load_previous(group_id, read)
+            # In parts, read twice when large: never a whole copy of a tenant-wide list.
+            members.put_canonical_parts(group_id, partial(scratch.membership_parts, group_id))
+            scratch.forget_previous(group_id)
     for stager in (groups, members):
         if stager:
             stager.flush()

@@ -5,7 +5,9 @@ pages. Holding that in memory would make memory grow with the tenant, so edges a
 properties go to a throwaway SQLite file and are read back one group at a time. A group's
 member list (a tenant-wide group holds every user) is never held as Python objects either: its
 previous version is loaded into the file, merged with the round's changes in SQL and written
-out as canonical text a few thousand members at a time (``membership_json``).
+out as canonical text a few thousand members at a time (``membership_parts``), which the
+repository seals and writes in parts (``Repository.put_canonical_parts``): no copy of a
+tenant-wide list is whole in memory, neither the stored one read back nor the new one.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -114,15 +116,21 @@ class GroupScratch:
                 bool(has_members),
             )
 
-    def load_previous(self, group_id: str, payload: bytes) -> None:
-        """The group's stored membership object (its canonical JSON) as the base the round's
-        changes apply to; decoded a slice of the member list at a time, never whole."""
+    def load_previous(self, group_id: str, read: Callable[[], Iterable[bytes]]) -> None:
+        """The group's stored membership object (its canonical JSON, in the parts ``read()``
+        gives, e.g. ``Repository.canonical_parts``) as the base the round's changes apply
+        to; decoded a slice of the member list at a time, never whole. An error while
+        reading leaves no previous members behind."""
         try:
-            for members in _member_slices(payload):
-                self._insert_previous(group_id, members)
-        except (ValueError, KeyError, TypeError):  # another shape: decode it whole
-            self._db.execute("DELETE FROM prev WHERE group_id=?", (group_id,))
-            self._insert_previous(group_id, orjson.loads(payload)["members"])
+            try:
+                for members in _member_slices(read()):
+                    self._insert_previous(group_id, members)
+            except (ValueError, KeyError, TypeError):  # another shape: decode it whole
+                self.forget_previous(group_id)
+                self._insert_previous(group_id, orjson.loads(b"".join(read()))["members"])
+        except BaseException:
+            self.forget_previous(group_id)  # e.g. a stored list that did not authenticate
+            raise
 
     def _insert_previous(self, group_id: str, members: list[dict[str, Any]]) -> None:
         self._db.executemany(
@@ -130,22 +138,28 @@ class GroupScratch:
             [(group_id, m["id"], m["@odata.type"]) for m in members],
         )
 
-    def membership_json(self, group_id: str) -> bytes:
+    def membership_parts(self, group_id: str) -> Iterator[bytes]:
         """The group's membership object as canonical JSON (what ``canonical_json`` gives for
         ``{"groupId": …, "members": [{"@odata.type": …, "id": …}, …]}``, members sorted by
-        id): the previous members (``load_previous``) with the round's changes applied, the
-        last word per member winning. Built a batch of rows at a time: the text is the only
-        copy of the list in memory."""
-        out = io.BytesIO()
-        out.write(f'{{"groupId":{_quote(group_id)},"members":['.encode())
+        id), TEXT_BATCH members a part: the previous members (``load_previous``) with the
+        round's changes applied, the last word per member winning. The same bytes every
+        time until ``forget_previous``: a large one is read twice to be stored in parts."""
+        yield f'{{"groupId":{_quote(group_id)},"members":['.encode()
         cursor = self._db.execute(_MERGED, (group_id,))
         sep = b""
         while rows := cursor.fetchmany(TEXT_BATCH):
-            out.write(sep + _links_text(rows))
+            yield sep + _links_text(rows)
             sep = b","
-        out.write(b"]}")
+        yield b"]}"
+
+    def membership_json(self, group_id: str) -> bytes:
+        """``membership_parts`` whole, the previous members then forgotten."""
+        text = b"".join(self.membership_parts(group_id))
+        self.forget_previous(group_id)
+        return text
+
+    def forget_previous(self, group_id: str) -> None:
         self._db.execute("DELETE FROM prev WHERE group_id=?", (group_id,))
-        return out.getvalue()
 
     def index(self) -> None:
         self._db.execute("CREATE INDEX IF NOT EXISTS edge_member ON edge(group_id, member_id)")
@@ -162,19 +176,32 @@ class GroupScratch:
         self.close()
 
 
-def _member_slices(payload: bytes) -> Iterator[list[dict[str, Any]]]:
-    """The members of a stored membership object, a slice of about SLICE_BYTES of its text
-    at a time (a tenant-wide group's list is never decoded whole); ValueError when the text
-    is not laid out so."""
-    start = payload.find(_MEMBERS_START)
-    if start < 0 or not payload.endswith(b"]}"):
+def _member_slices(parts: Iterable[bytes]) -> Iterator[list[dict[str, Any]]]:
+    """The members of a stored membership object given as its text in parts, a slice of
+    about SLICE_BYTES of the text at a time (a tenant-wide group's list is never decoded nor
+    held whole); ValueError when the text is not laid out so."""
+    text = bytearray()
+    started = False
+    for part in parts:
+        text += part
+        if not started:
+            start = text.find(_MEMBERS_START)
+            if start < 0:
+                if len(text) > SLICE_BYTES:  # the group id comes first, and is short
+                    raise ValueError("not a canonical membership object")
+                continue
+            del text[: start + len(_MEMBERS_START)]
+            started = True
+        while len(text) > SLICE_BYTES:
+            cut = text.find(_NEXT_MEMBER, SLICE_BYTES)
+            if cut < 0:
+                break
+            yield orjson.loads(b"[" + text[: cut + 1] + b"]")  # up to the "}" ending a member
+            del text[: cut + 2]  # and the "," after it
+    if not started or not text.endswith(b"]}"):
         raise ValueError("not a canonical membership object")
-    pos, end = start + len(_MEMBERS_START), len(payload) - 2
-    while pos < end:
-        cut = payload.find(_NEXT_MEMBER, pos + SLICE_BYTES, end)
-        stop = end if cut < 0 else cut + 1  # just after the "}" closing a member
-        yield orjson.loads(b"[" + payload[pos:stop] + b"]")
-        pos = stop + 1  # past the ","
+    if len(text) > 2:
+        yield orjson.loads(b"[" + text[:-2] + b"]")
 
 
 def _quote(text: str) -> str:

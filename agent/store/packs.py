@@ -34,7 +34,7 @@ import struct
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from agent.store.id_filter import IdFilter
@@ -284,6 +284,42 @@ class PackWriter:
                     self._close_pack()
                 elif len(self._unindexed) >= INDEX_ROWS:
                     self._index_rows()
+
+    def append_parts(self, raw_id: bytes, sealed: Iterable[bytes]) -> None:
+        """``append`` for a large blob given in parts: written straight to the pack, after
+        the buffer, its length filled in once the last part is written (a crash before that
+        leaves a record of length 0, which recovery cuts off). An error from ``sealed`` cuts
+        the pack back to where the record began and reaches the caller."""
+        with self._lock:
+            if raw_id in self._buffered or raw_id in self._unindexed:
+                return
+            if self._fd is None:
+                self._open_pack()
+            self._write()
+            fd, start = self._fd, self._end
+            assert fd is not None
+            length = 0
+            try:
+                os.lseek(fd, start, os.SEEK_SET)
+                _write_all(fd, RECORD.pack(raw_id, 0))
+                for part in sealed:
+                    _write_all(fd, part)
+                    length += len(part)
+                if length > MAX_BLOB_BYTES:
+                    raise OSError(f"a blob of {length} bytes is larger than a pack record holds")
+                os.lseek(fd, start, os.SEEK_SET)
+                _write_all(fd, RECORD.pack(raw_id, length))
+            except BaseException:
+                os.ftruncate(fd, start)
+                raise
+            self._unindexed[raw_id] = (start + RECORD.size, length)
+            self._end = start + RECORD.size + length
+            self._dirty = True
+            if self._end >= PACK_BYTES:
+                self._index_rows()
+                self._close_pack()
+            elif len(self._unindexed) >= INDEX_ROWS:
+                self._index_rows()
 
     def pending_blob(self, raw_id: bytes) -> bytes | None:
         """A blob appended and not yet in the index (read before the index knows it)."""

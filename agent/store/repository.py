@@ -29,7 +29,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from agent.errors import IntegrityError, RepositoryError
 from agent.store.format_file import FORMAT_VERSION, new_format, read_format, write_format
 from agent.store.keys import RepositoryKey
 from agent.store.packs import PackIndex, PackWriter, fsync_dir, recover_packs
-from agent.store.sealing import Damage, Sealer
+from agent.store.sealing import HEADER_BYTES, TAG_BYTES, Damage, Sealer
 
 # First plaintext byte says what the payload is, so get() never decodes an image as JSON.
 _JSON, _BYTES = b"J", b"B"
@@ -48,6 +48,12 @@ _BYTES_ID_PREFIX = b"\x00bytes\x00"
 _ID_LEN = 64
 _HEX = frozenset("0123456789abcdef")
 _OPEN_PACKS = 32  # read handles kept open
+# An object whose canonical JSON is larger is sealed and written in parts (put_canonical_parts),
+# one whose sealed blob is larger is read in parts (canonical_parts): memory holds a part of
+# it, not the plaintext, compressed and sealed copies whole (a tenant-wide group's member
+# list is ~8 MB of text at 100,000 users).
+STREAM_BYTES = 1 << 18
+READ_BYTES = 1 << 14  # sealed bytes read at a time (~4x that of member list text)
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -188,6 +194,29 @@ class Repository:
         raw = hmac.new(self._key.mac_key, payload, hashlib.sha256).digest()
         return self._store(raw, _JSON, payload)
 
+    def put_canonical_parts(self, parts: Callable[[], Iterable[bytes]]) -> str:
+        """``put_canonical`` for an object whose canonical JSON ``parts()`` gives in parts.
+        ``parts`` is called once for the id (and dedupe) and, when the text is larger than
+        STREAM_BYTES and new, once more to seal and write it in parts: it must give the same
+        bytes each time (checked: a difference fails the put and stores nothing)."""
+        mac = hmac.new(self._key.mac_key, digestmod=hashlib.sha256)
+        held: list[bytes] | None = []
+        size = 0
+        for part in parts():
+            mac.update(part)
+            size += len(part)
+            if held is not None:
+                held.append(part)
+                if size > STREAM_BYTES:
+                    held = None  # a large object: read again to be sealed
+        raw = mac.digest()
+        if held is not None:
+            return self._store(raw, _JSON, b"".join(held))
+        blob_id = raw.hex()
+        if not self._has(raw, blob_id, for_put=True):
+            self._store_parts(raw, _JSON, _same_text(parts(), self._key.mac_key, raw, size), size)
+        return blob_id
+
     def put_bytes(self, data: bytes) -> str:
         raw = hmac.new(self._key.mac_key, _BYTES_ID_PREFIX + data, hashlib.sha256).digest()
         return self._store(raw, _BYTES, data)
@@ -199,6 +228,10 @@ class Repository:
         writer = self._pack_writer()  # first: a write upgrades an older format
         writer.append(raw, self._sealer.seal(blob_id, type_byte, payload))
         return blob_id
+
+    def _store_parts(self, raw: bytes, type_byte: bytes, parts: Iterable[bytes], size: int) -> None:
+        writer = self._pack_writer()
+        writer.append_parts(raw, self._sealer.seal_parts(raw.hex(), type_byte, parts, size))
 
     def _pack_writer(self) -> PackWriter:
         writer = self._writer
@@ -293,6 +326,62 @@ class Repository:
         """An object blob's canonical JSON text, not decoded (a reader that needs only part
         of a large object need not build it whole)."""
         return self._payload(blob_id, _JSON)
+
+    def canonical_parts(self, blob_id: str) -> Iterator[bytes]:
+        """``get_canonical`` in parts: a large blob is read, decrypted and decompressed
+        READ_BYTES of it at a time. Whether it authenticates is known only at the end: a
+        damaged blob raises IntegrityError after parts were given, and the caller must
+        discard what it made of them."""
+        source = self._sealed_source(blob_id)
+        if source is None:
+            yield self.get_canonical(blob_id)
+            return
+        read, length = source
+        try:
+            header, tag = read(0, HEADER_BYTES), read(length - TAG_BYTES, TAG_BYTES)
+            end = length - TAG_BYTES
+            sealed = (
+                read(at, min(READ_BYTES, end - at)) for at in range(HEADER_BYTES, end, READ_BYTES)
+            )
+            type_byte, payload = self._sealer.open_parts(blob_id, header, tag, sealed)
+            if type_byte != _JSON:
+                raise Damage("holds binary data, not what was asked for")
+            yield from payload
+        except Damage as exc:
+            raise _damaged(blob_id, exc.reason) from None
+
+    def _sealed_source(self, blob_id: str) -> tuple[Callable[[int, int], bytes], int] | None:
+        """How to read a large stored blob in parts: (read(offset, length) within the sealed
+        blob, its length); None for a small one or one not found (read whole)."""
+        if not _is_blob_id(blob_id):
+            return None
+        raw = bytes.fromhex(blob_id)
+        writer = self._writer
+        if writer is not None and writer.holds(raw):
+            writer.flush()  # written this run: into the pack and the index first
+        found = self._index.locate(raw) if self._index is not None else None
+        if found is not None:
+            name, offset, length = found
+
+            def read(at: int, size: int) -> bytes:
+                return _sealed_read(lambda: self._read_pack(name, offset + at, size), size)
+
+        elif self._loose and (path := self._blob_path(blob_id)).is_file():
+            length = path.stat().st_size
+
+            def read(at: int, size: int) -> bytes:
+                def from_file() -> bytes:
+                    with open(path, "rb") as file:
+                        file.seek(at)
+                        return file.read(size)
+
+                return _sealed_read(from_file, size)
+
+        else:
+            return None
+        if length <= 4 * READ_BYTES or length < HEADER_BYTES + TAG_BYTES:
+            return None
+        return read, length
 
     def get_bytes(self, blob_id: str) -> bytes:
         return self._payload(blob_id, _BYTES)
@@ -408,6 +497,34 @@ class Repository:
 
 
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+
+
+def _sealed_read(read: Callable[[], bytes], size: int) -> bytes:
+    try:
+        data = read()
+    except FileNotFoundError:
+        raise Damage("missing") from None
+    except OSError as exc:
+        raise Damage(f"unreadable ({exc.strerror})") from None
+    if len(data) < size:
+        raise Damage("truncated")
+    return data
+
+
+def _same_text(parts: Iterable[bytes], mac_key: bytes, raw: bytes, size: int) -> Iterator[bytes]:
+    """``parts``, raising once they are over unless they are the text whose id is ``raw``
+    (a second reading that differs from the first must not be stored under its id)."""
+    mac = hmac.new(mac_key, digestmod=hashlib.sha256)
+    seen = 0
+    for part in parts:
+        mac.update(part)
+        seen += len(part)
+        yield part
+    if seen != size or not hmac.compare_digest(mac.digest(), raw):
+        raise RepositoryError(
+            "An object changed while it was being stored.",
+            "Run the backup again; report it if it happens again.",
+        )
 
 
 def _damaged(blob_id: str, reason: str) -> IntegrityError:

@@ -15,6 +15,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from agent.store.keys import RepositoryKey
@@ -45,6 +46,10 @@ class ScratchRepository(Repository):
         with self._db_lock:
             self._db.execute("INSERT OR IGNORE INTO blob(id, data) VALUES(?, ?)", (blob_id, data))
         return blob_id
+
+    def _store_parts(self, raw: bytes, type_byte: bytes, parts: Iterable[bytes], size: int) -> None:
+        # Live reads only: a row holds a whole blob, so a large one is sealed whole here.
+        self._store(raw, type_byte, b"".join(parts))
 
     def _read(self, blob_id: str) -> bytes:
         with self._db_lock:
