@@ -62,7 +62,23 @@ def test_the_filter_never_forgets_an_id_and_rarely_imagines_one() -> None:
     assert imagined < 1000  # under 1% at its capacity
 
 
-@pytest.mark.slow  # indexes 280,000 ids
+def test_the_filter_takes_the_same_memory_for_a_50k_and_a_100k_user_tenant() -> None:
+    # A first backup loads the filter after 20,000 puts and adds every blob after: 235,000
+    # blobs at 50,000 users, 470,000 at 100,000. Both fit one filter of the same size, still
+    # rarely wrong at the larger; memory does not step up between the two.
+    sizes = {}
+    for blobs in (235_000, 470_000):
+        id_filter = IdFilter(FILTER_WINDOW)
+        id_filter.update(os.urandom(32) for _ in range(blobs))
+        assert not id_filter.full
+        sizes[blobs] = id_filter.nbytes
+        if blobs == 470_000:
+            imagined = sum(os.urandom(32) in id_filter for _ in range(100_000))
+            assert imagined < 500  # under 0.5%
+    assert sizes[235_000] == sizes[470_000] <= 1 << 20
+
+
+@pytest.mark.slow  # indexes 720,000 ids
 def test_the_index_filter_grows_with_the_index(tmp_path: Path) -> None:
     index = PackIndex(tmp_path / "index.sqlite")
     pack = index.register("p")
