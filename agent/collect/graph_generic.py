@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from functools import partial
 from typing import Any
 
 from agent.collect import audit_relation
@@ -232,26 +233,32 @@ def _read_parents(
     with ThreadPoolExecutor(TAIL_WORKERS, thread_name_prefix="relation-tail") as pool:
         # A relationship longer than one page continues on its own chain of nextLinks:
         # the chains of different parents run side by side, not one after another.
-        tails: dict[Future[bytes], str] = {}
-        for result in ctx.graph.run_batches(_relation_reads(kind, parent_ids)):
-            if result.status == 200 and result.body is not None:
-                items = list(result.body.get("value", []))
-                next_link = result.body.get("@odata.nextLink")
-                if next_link:
-                    if len(tails) >= 2 * TAIL_WORKERS:  # bounded: memory stays flat
-                        done_tail = next(as_completed(tails))
-                        _put_long(stager, tails.pop(done_tail), done_tail.result())
-                    tails[pool.submit(_rest, ctx, kind, result.id, items, next_link)] = result.id
+        tails: dict[Future[RelationScratch], str] = {}
+        try:
+            for result in ctx.graph.run_batches(_relation_reads(kind, parent_ids)):
+                if result.status == 200 and result.body is not None:
+                    items = list(result.body.get("value", []))
+                    next_link = result.body.get("@odata.nextLink")
+                    if next_link:
+                        if len(tails) >= 2 * TAIL_WORKERS:  # bounded: scratch files open
+                            done_tail = next(as_completed(tails))
+                            _put_long(stager, tails.pop(done_tail), done_tail.result())
+                        tail = pool.submit(_rest, ctx, kind, items, next_link)
+                        tails[tail] = result.id
+                    else:
+                        stager.put(relation_object(kind, result.id, items))
+                elif result.status == 404:  # deleted since it was listed: the listing drops it
+                    missing.add(result.id)
                 else:
-                    stager.put(relation_object(kind, result.id, items))
-            elif result.status == 404:  # deleted since it was listed: the listing drops it
-                missing.add(result.id)
-            else:
-                stager.keep(result.id, f"HTTP {result.status}")
-            for tail in [t for t in tails if t.done()]:
+                    stager.keep(result.id, f"HTTP {result.status}")
+                for tail in [t for t in tails if t.done()]:
+                    _put_long(stager, tails.pop(tail), tail.result())
+            for tail in as_completed(list(tails)):
                 _put_long(stager, tails.pop(tail), tail.result())
-        for tail in as_completed(list(tails)):
-            _put_long(stager, tails.pop(tail), tail.result())
+        finally:
+            for tail in tails:  # an error left these unread: their scratch files go
+                if tail.exception() is None:
+                    tail.result().close()
     stager.flush()
     return missing
 
@@ -306,22 +313,32 @@ def _check_related(
 
 
 def _rest(
-    ctx: CollectContext, kind: KindSpec, parent_id: str, items: list[dict[str, Any]], link: str
-) -> bytes:
+    ctx: CollectContext, kind: KindSpec, items: list[dict[str, Any]], link: str
+) -> RelationScratch:
     """A relationship longer than a page (a department's administrative unit can hold a
-    tenant's share of users): its pages go to a scratch file, the object comes back as its
-    canonical JSON (what ``relation_object`` would store), never as a list of dicts."""
+    tenant's share of users): its pages go to a scratch file, handed back open for
+    ``_put_long`` to store; never a list of dicts, nor the whole text in memory."""
     assert kind.relation
     prepared = (lambda page: [clean(i) for i in page]) if kind.relation_full_items else list
-    with RelationScratch(ctx.scratch_dir, kind.relation_full_items) as scratch:
+    scratch = RelationScratch(ctx.scratch_dir, kind.relation_full_items)
+    try:
         scratch.add(prepared(items))
         for page in ctx.graph.pages(link):
             scratch.add(prepared(page.items))
-        return scratch.object_json(kind.key, parent_id, kind.relation)
+    except BaseException:
+        scratch.close()
+        raise
+    return scratch
 
 
-def _put_long(stager: Stager, parent_id: str, payload: bytes) -> None:
-    if stager.kind.volatile:  # properties to drop: through the ordinary path
-        stager.put(json.loads(payload))
-    else:
-        stager.put_canonical(parent_id, payload)
+def _put_long(stager: Stager, parent_id: str, scratch: RelationScratch) -> None:
+    """The object ``relation_object`` would store, from a tail's scratch file (then closed):
+    its canonical JSON in parts, read twice when large (``Repository.put_canonical_parts``)."""
+    kind = stager.kind
+    assert kind.relation
+    parts = partial(scratch.object_parts, kind.key, parent_id, kind.relation)
+    with scratch:
+        if kind.volatile:  # properties to drop: through the ordinary path
+            stager.put(json.loads(b"".join(parts())))
+        else:
+            stager.put_canonical_parts(parent_id, parts)

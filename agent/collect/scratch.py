@@ -13,7 +13,6 @@ tenant-wide list is whole in memory, neither the stored one read back nor the ne
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import sqlite3
@@ -250,8 +249,9 @@ class RelationScratch:
             ]
         self._db.executemany("INSERT INTO item(sort_key, json) VALUES(?,?)", rows)
 
-    def object_json(self, key: str, parent_id: str, relation: str) -> bytes:
-        """``canonical_json({key: parent_id, relation: [the items sorted]})``."""
+    def object_parts(self, key: str, parent_id: str, relation: str) -> Iterator[bytes]:
+        """``canonical_json({key: parent_id, relation: [the items sorted]})`` in parts of
+        TEXT_BATCH items (the same bytes each time it is read)."""
         if self._full:
             query = "SELECT json FROM item ORDER BY sort_key, seq"
         else:
@@ -260,22 +260,24 @@ class RelationScratch:
                 "ORDER BY sort_key"
             )
         parts = sorted(((key, _quote(parent_id)), (relation, None)))
-        out = io.BytesIO()
-        out.write(b"{")
+        yield b"{"
         for index, (name, value) in enumerate(parts):
-            out.write(f"{',' if index else ''}{_quote(name)}:".encode())
+            yield f"{',' if index else ''}{_quote(name)}:".encode()
             if value is not None:
-                out.write(value.encode())
+                yield value.encode()
                 continue
-            out.write(b"[")
+            yield b"["
             cursor = self._db.execute(query)
             sep = ""
             while rows := cursor.fetchmany(TEXT_BATCH):
-                out.write((sep + ",".join(r[0] for r in rows)).encode())
+                yield (sep + ",".join(r[0] for r in rows)).encode()
                 sep = ","
-            out.write(b"]")
-        out.write(b"}")
-        return out.getvalue()
+            yield b"]"
+        yield b"}"
+
+    def object_json(self, key: str, parent_id: str, relation: str) -> bytes:
+        """``object_parts`` whole."""
+        return b"".join(self.object_parts(key, parent_id, relation))
 
     def close(self) -> None:
         self._db.close()
