@@ -143,3 +143,23 @@ def test_delta_next_link_to_another_host_is_refused(
     round_ = make_client(server, ca_file).delta("/users/delta")
     with pytest.raises(GraphError, match="another host"):
         list(round_.pages())
+
+
+def test_delta_rounds_ask_for_pages_of_200_on_every_request(
+    server: HttpsServer, router: Router, ca_file: Path
+) -> None:
+    """A delta round's chain of pages cannot be split: the agent asks for the largest page
+    Graph grants (odata.maxpagesize=200) on the first request and on every nextLink, and keeps
+    a preference of the caller's own beside it."""
+    graph = DeltaGraph(router)
+    client = make_client(server, ca_file)
+    list(client.delta("/users/delta", {"$select": "id"}).pages())
+    assert len(graph.requests) == 3
+    assert {r.headers.get("prefer") for r in graph.requests} == {"odata.maxpagesize=200"}
+
+    graph.requests.clear()
+    minimal = client.delta("/users/delta", {"$select": "id"}, headers={"Prefer": "return=minimal"})
+    list(minimal.pages())
+    assert {r.headers.get("prefer") for r in graph.requests} == {
+        "return=minimal, odata.maxpagesize=200"
+    }

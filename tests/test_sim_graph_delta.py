@@ -46,6 +46,20 @@ def test_group_delta_full_round_splits_big_groups_across_pages(
     assert merged == {x["id"]: d.members(x["id"]) for x in d.groups()}
 
 
+def test_delta_page_size_preference_is_capped_at_200(big: tuple[Simulator, Graph]) -> None:
+    """Pages of 100 by default; Prefer: odata.maxpagesize up to 200 objects, no more."""
+    sim, g = big
+    users = sim.tenants["fabrikam"].directory.count("user")
+    assert users > 400
+    sizes: dict[str | None, int] = {}
+    for prefer in (None, "odata.maxpagesize=150", "odata.maxpagesize=999"):
+        headers = {"Prefer": prefer} if prefer else {}
+        r = g.get("/users/delta", headers=headers, **{"$select": "id"})
+        assert r.status_code == 200 and "@odata.nextLink" in r.json()
+        sizes[prefer] = len(r.json()["value"])
+    assert sizes == {None: 100, "odata.maxpagesize=150": 150, "odata.maxpagesize=999": 200}
+
+
 def test_delta_rejects_unsupported_options(big: tuple[Simulator, Graph]) -> None:
     _, g = big
     for option in ("$top", "$expand", "$orderby"):

@@ -16,6 +16,22 @@ from agent.graph.transport import GraphTransport
 
 # A stored delta link Graph no longer accepts: start a full round instead (facts file §2).
 RESYNC_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
+# Delta pages are sized by the service ($top is refused) but honour the Prefer header's
+# odata.maxpagesize up to 200 objects (Microsoft staff on Microsoft Q&A, May 2025; larger values
+# are capped there, so asking for more gains nothing): half the pages of the default 100, so a
+# full round's chain of pages, which cannot be split, is half as long.
+DELTA_PAGE_PREFERENCE = "odata.maxpagesize=200"
+
+
+def with_page_preference(headers: dict[str, str] | None) -> dict[str, str]:
+    """``headers`` with the delta page-size preference added to any Prefer they carry."""
+    merged = dict(headers or {})
+    prefer = next((k for k in merged if k.lower() == "prefer"), None)
+    if prefer is None:
+        merged["Prefer"] = DELTA_PAGE_PREFERENCE
+    elif "maxpagesize" not in merged[prefer]:
+        merged[prefer] = f"{merged[prefer]}, {DELTA_PAGE_PREFERENCE}"
+    return merged
 
 
 def pages(
@@ -71,7 +87,7 @@ class DeltaRound:
         self._path = path
         self._params = params
         self._stored = delta_link
-        self._headers = headers
+        self._headers = with_page_preference(headers)
         self.full = delta_link is None
         self.delta_link: str | None = None
 

@@ -36,8 +36,9 @@ log = logging.getLogger("entra_backup.backup")
 
 # Collectors running at once. Most of a collector's time is a chain of requests waiting on
 # the network (each page names the next), so more chains than cores keep the tenant's RU budget
-# busy; the shared budget keeps them all under it together.
-PARALLEL_COLLECTORS = 8
+# busy; the shared budget keeps them all under it together. Enough for every chain that grows
+# with the tenant to start at once (see _start_order).
+PARALLEL_COLLECTORS = 16
 # Skip reason of an opt-in kind (KindSpec.opt_in) the tenant has not turned on.
 NOT_ENABLED = "not enabled for this tenant"
 # Collectors whose kinds come from one shared read (a groups delta round yields groups and
@@ -115,10 +116,7 @@ def collect_kinds(
         if audit is None or not audit.readable:
             archive = []
         parents = rounds.parents() if rounds is not None else set()
-        first = archive + [
-            g for g in groups if g not in archive and parents & {k.name for k in g[1]}
-        ]
-        groups = first + [g for g in groups if g not in first]
+        groups.sort(key=lambda g: _start_order(g, archive, parents))
         if archive and audit is not None:
             audit.expect_archive()
         results: list[KindResult] = []
@@ -187,6 +185,26 @@ def _collector_groups(kinds: list[KindSpec]) -> list[tuple[str, list[KindSpec]]]
         else:
             groups.extend((collector, [kind]) for kind in same)
     return groups
+
+
+def _start_order(
+    group: tuple[str, list[KindSpec]],
+    archive: list[tuple[str, list[KindSpec]]],
+    parents: set[str],
+) -> int:
+    """When a collector starts (the pool takes them in this order; sorting is stable). The
+    job lasts as long as its longest chain of pages, so the chains that grow with the tenant
+    start first: the users and groups rounds and the listings that $expand a relationship
+    over a whole parent collection (100 parents a page). Parent kinds' collectors come before
+    them (relationship kinds wait for their rounds), and the audit archive before all."""
+    name, kinds = group
+    if group in archive:
+        return 0
+    if parents & {k.name for k in kinds}:
+        return 1
+    if name in SHARED_READ or any(k.relation and k.relation_expand for k in kinds):
+        return 2
+    return 3
 
 
 def _run_collector(

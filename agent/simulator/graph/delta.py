@@ -21,7 +21,9 @@ from agent.simulator.graph.query import parse_select, project, seal, unseal
 
 TOKEN_LIFETIME_S = 7 * 24 * 3600  # facts file §2: directory delta tokens live 7 days
 DEFAULT_PAGE = 100
-MAX_PAGE = 999
+# Prefer: odata.maxpagesize is honoured up to 200 objects a page and capped above (Microsoft
+# staff on Microsoft Q&A, May 2025).
+MAX_PAGE = 200
 MEMBERS_PER_PAGE = 1000  # member entries a page carries before a big group continues
 _ID_EQ = re.compile(r"^\s*id\s+eq\s+'([0-9a-fA-F-]{36})'\s*$")
 
