@@ -91,18 +91,37 @@ def _read_round(
     members: Stager | None,
     shown: ParentRound | None = None,
 ) -> None:
+    # A full read's members round: a group's list is whole once the round has moved past it
+    # (a big group continues at the top of the next page), so it is staged then, beside the
+    # chain of pages, not after the last page. A group the round shows again later (Graph may
+    # repeat one) is staged again at the end, and the later staging wins at commit.
+    early = members if groups is None and round_.full else None
     with GroupScratch(ctx.scratch_dir) as scratch:
+        if early is not None:
+            scratch.index()  # member lists are read back while the round goes on
         seen = 0
+        open_ids: set[str] = set()  # the last page's groups: they may continue
         for page in prefetched(round_.pages()):
+            page_ids: set[str] = set()
             for item in page.items:
                 scratch.add_group(item)
+                if "@removed" not in item:
+                    page_ids.add(item["id"])
                 if shown is not None and not round_.full:
                     shown.note(item)
+            if early is not None:
+                for group_id in sorted(open_ids - page_ids):
+                    early.put_canonical_parts(group_id, partial(scratch.membership_parts, group_id))
+                    scratch.mark_staged(group_id)
+                early.flush()
+                open_ids = page_ids
             seen += len(page.items)
             ctx.report("group" if groups else "groupMember", seen)
             ctx.checkpoint()
         scratch.index()
         _stage_round(ctx, scratch, round_.full, groups, members)
+        if early is not None:  # a group staged twice is one object
+            early.result.succeeded -= scratch.staged_again
 
 
 def _stage_round(

@@ -58,7 +58,7 @@ class GroupScratch:
             PRAGMA synchronous=OFF;
             PRAGMA temp_store=FILE;
             CREATE TABLE grp (id TEXT PRIMARY KEY, seq INTEGER, props TEXT, removed TEXT,
-                              has_members INTEGER DEFAULT 0);
+                              has_members INTEGER DEFAULT 0, staged INTEGER DEFAULT 0);
             CREATE TABLE edge (group_id TEXT, member_id TEXT, member_type TEXT, removed INTEGER,
                                seq INTEGER);
             CREATE TABLE prev (group_id TEXT, member_id TEXT, member_type TEXT,
@@ -67,6 +67,7 @@ class GroupScratch:
         )
         self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._seq = 0
+        self.staged_again = 0  # groups shown again after they were staged (``mark_staged``)
 
     def add_group(self, item: dict[str, Any]) -> None:
         """Record one delta item for a group; later occurrences merge into earlier ones."""
@@ -75,12 +76,15 @@ class GroupScratch:
         removed = item.get("@removed")
         props = {k: v for k, v in item.items() if "@" not in k or k == "@odata.type"}
         members = item.get("members@delta")
-        row = self._db.execute("SELECT props FROM grp WHERE id=?", (group_id,)).fetchone()
+        row = self._db.execute("SELECT props, staged FROM grp WHERE id=?", (group_id,)).fetchone()
         merged = {**json.loads(row[0]), **props} if row else props
+        if row and row[1]:
+            self.staged_again += 1
+        # A group shown again is no longer staged: what was staged lacks this occurrence.
         self._db.execute(
             "INSERT INTO grp(id, seq, props, removed, has_members) VALUES(?,?,?,?,?) "
             "ON CONFLICT(id) DO UPDATE SET props=excluded.props, removed=excluded.removed, "
-            "has_members=MAX(has_members, excluded.has_members)",
+            "has_members=MAX(has_members, excluded.has_members), staged=0",
             (
                 group_id,
                 self._seq,
@@ -104,9 +108,17 @@ class GroupScratch:
                 ],
             )
 
+    def mark_staged(self, group_id: str) -> None:
+        """The group was staged from what the round showed so far (``groups`` leaves it out
+        until the round shows it again)."""
+        self._db.execute("UPDATE grp SET staged=1 WHERE id=?", (group_id,))
+
     def groups(self) -> Iterator[tuple[str, dict[str, Any], dict[str, Any] | None, bool]]:
-        """(group id, merged properties, @removed or None, whether members@delta was seen)."""
-        cursor = self._db.execute("SELECT id, props, removed, has_members FROM grp ORDER BY id")
+        """(group id, merged properties, @removed or None, whether members@delta was seen)
+        of every group not staged already."""
+        cursor = self._db.execute(
+            "SELECT id, props, removed, has_members FROM grp WHERE staged=0 ORDER BY id"
+        )
         for group_id, props, removed, has_members in cursor:
             yield (
                 group_id,
