@@ -16,12 +16,13 @@ from sqlalchemy import (
     union_all,
 )
 
-from agent.db.engine import SNAPSHOT, VERSION, CatalogBase, typed_str
+from agent.db.engine import JOB, SNAPSHOT, STAGED_PREPARED, VERSION, CatalogBase, typed_str
 
 
-def changes(conn: Connection, tenant: str, seq: int) -> Iterator[str]:
-    """The change lines of snapshot ``seq`` in code-point order, derived from object_version
-    rows only, streamed from the database (memory does not grow with the snapshot).
+def changes(conn: Connection, tenant: str, seq: int, kind: str | None = None) -> Iterator[str]:
+    """The change lines of snapshot ``seq`` (of one ``kind``: that kind's part of them) in
+    code-point order, derived from object_version rows only, streamed from the database
+    (memory does not grow with the snapshot).
 
     A row starting at ``seq`` is a put; a row ending at ``seq`` with no successor starting at
     ``seq`` is a removal ("-"). The same function serves commit and verify. Ordering uses a
@@ -49,6 +50,9 @@ def changes(conn: Connection, tenant: str, seq: int) -> Iterator[str]:
             successor.c.valid_from_seq == seq,
         ),
     )
+    if kind is not None:
+        puts = puts.where(VERSION.c.kind == kind)
+        removed = removed.where(VERSION.c.kind == kind)
     both = union_all(puts, removed).subquery()
     ordered = select(both.c.kind, both.c.object_id, both.c.blob).order_by(
         collate(both.c.kind, collation), collate(both.c.object_id, collation)
@@ -61,10 +65,16 @@ def changes(conn: Connection, tenant: str, seq: int) -> Iterator[str]:
 
 
 def digest(prev_digest: str, seq: int, lines: Iterable[str]) -> str:
+    return digest_parts(prev_digest, seq, (line.encode("utf-8") + b"\n" for line in lines))
+
+
+def digest_parts(prev_digest: str, seq: int, parts: Iterable[bytes]) -> str:
+    """``digest`` over the change lines given as UTF-8 bytes, each line ending in "\\n",
+    cut anywhere (commit hashes the parts prepare stored)."""
     h = hashlib.sha256()
     h.update(prev_digest.encode("ascii") + b"\n" + str(seq).encode("ascii") + b"\n")
-    for line in lines:
-        h.update(line.encode("utf-8") + b"\n")
+    for part in parts:
+        h.update(part)
     return h.hexdigest()
 
 
@@ -108,11 +118,23 @@ class Chain(CatalogBase):
             previous = snap.digest
             expected_seq = snap.seq + 1
         last = snaps[-1].seq if snaps else 0
+        # A running job's prepared kinds (prepare.py) are versions of the snapshot it will
+        # commit, one past the last: not a problem while it runs.
+        preparing = conn.execute(
+            select(STAGED_PREPARED.c.kind)
+            .select_from(STAGED_PREPARED.join(JOB, JOB.c.id == STAGED_PREPARED.c.job_id))
+            .where(JOB.c.tenant == tenant, JOB.c.status == "running")
+            .limit(1)
+        ).first()
+        allowed = last + 1 if preparing is not None else last
         v = VERSION
         beyond = conn.execute(
             select(func.count())
             .select_from(v)
-            .where(v.c.tenant == tenant, or_(v.c.valid_from_seq > last, v.c.valid_to_seq > last))
+            .where(
+                v.c.tenant == tenant,
+                or_(v.c.valid_from_seq > allowed, v.c.valid_to_seq > allowed),
+            )
         ).scalar_one()
         if beyond:
             problems.append(

@@ -18,7 +18,9 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    func,
     literal,
+    select,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import make_url
@@ -44,6 +46,8 @@ JOB_KIND = table_of(m.JobKind)
 STAGED = table_of(m.StagedObject)
 FULL_LISTING = table_of(m.StagedFullListing)
 STAGED_LINK = table_of(m.StagedDeltaLink)
+STAGED_PREPARED = table_of(m.StagedPrepared)
+STAGED_CHANGE = table_of(m.StagedChange)
 SNAPSHOT = table_of(m.Snapshot)
 SNAPSHOT_KIND = table_of(m.SnapshotKind)
 VERSION = table_of(m.ObjectVersion)
@@ -58,6 +62,8 @@ TABLES = (
     STAGED,
     FULL_LISTING,
     STAGED_LINK,
+    STAGED_PREPARED,
+    STAGED_CHANGE,
     SNAPSHOT,
     SNAPSHOT_KIND,
     VERSION,
@@ -122,6 +128,15 @@ def typed_str(value: str) -> Any:
     return sql_cast(literal(value), String)
 
 
+def last_seq(conn: Connection, tenant: str) -> int:
+    """The sequence number of the tenant's last snapshot (0: none yet)."""
+    return int(
+        conn.execute(
+            select(func.coalesce(func.max(SNAPSHOT.c.seq), 0)).where(SNAPSHOT.c.tenant == tenant)
+        ).scalar_one()
+    )
+
+
 def check(value: str, allowed: Sequence[str], what: str) -> None:
     if value not in allowed:
         raise AgentError(f"Unknown {what} '{value}' (expected one of {', '.join(allowed)}).")
@@ -140,6 +155,17 @@ def pairs(result: Any) -> dict[Any, Any]:
     return {row[0]: row[1] for row in result}
 
 
+def _upgrade(engine: Engine) -> None:
+    """Indexes added to existing tables since their catalog was created (create_all makes
+    missing tables only), and the ones they replace dropped."""
+    with engine.connect() as conn:
+        conn.execution_options(catalog_write=True)
+        with conn.begin():
+            for index in VERSION.indexes:
+                index.create(conn, checkfirst=True)
+            conn.exec_driver_sql("DROP INDEX IF EXISTS ix_ov_from")
+
+
 class CatalogBase:
     """Opens the database; the catalog's modules read and write through it."""
 
@@ -148,6 +174,7 @@ class CatalogBase:
         self._engine = make_engine(url)
         try:
             SQLModel.metadata.create_all(self._engine, tables=list(TABLES))
+            _upgrade(self._engine)
         except OperationalError as exc:
             self._engine.dispose()
             safe = make_url(url).render_as_string(hide_password=True)

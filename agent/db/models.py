@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -110,6 +110,32 @@ class StagedDeltaLink(SQLModel, table=True):
     link: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class StagedPrepared(SQLModel, table=True):
+    """A kind of a running job already turned into object versions of the snapshot the job
+    will commit (``seq``, one past the tenant's last): invisible until that snapshot exists,
+    undone when the job is discarded. The counts are the kind's snapshot_kind figures."""
+
+    __tablename__ = "staged_prepared"
+    job_id: int = Field(foreign_key="job.id", primary_key=True)
+    kind: str = Field(primary_key=True)
+    seq: int
+    objects: int = 0
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+
+
+class StagedChange(SQLModel, table=True):
+    """A prepared kind's change lines (chain.changes), zlib-compressed in parts, so commit
+    hashes them without querying and sorting the versions again."""
+
+    __tablename__ = "staged_change"
+    job_id: int = Field(foreign_key="job.id", primary_key=True)
+    kind: str = Field(primary_key=True)
+    part: int = Field(primary_key=True)
+    lines: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class Snapshot(SQLModel, table=True):
     __tablename__ = "snapshot"
     __table_args__ = (UniqueConstraint("tenant", "seq", name="uq_snapshot_tenant_seq"),)
@@ -144,8 +170,9 @@ class ObjectVersion(SQLModel, table=True):
     __table_args__ = (
         # current version of an object; commit's EXISTS joins and current_blobs()
         Index("ix_ov_object", "tenant", "kind", "object_id", "valid_to_seq"),
-        # what a snapshot added / closed: digests and per-kind change counts
-        Index("ix_ov_from", "tenant", "valid_from_seq"),
+        # what a snapshot added, by kind in object order: digests, and a prepared kind's
+        # change lines read without a sort (prepare.py); replaces ix_ov_from (tenant, seq)
+        Index("ix_ov_from_kind", "tenant", "valid_from_seq", "kind", "object_id"),
         Index("ix_ov_to", "tenant", "valid_to_seq"),
     )
     id: int | None = Field(default=None, primary_key=True)

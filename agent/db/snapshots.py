@@ -1,5 +1,6 @@
-"""Snapshots: commit a job's staging as one snapshot (set-based SQL, no per-row round trips),
-and read snapshots back."""
+"""Snapshots: commit a job's staging as one snapshot (set-based SQL, no per-row round trips;
+kinds whose collectors finished early are already prepared, prepare.py), and read snapshots
+back."""
 
 from __future__ import annotations
 
@@ -8,56 +9,57 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    and_,
     delete,
-    exists,
     func,
     insert,
-    literal,
     select,
     update,
 )
 
-from agent.db.chain import changes, digest
+from agent.db.chain import digest_parts
 from agent.db.engine import (
     DELTA_LINK,
-    FULL_LISTING,
     JOB,
     JOB_KIND,
     SNAPSHOT,
     SNAPSHOT_KIND,
-    STAGED,
     STAGED_LINK,
+    STAGED_PREPARED,
     VERSION,
     CatalogBase,
     aware,
     chunks,
     job_not_found,
+    last_seq,
     new_id,
     pairs,
-    typed_str,
     utcnow,
 )
-from agent.db.staging import discard, drop_superseded
+from agent.db.prepare import prepare, stored_lines
+from agent.db.staging import discard
 from agent.db.views import SnapshotKindView, SnapshotView
 from agent.errors import JobConflict, NotFound
 
-_SAME = "same"  # commit-internal: a put identical to the open version
-
 
 class Snapshots(CatalogBase):
+    def prepare_kinds(self, job_id: int, kinds: list[str]) -> None:
+        """Apply a running job's staged rows of ``kinds`` (their collectors are done, their
+        results recorded) ahead of its commit, invisibly until then (prepare.py)."""
+        if not kinds:
+            return
+        with self._write() as conn:
+            job = _running(conn, job_id, "prepare its kinds")
+            seq = last_seq(conn, job.tenant) + 1
+            done = set(
+                conn.execute(
+                    select(STAGED_PREPARED.c.kind).where(STAGED_PREPARED.c.job_id == job_id)
+                ).scalars()
+            )
+            prepare(conn, job_id, job.tenant, seq, sorted(set(kinds) - done))
+
     def commit_snapshot(self, job_id: int) -> SnapshotView:
         with self._write() as conn:
-            job = conn.execute(select(JOB).where(JOB.c.id == job_id)).first()
-            if job is None:
-                raise job_not_found(job_id)
-            if job.status != "running" or job.snapshot_id is not None:
-                raise JobConflict(
-                    f"Job {job_id} is {job.status}"
-                    + (f" and already made snapshot {job.snapshot_id}" if job.snapshot_id else "")
-                    + "; it cannot commit a snapshot.",
-                    "Start a new backup job.",
-                )
+            job = _running(conn, job_id, "commit a snapshot")
             tenant: str = job.tenant
             prev = conn.execute(
                 select(SNAPSHOT.c.id, SNAPSHOT.c.seq, SNAPSHOT.c.digest)
@@ -71,14 +73,23 @@ class Snapshots(CatalogBase):
                     select(JOB_KIND.c.kind, JOB_KIND.c.status).where(JOB_KIND.c.job_id == job_id)
                 )
             )
+            prepared = {
+                row.kind: row
+                for row in conn.execute(
+                    select(STAGED_PREPARED).where(STAGED_PREPARED.c.job_id == job_id)
+                )
+            }
+            if any(row.seq != seq for row in prepared.values()):
+                raise JobConflict(
+                    f"Job {job_id} prepared its kinds for a snapshot other than #{seq}; "
+                    "it cannot commit a snapshot.",
+                    "Start a new backup job.",
+                )
             # Failed kinds (and kinds with no result) are not applied: their state carries.
             applied = sorted(k for k, status in results.items() if status != "failed")
-            if applied:
-                drop_superseded(conn, job_id)
-                apply(conn, job_id, tenant, seq, applied)
-            lines = changes(conn, tenant, seq)
+            prepare(conn, job_id, tenant, seq, [k for k in applied if k not in prepared])
+            apply_links(conn, job_id, tenant, seq, applied)
             prev_digest = prev.digest if prev else ""
-            now = utcnow()
             snapshot_id = new_id(
                 conn.execute(
                     insert(SNAPSHOT).values(
@@ -87,19 +98,19 @@ class Snapshots(CatalogBase):
                         job_id=job_id,
                         mode=job.mode,
                         created_at=job.started_at,
-                        completed_at=now,
-                        digest=digest(prev_digest, seq, lines),
+                        completed_at=utcnow(),
+                        digest=digest_parts(prev_digest, seq, stored_lines(conn, job_id)),
                         prev_digest=prev_digest,
                         object_count=0,
                     )
                 )
             )
-            total = record_kinds(conn, tenant, seq, snapshot_id, prev.id if prev else None, results)
+            total = record_kinds(conn, job_id, seq, snapshot_id, prev.id if prev else None, results)
             conn.execute(
                 update(SNAPSHOT).where(SNAPSHOT.c.id == snapshot_id).values(object_count=total)
             )
             conn.execute(update(JOB).where(JOB.c.id == job_id).values(snapshot_id=snapshot_id))
-            discard(conn, job_id)
+            discard(conn, job_id, committed=True)
             return snapshot_views(conn, [snapshot_id])[0]
 
     # -- reading snapshots --------------------------------------------------------------------
@@ -144,64 +155,22 @@ class Snapshots(CatalogBase):
             return {view.seq: view for view in snapshot_views(conn, ids)}
 
 
-def apply(conn: Connection, job_id: int, tenant: str, seq: int, kinds: list[str]) -> None:
-    """Turn this job's staged rows of ``kinds`` into versions valid from ``seq``."""
-    v, s = VERSION, STAGED
-    is_open = and_(v.c.tenant == tenant, v.c.valid_to_seq.is_(None), v.c.kind.in_(kinds))
+def _running(conn: Connection, job_id: int, what: str) -> Any:
+    job = conn.execute(select(JOB).where(JOB.c.id == job_id)).first()
+    if job is None:
+        raise job_not_found(job_id)
+    if job.status != "running" or job.snapshot_id is not None:
+        raise JobConflict(
+            f"Job {job_id} is {job.status}"
+            + (f" and already made snapshot {job.snapshot_id}" if job.snapshot_id else "")
+            + f"; it cannot {what}.",
+            "Start a new backup job.",
+        )
+    return job
 
-    def staged(*actions: str) -> Any:
-        return exists().where(
-            s.c.job_id == job_id,
-            s.c.kind == v.c.kind,
-            s.c.object_id == v.c.object_id,
-            s.c.action.in_(actions),
-        )
 
-    # 1. A put whose content equals the open version changes nothing: mark it "same"
-    #    first, so the INSERT below never reads the table it writes (on PostgreSQL such a
-    #    self-referencing anti-join scans the growing heap once per row).
-    conn.execute(
-        update(s)
-        .where(
-            s.c.job_id == job_id,
-            s.c.kind.in_(kinds),
-            s.c.action == "put",
-            exists().where(
-                v.c.tenant == tenant,
-                v.c.kind == s.c.kind,
-                v.c.object_id == s.c.object_id,
-                v.c.valid_to_seq.is_(None),
-                v.c.blob_id == s.c.blob_id,
-            ),
-        )
-        .values(action=_SAME)
-    )
-    # 2. Close what is replaced (a put left), removed, or absent from a full listing.
-    close = update(v).values(valid_to_seq=seq)
-    conn.execute(close.where(is_open, staged("put", "remove")))
-    full = list(
-        conn.execute(
-            select(FULL_LISTING.c.kind).where(
-                FULL_LISTING.c.job_id == job_id, FULL_LISTING.c.kind.in_(kinds)
-            )
-        ).scalars()
-    )
-    if full:
-        conn.execute(
-            close.where(
-                and_(v.c.tenant == tenant, v.c.valid_to_seq.is_(None), v.c.kind.in_(full)),
-                ~staged("put", "keep", _SAME),
-            )
-        )
-    # 3. Every remaining put is a new version.
-    conn.execute(
-        insert(v).from_select(
-            ["tenant", "kind", "object_id", "label", "blob_id", "valid_from_seq"],
-            select(
-                typed_str(tenant), s.c.kind, s.c.object_id, s.c.label, s.c.blob_id, literal(seq)
-            ).where(s.c.job_id == job_id, s.c.kind.in_(kinds), s.c.action == "put"),
-        )
-    )
+def apply_links(conn: Connection, job_id: int, tenant: str, seq: int, kinds: list[str]) -> None:
+    """The delta positions staged for ``kinds`` replace the stored ones."""
     links = conn.execute(
         select(STAGED_LINK.c.kind, STAGED_LINK.c.link).where(
             STAGED_LINK.c.job_id == job_id, STAGED_LINK.c.kind.in_(kinds)
@@ -221,33 +190,30 @@ def apply(conn: Connection, job_id: int, tenant: str, seq: int, kinds: list[str]
 
 def record_kinds(
     conn: Connection,
-    tenant: str,
+    job_id: int,
     seq: int,
     snapshot_id: int,
     prev_snapshot_id: int | None,
     results: dict[str, str],
 ) -> int:
+    """snapshot_kind rows: prepared kinds' figures as prepare counted them; every other kind
+    with versions is carried unchanged (its open versions counted)."""
+    prepared = {
+        row.kind: row
+        for row in conn.execute(select(STAGED_PREPARED).where(STAGED_PREPARED.c.job_id == job_id))
+    }
     v = VERSION
-
-    def per_kind(query: Any) -> dict[str, int]:
-        return {k: int(n) for k, n in conn.execute(query.group_by(v.c.kind))}
-
-    base = select(v.c.kind, func.count()).where(v.c.tenant == tenant)
-    objects = per_kind(base.where(v.c.valid_to_seq.is_(None)))
-    inserted = per_kind(base.where(v.c.valid_from_seq == seq))
-    closed = per_kind(base.where(v.c.valid_to_seq == seq))
-    before = v.alias("before")
-    changed = per_kind(
-        base.where(
-            v.c.valid_from_seq == seq,
-            exists().where(
-                before.c.tenant == tenant,
-                before.c.kind == v.c.kind,
-                before.c.object_id == v.c.object_id,
-                before.c.valid_to_seq == seq,
-            ),
+    snapshot = conn.execute(select(SNAPSHOT.c.tenant).where(SNAPSHOT.c.id == snapshot_id))
+    tenant = snapshot.scalar_one()
+    objects = {
+        k: int(n)
+        for k, n in conn.execute(
+            select(v.c.kind, func.count())
+            .where(v.c.tenant == tenant, v.c.valid_to_seq.is_(None), v.c.kind.not_in(prepared))
+            .group_by(v.c.kind)
         )
-    )
+    }
+    objects.update({k: row.objects for k, row in prepared.items()})
     earlier: dict[str, int | None] = {}
     if prev_snapshot_id is not None:
         earlier = pairs(
@@ -258,8 +224,9 @@ def record_kinds(
             )
         )
     rows = []
-    for kind in sorted(set(objects) | set(results)):
+    for kind in sorted({k for k, n in objects.items() if n} | set(results)):
         captured = results.get(kind) in ("succeeded", "partial")
+        done = prepared.get(kind)
         rows.append(
             {
                 "snapshot_id": snapshot_id,
@@ -267,9 +234,9 @@ def record_kinds(
                 "status": "captured" if captured else "carried",
                 "captured_seq": seq if captured else earlier.get(kind),
                 "objects": objects.get(kind, 0),
-                "added": inserted.get(kind, 0) - changed.get(kind, 0),
-                "changed": changed.get(kind, 0),
-                "removed": closed.get(kind, 0) - changed.get(kind, 0),
+                "added": done.added if done else 0,
+                "changed": done.changed if done else 0,
+                "removed": done.removed if done else 0,
             }
         )
     if rows:

@@ -11,10 +11,23 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
-from agent.db.engine import BLOB_CHILD, FULL_LISTING, STAGED, STAGED_LINK, CatalogBase, check
+from agent.db.engine import (
+    BLOB_CHILD,
+    FULL_LISTING,
+    JOB,
+    STAGED,
+    STAGED_CHANGE,
+    STAGED_LINK,
+    STAGED_PREPARED,
+    VERSION,
+    CatalogBase,
+    check,
+    last_seq,
+)
 from agent.db.views import ACTIONS, StagedObject
 
 
@@ -116,22 +129,42 @@ def _insert_staged(paramstyle: str) -> str:
     return f"INSERT INTO {STAGED.name} ({', '.join(_STAGED_COLUMNS)}) VALUES ({marks})"
 
 
-def discard(conn: Connection, job_id: int) -> None:
-    for table in (STAGED, FULL_LISTING, STAGED_LINK):
+def discard(conn: Connection, job_id: int, *, committed: bool = False) -> None:
+    """Drop a job's staging; unless its snapshot was ``committed``, first undo the versions its
+    prepared kinds wrote (prepare.py)."""
+    if not committed:
+        undo_prepared(conn, job_id)
+    for table in (STAGED, FULL_LISTING, STAGED_LINK, STAGED_PREPARED, STAGED_CHANGE):
         conn.execute(delete(table).where(table.c.job_id == job_id))
 
 
-def drop_superseded(conn: Connection, job_id: int) -> None:
-    """An object staged more than once in a job: the last row wins."""
-    later = STAGED.alias("later")
+def undo_prepared(conn: Connection, job_id: int) -> None:
+    """Undo what preparing this job's kinds did to object versions (before its staging goes).
+
+    Only the tenant's running job (or one just found dead) prepares, so every version past the
+    tenant's last snapshot is this job's."""
+    job_kinds = select(STAGED_PREPARED.c.kind).where(STAGED_PREPARED.c.job_id == job_id)
+    if conn.execute(job_kinds.limit(1)).first() is None:
+        return
+    tenant = conn.execute(select(JOB.c.tenant).where(JOB.c.id == job_id)).scalar_one()
+    last = last_seq(conn, tenant)
+    v = VERSION
+    conn.execute(delete(v).where(v.c.tenant == tenant, v.c.valid_from_seq > last))
     conn.execute(
-        delete(STAGED).where(
-            STAGED.c.job_id == job_id,
-            exists().where(
-                later.c.job_id == job_id,
-                later.c.kind == STAGED.c.kind,
-                later.c.object_id == STAGED.c.object_id,
-                later.c.id > STAGED.c.id,
-            ),
-        )
+        update(v).where(v.c.tenant == tenant, v.c.valid_to_seq > last).values(valid_to_seq=None)
     )
+
+
+def drop_superseded(conn: Connection, job_id: int, kind: str | None = None) -> None:
+    """An object staged more than once in a job (of ``kind``, or of any): the last row wins."""
+    later = STAGED.alias("later")
+    query = delete(STAGED).where(
+        STAGED.c.job_id == job_id,
+        exists().where(
+            later.c.job_id == job_id,
+            later.c.kind == STAGED.c.kind,
+            later.c.object_id == STAGED.c.object_id,
+            later.c.id > STAGED.c.id,
+        ),
+    )
+    conn.execute(query if kind is None else query.where(STAGED.c.kind == kind))

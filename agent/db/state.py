@@ -12,7 +12,16 @@ from sqlalchemy import (
 )
 
 from agent.db import comparison
-from agent.db.engine import BLOB_CHILD, DELTA_LINK, STAGED, VERSION, CatalogBase, chunks, pairs
+from agent.db.engine import (
+    BLOB_CHILD,
+    DELTA_LINK,
+    STAGED,
+    VERSION,
+    CatalogBase,
+    chunks,
+    last_seq,
+    pairs,
+)
 from agent.db.staging import drop_superseded
 from agent.db.views import VersionPair, VersionView
 
@@ -73,16 +82,25 @@ class ObjectState(CatalogBase):
             ).scalar()
 
     def history(self, tenant: str, kind: str, object_id: str) -> list[VersionView]:
+        """An object's versions in committed snapshots (a running job's prepared kinds,
+        prepare.py, are past the last snapshot: left out, their closing not yet true)."""
         v = VERSION
         with self._read() as conn:
-            return [
-                VersionView(*row)
-                for row in conn.execute(
-                    select(*_VERSION_VIEW)
-                    .where(v.c.tenant == tenant, v.c.kind == kind, v.c.object_id == object_id)
-                    .order_by(v.c.valid_from_seq)
+            last = last_seq(conn, tenant)
+            rows = conn.execute(
+                select(*_VERSION_VIEW)
+                .where(
+                    v.c.tenant == tenant,
+                    v.c.kind == kind,
+                    v.c.object_id == object_id,
+                    v.c.valid_from_seq <= last,
                 )
-            ]
+                .order_by(v.c.valid_from_seq)
+            ).all()
+        return [
+            VersionView(*row[:5], row[5] if row[5] is None or row[5] <= last else None)
+            for row in rows
+        ]
 
     # -- comparison ---------------------------------------------------------------------------
 

@@ -3,8 +3,10 @@
 Failure rules (the operator trusts these):
 - A kind that fails does not stop the others; the job is "partial" and that kind's previous
   state is carried forward, marked as such in the snapshot.
-- Nothing is visible until ``commit_snapshot``; a job that dies or is cancelled leaves only
-  staging rows, which are discarded, so every earlier snapshot stays intact.
+- Nothing is visible until ``commit_snapshot``: a kind prepared as soon as its collector is
+  done (agent/db/prepare.py) writes versions of a snapshot that does not exist yet; a job
+  that dies or is cancelled leaves only staging, which is discarded (prepared versions
+  undone), so every earlier snapshot stays intact.
 - A kind the token has no permission for is "skipped" with the permission it needs.
 """
 
@@ -156,6 +158,14 @@ def run_backup(
     conn: TenantConnection | None = None
     errors: list[AgentError] = []  # what failed kinds failed with (one cause → that error)
     bridge = open_bridge(rt, tenant, kinds, job_log)
+
+    def collected(results: list[KindResult]) -> None:
+        # A collector is done: its kinds' results are final, so their staged rows become the
+        # snapshot's versions now, invisibly until the commit, while the others still read.
+        for result in results:
+            catalog.record_kind(job_id, result)
+        catalog.prepare_kinds(job_id, [r.kind for r in results if r.status != "failed"])
+
     try:
         conn = connect_tenant(rt, tenant_name, tenant)
         results = collect_kinds(
@@ -172,9 +182,8 @@ def run_backup(
             heartbeat=heartbeat,
             bridge=bridge,
             errors=errors,
+            collected=collected,
         )
-        for result in results:
-            catalog.record_kind(job_id, result)
         if not any(r.status in ("succeeded", "partial") for r in results):
             raise _nothing_read(results, errors)
         repo.sync()  # every blob the snapshot refers to is on disk before it becomes visible

@@ -63,10 +63,13 @@ def collect_kinds(
     heartbeat: Callable[[], None] = lambda: None,
     bridge: ExchangeBridge | None = None,
     errors: list[AgentError] | None = None,
+    collected: Callable[[list[KindResult]], None] | None = None,
 ) -> list[KindResult]:
     """Run the collectors of ``kinds``, staging what they read under ``job_id`` and storing
     objects in ``repo``; per-kind results. Backup and the live compare reader share this.
-    Without ``bridge``, bridge kinds get a session of their own for this call."""
+    Without ``bridge``, bridge kinds get a session of their own for this call. ``collected``
+    is called with each collector's results as soon as it is done, in its thread (backup
+    prepares those kinds for its snapshot there, while the other collectors read)."""
     own_bridge = bridge is None
     if bridge is None:
         bridge = open_bridge(rt, conn.config, kinds, job_log)
@@ -124,12 +127,14 @@ def collect_kinds(
             max_workers=min(PARALLEL_COLLECTORS, len(groups) or 1),
             thread_name_prefix=f"collect-{tenant_name}",
         ) as pool:
-            futures = [
-                pool.submit(
-                    _run_collector, name, group_kinds, roles, context(), conn.config, errors
-                )
-                for name, group_kinds in groups
-            ]
+
+            def run(name: str, group_kinds: list[KindSpec]) -> list[KindResult]:
+                results = _run_collector(name, group_kinds, roles, context(), conn.config, errors)
+                if collected is not None:
+                    collected(results)
+                return results
+
+            futures = [pool.submit(run, name, group_kinds) for name, group_kinds in groups]
             for (_, group_kinds), future in zip(groups, futures, strict=True):
                 if audit is not None and any(k.path == AUDIT_PATH for k in group_kinds):
                     future.add_done_callback(lambda _: audit.archive_done())
