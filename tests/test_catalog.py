@@ -191,18 +191,21 @@ def test_failed_kind_is_carried_forward_and_its_delta_link_not_advanced(catalog:
     assert catalog.verify_chain() == []
 
 
-def test_a_job_that_never_commits_leaves_nothing_visible(catalog: Catalog) -> None:
+def test_a_job_that_never_commits_leaves_nothing_visible(catalog: Catalog, db_path: Path) -> None:
     s1 = run(catalog, [put("user", "u1")], mode="full", full=("user",))
     job = start(catalog)
     catalog.stage(job, [put("user", "u1", "v2"), put("user", "u2")])
     catalog.mark_full_listing(job, "user")
     catalog.stage_delta_link(job, "user", "never")
-    assert catalog.staged_count(job, "user") == 2
+    # u2 is new: its version was written with its batch, for the snapshot not yet committed
+    assert catalog.staged_count(job, "user") == 1
+    assert version_rows(db_path) == 2
     # The process dies here. The next agent start notices.
     assert catalog.interrupt_stale_jobs(
         host="host-a", is_alive=lambda pid: False, stale_after_s=3600
     ) == [job]
     assert catalog.staged_count(job, "user") == 0
+    assert version_rows(db_path) == 1
     assert [s.id for s in catalog.snapshots(TENANT)] == [s1.id]
     assert state(catalog, 1) == {("user", "u1"): blob("u1:v1")}
     assert catalog.delta_link(TENANT, "user") is None

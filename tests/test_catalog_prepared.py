@@ -62,7 +62,7 @@ def second_job(catalog: Catalog, prepare: tuple[str, ...]) -> SnapshotView:
     for kind in prepare:
         catalog.record_kind(job, results[kind])
         catalog.prepare_kinds(job, [kind] if results[kind].status != "failed" else [])
-    for kind, result in results.items():
+    for result in results.values():
         catalog.record_kind(job, result)
     snap = catalog.commit_snapshot(job)
     catalog.finish_job(job, "partial")
@@ -166,3 +166,57 @@ def test_a_job_that_dies_after_preparing_leaves_no_trace(
     user = next(k for k in snap.kinds if k.kind == "user")
     assert (user.objects, user.added, user.changed, user.removed) == (7, 1, 0, 0)
     assert catalog.verify_chain() == []
+
+
+def test_objects_new_to_the_catalog_restaged_or_failed_end_as_their_last_row_says(
+    catalog: Catalog, db_path: Path
+) -> None:
+    """New objects are written with their batch; a later row for one of them still wins, and
+    a kind that fails keeps none of them."""
+    first = first_snapshot(catalog)
+    job = start(catalog, "full")
+    catalog.stage(job, [put("user", "n1"), put("user", "n2"), put("user", "n3")])
+    catalog.stage(job, [StagedObject("user", "n4", "", "remove", None), put("device", "d9")])
+    catalog.stage(
+        job,
+        [
+            put("user", "n1", "v2"),  # new, then changed within the job
+            StagedObject("user", "n2", "", "remove", None),  # new, then gone
+            StagedObject("user", "n3", "", "keep", None),  # new, then unreadable
+            put("user", "n4"),  # removed first (unknown then), then put
+        ],
+    )
+    catalog.stage(job, [put("group", "g7")])
+    catalog.record_kind(job, KindResult("user", "partial", "full", failed=1))
+    catalog.record_kind(job, KindResult("group", "succeeded", "full"))
+    catalog.record_kind(job, KindResult("device", "failed", "full", reason="boom"))
+    catalog.prepare_kinds(job, ["user"])
+    snap = catalog.commit_snapshot(job)
+
+    after = state(catalog, snap.seq)
+    users = {oid: b for (kind, oid), b in after.items() if kind == "user" and oid.startswith("n")}
+    # n3: its only version would be the early one, and a keep carries what the last snapshot
+    # had — nothing — so it has none
+    assert users == {"n1": blob("n1:v2"), "n4": blob("n4:v1")}
+    assert ("group", "g7") in after
+    assert ("device", "d9") not in after  # its kind failed: carried as it was
+    assert next(k for k in snap.kinds if k.kind == "device").status == "carried"
+    user = next(k for k in snap.kinds if k.kind == "user")
+    assert (user.objects, user.added, user.changed, user.removed) == (8, 2, 0, 0)
+    assert state(catalog, first.seq) == {
+        k: v for k, v in after.items() if k[1] not in ("n1", "n4", "g7")
+    }
+    assert catalog.verify_chain() == []  # the stored change lines are the versions' own
+
+
+def test_a_compare_job_stages_without_writing_versions(catalog: Catalog, db_path: Path) -> None:
+    first_snapshot(catalog)
+    rows = version_rows(db_path)
+    job = catalog.start_job(
+        TENANT, job_type="compare", mode="full", scope="all", host="host-a", pid=1
+    )
+    catalog.stage(job, [put("user", "n1"), put("user", "n2")])
+    assert catalog.staged_count(job, "user") == 2
+    assert version_rows(db_path) == rows
+    catalog.discard_staging(job)
+    assert version_rows(db_path) == rows

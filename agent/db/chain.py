@@ -16,7 +16,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from agent.db.engine import JOB, SNAPSHOT, STAGED_PREPARED, VERSION, CatalogBase, typed_str
+from agent.db.engine import JOB, SNAPSHOT, VERSION, CatalogBase, typed_str
 
 
 def changes(conn: Connection, tenant: str, seq: int, kind: str | None = None) -> Iterator[str]:
@@ -118,12 +118,11 @@ class Chain(CatalogBase):
             previous = snap.digest
             expected_seq = snap.seq + 1
         last = snaps[-1].seq if snaps else 0
-        # A running job's prepared kinds (prepare.py) are versions of the snapshot it will
-        # commit, one past the last: not a problem while it runs.
+        # A running backup's prepared kinds (prepare.py) are versions of the snapshot it
+        # will commit, one past the last: not a problem while it runs.
         preparing = conn.execute(
-            select(STAGED_PREPARED.c.kind)
-            .select_from(STAGED_PREPARED.join(JOB, JOB.c.id == STAGED_PREPARED.c.job_id))
-            .where(JOB.c.tenant == tenant, JOB.c.status == "running")
+            select(JOB.c.id)
+            .where(JOB.c.tenant == tenant, JOB.c.status == "running", JOB.c.job_type == "backup")
             .limit(1)
         ).first()
         allowed = last + 1 if preparing is not None else last

@@ -10,7 +10,10 @@ snapshot. A job that is discarded instead (failed, cancelled, found dead) has it
 versions undone (staging.discard): nothing past the last snapshot is left.
 
 Each kind is prepared in one transaction, with its change lines (chain.changes) and its
-snapshot_kind figures, so commit only hashes stored lines and copies counts.
+snapshot_kind figures, so commit only hashes stored lines and copies counts. Before that, each
+batch a backup job stages applies its puts of objects that have no version yet (all of them on
+a tenant's first backup) at once (``apply_new``): what is left for the kind's prepare is the
+objects that replace, match or remove a version.
 """
 
 from __future__ import annotations
@@ -22,16 +25,18 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, exists, func, insert, literal, select, update
 
-from agent.db.chain import changes
 from agent.db.engine import (
     FULL_LISTING,
+    JOB,
     STAGED,
     STAGED_CHANGE,
     STAGED_PREPARED,
     VERSION,
+    chunks,
+    last_seq,
     typed_str,
 )
-from agent.db.staging import drop_superseded
+from agent.db.views import StagedObject
 
 _SAME = "same"  # prepare-internal: a put identical to the open version
 LINES_PER_PART = 5000  # change lines per stored part (~0.5 MB before compression)
@@ -51,7 +56,7 @@ def prepare(conn: Connection, job_id: int, tenant: str, seq: int, kinds: list[st
     for kind in kinds:
         drop_superseded(conn, job_id, kind)
         done = apply_kind(conn, job_id, tenant, seq, kind)
-        for part, chunk in enumerate(_parts(changes(conn, tenant, seq, kind))):
+        for part, chunk in enumerate(kind_lines(conn, tenant, seq, kind)):
             conn.execute(
                 insert(STAGED_CHANGE).values(
                     job_id=job_id, kind=kind, part=part, lines=zlib.compress(chunk, 1)
@@ -101,21 +106,123 @@ def _count_parts(conn: Connection, job_id: int, kind: str) -> int:
     )
 
 
-def _parts(lines: Iterator[str]) -> Iterator[bytes]:
-    chunk: list[str] = []
-    for line in lines:
-        chunk.append(line)
-        if len(chunk) >= LINES_PER_PART:
-            yield ("\n".join(chunk) + "\n").encode("utf-8")
-            chunk = []
-    if chunk:
-        yield ("\n".join(chunk) + "\n").encode("utf-8")
+def kind_lines(conn: Connection, tenant: str, seq: int, kind: str) -> Iterator[bytes]:
+    """chain.changes(conn, tenant, seq, kind) as UTF-8 bytes, LINES_PER_PART lines a part.
+
+    The same query in plain SQL on the driver's cursor: a big kind's lines are on the
+    critical path when its collector is the last to finish, and SQLAlchemy's rows cost more
+    than the query."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    collation = '"C"' if conn.dialect.name == "postgresql" else "BINARY"
+    table = VERSION.name
+    sql = (
+        f"SELECT object_id, blob FROM ("
+        f"SELECT object_id, blob_id AS blob FROM {table} "
+        f"WHERE tenant = {mark} AND valid_from_seq = {mark} AND kind = {mark} "
+        f"UNION ALL SELECT v.object_id, '-' FROM {table} v "
+        f"WHERE v.tenant = {mark} AND v.valid_to_seq = {mark} AND v.kind = {mark} "
+        f"AND NOT EXISTS (SELECT 1 FROM {table} n WHERE n.tenant = {mark} AND n.kind = v.kind "
+        f"AND n.object_id = v.object_id AND n.valid_from_seq = {mark})"
+        f") AS c ORDER BY object_id COLLATE {collation}"
+    )
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, (tenant, seq, kind, tenant, seq, kind, tenant, seq))
+        prefix = f"{kind}\t"
+        while rows := cursor.fetchmany(LINES_PER_PART):
+            yield "".join(f"{prefix}{oid}\t{blob}\n" for oid, blob in rows).encode("utf-8")
+    finally:
+        cursor.close()
+
+
+def drop_superseded(conn: Connection, job_id: int, kind: str | None = None) -> None:
+    """An object staged more than once in a job (of ``kind``, or of any): the last row wins."""
+    later = STAGED.alias("later")
+    query = delete(STAGED).where(
+        STAGED.c.job_id == job_id,
+        exists().where(
+            later.c.job_id == job_id,
+            later.c.kind == STAGED.c.kind,
+            later.c.object_id == STAGED.c.object_id,
+            later.c.id > STAGED.c.id,
+        ),
+    )
+    conn.execute(query if kind is None else query.where(STAGED.c.kind == kind))
+
+
+def apply_new(conn: Connection, job_id: int, rows: list[StagedObject]) -> list[StagedObject]:
+    """A backup job's batch about to be staged: its puts of objects with no open version and
+    no row staged yet become versions of the job's snapshot now, written straight to
+    object_version; the rows left to stage are returned. A later row for such an object is
+    staged, and the kind's prepare replaces the early version with it (the last row wins)."""
+    job = conn.execute(
+        select(JOB.c.tenant, JOB.c.job_type, JOB.c.status).where(JOB.c.id == job_id)
+    ).first()
+    if job is None or job.job_type != "backup" or job.status != "running":
+        return rows  # a compare job never commits; a job found dead stages for nothing
+    known: set[tuple[str, str]] = set()
+    puts: dict[str, list[str]] = {}
+    for row in rows:
+        if row.action == "put":
+            puts.setdefault(row.kind, []).append(row.object_id)
+    # Plain SQL on the driver's cursor: SQLAlchemy's handling of 500 bound ids costs more
+    # than the index lookups themselves.
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    cursor = conn.connection.cursor()
+    try:
+        for kind, ids in puts.items():
+            for chunk in chunks(ids):
+                marks = ", ".join([mark] * len(chunk))
+                open_versions = (
+                    f"SELECT object_id FROM {VERSION.name} WHERE tenant = {mark} AND "
+                    f"kind = {mark} AND valid_to_seq IS NULL AND object_id IN ({marks})"
+                )
+                staged = (
+                    f"SELECT object_id FROM {STAGED.name} WHERE job_id = {mark} AND "
+                    f"kind = {mark} AND object_id IN ({marks})"
+                )
+                for sql, params in (
+                    (open_versions, (job.tenant, kind, *chunk)),
+                    (staged, (job_id, kind, *chunk)),
+                ):
+                    cursor.execute(sql, params)
+                    known.update((kind, oid) for (oid,) in cursor.fetchall())
+    finally:
+        cursor.close()
+    new = [r for r in rows if r.action == "put" and (r.kind, r.object_id) not in known]
+    if new:
+        seq = last_seq(conn, job.tenant) + 1
+        conn.exec_driver_sql(
+            f"INSERT INTO {VERSION.name} (tenant, kind, object_id, label, blob_id, valid_from_seq) "
+            f"VALUES ({', '.join([mark] * 6)})",
+            [
+                (job.tenant, r.kind, r.object_id, r.label, r.blob_id, seq)
+                for r in sorted(new, key=lambda r: (r.kind, r.object_id))
+            ],
+        )
+    return [r for r in rows if r.action != "put" or (r.kind, r.object_id) in known]
 
 
 def apply_kind(conn: Connection, job_id: int, tenant: str, seq: int, kind: str) -> Applied:
     """Turn this job's staged rows of ``kind`` into versions valid from ``seq``."""
     v, s = VERSION, STAGED
-    is_open = and_(v.c.tenant == tenant, v.c.kind == kind, v.c.valid_to_seq.is_(None))
+    # An early version (apply_new) of an object staged again after it: the later row wins.
+    conn.execute(
+        delete(v).where(
+            v.c.tenant == tenant,
+            v.c.valid_from_seq == seq,
+            v.c.kind == kind,
+            exists().where(s.c.job_id == job_id, s.c.kind == kind, s.c.object_id == v.c.object_id),
+        )
+    )
+    # Open in the last snapshot (an early version is open too, but never replaced or closed:
+    # its object is no longer staged).
+    is_open = and_(
+        v.c.tenant == tenant,
+        v.c.kind == kind,
+        v.c.valid_to_seq.is_(None),
+        v.c.valid_from_seq != seq,  # not "<": the index by object serves these, not by seq
+    )
 
     def staged(*actions: str) -> Any:
         return exists().where(
@@ -159,14 +266,21 @@ def apply_kind(conn: Connection, job_id: int, tenant: str, seq: int, kind: str) 
             closed += conn.execute(close.where(is_open, ~staged("put", "keep", _SAME))).rowcount
     # 3. Every remaining put is a new version (in index order: the inserts into the version
     #    index by object land next to each other).
-    inserted = conn.execute(
+    conn.execute(
         insert(v).from_select(
             ["tenant", "kind", "object_id", "label", "blob_id", "valid_from_seq"],
             select(typed_str(tenant), s.c.kind, s.c.object_id, s.c.label, s.c.blob_id, literal(seq))
             .where(s.c.job_id == job_id, s.c.kind == kind, s.c.action == "put")
             .order_by(s.c.object_id),
         )
-    ).rowcount
+    )
+    inserted = int(
+        conn.execute(
+            select(func.count()).where(
+                v.c.tenant == tenant, v.c.valid_from_seq == seq, v.c.kind == kind
+            )
+        ).scalar_one()
+    )
     changed = 0
     if closed:
         after = v.alias("after")
@@ -185,5 +299,11 @@ def apply_kind(conn: Connection, job_id: int, tenant: str, seq: int, kind: str) 
                 )
             ).scalar_one()
         )
-    objects = int(conn.execute(select(func.count()).where(is_open)).scalar_one())
+    objects = int(
+        conn.execute(
+            select(func.count()).where(
+                v.c.tenant == tenant, v.c.kind == kind, v.c.valid_to_seq.is_(None)
+            )
+        ).scalar_one()
+    )
     return Applied(inserted=inserted, closed=closed, changed=changed, objects=objects)

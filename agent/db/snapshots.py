@@ -88,6 +88,14 @@ class Snapshots(CatalogBase):
             # Failed kinds (and kinds with no result) are not applied: their state carries.
             applied = sorted(k for k, status in results.items() if status != "failed")
             prepare(conn, job_id, tenant, seq, [k for k in applied if k not in prepared])
+            # A failed kind's batches applied early (prepare.apply_new) are not part of it.
+            conn.execute(
+                delete(VERSION).where(
+                    VERSION.c.tenant == tenant,
+                    VERSION.c.valid_from_seq == seq,
+                    VERSION.c.kind.not_in(applied),
+                )
+            )
             apply_links(conn, job_id, tenant, seq, applied)
             prev_digest = prev.digest if prev else ""
             snapshot_id = new_id(
@@ -205,15 +213,6 @@ def record_kinds(
     v = VERSION
     snapshot = conn.execute(select(SNAPSHOT.c.tenant).where(SNAPSHOT.c.id == snapshot_id))
     tenant = snapshot.scalar_one()
-    objects = {
-        k: int(n)
-        for k, n in conn.execute(
-            select(v.c.kind, func.count())
-            .where(v.c.tenant == tenant, v.c.valid_to_seq.is_(None), v.c.kind.not_in(prepared))
-            .group_by(v.c.kind)
-        )
-    }
-    objects.update({k: row.objects for k, row in prepared.items()})
     earlier: dict[str, int | None] = {}
     if prev_snapshot_id is not None:
         earlier = pairs(
@@ -223,6 +222,20 @@ def record_kinds(
                 )
             )
         )
+    # Every kind with versions is in the previous snapshot's list (this function lists them
+    # all): the carried ones are counted there only, not over the whole tenant.
+    carried = sorted((set(earlier) | set(results)) - set(prepared))
+    objects: dict[str, int] = {}
+    for chunk in chunks(carried):
+        objects.update(
+            (k, int(n))
+            for k, n in conn.execute(
+                select(v.c.kind, func.count())
+                .where(v.c.tenant == tenant, v.c.valid_to_seq.is_(None), v.c.kind.in_(chunk))
+                .group_by(v.c.kind)
+            )
+        )
+    objects.update({k: row.objects for k, row in prepared.items()})
     rows = []
     for kind in sorted({k for k, n in objects.items() if n} | set(results)):
         captured = results.get(kind) in ("succeeded", "partial")

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from sqlalchemy import (
     Connection,
     delete,
-    exists,
     func,
     insert,
     select,
@@ -28,6 +27,7 @@ from agent.db.engine import (
     check,
     last_seq,
 )
+from agent.db.prepare import apply_new
 from agent.db.views import ACTIONS, StagedObject
 
 
@@ -46,13 +46,12 @@ class Staging(CatalogBase):
         # to the driver's executemany: SQLAlchemy's insert() builds and processes a parameter
         # dict per row, several times the cost of the insert itself.
         with self._write() as conn:
-            conn.exec_driver_sql(
-                _insert_staged(conn.dialect.paramstyle),
-                [
-                    (job_id, r.kind, r.object_id, r.label, r.action, r.blob_id)
-                    for r in latest.values()
-                ],
-            )
+            # puts of objects new to the catalog are written as versions at once (prepare.py)
+            if rest := apply_new(conn, job_id, list(latest.values())):
+                conn.exec_driver_sql(
+                    _insert_staged(conn.dialect.paramstyle),
+                    [(job_id, r.kind, r.object_id, r.label, r.action, r.blob_id) for r in rest],
+                )
 
     def record_blob_children(self, parent: str, children: Iterable[str]) -> None:
         """Remember that blob ``parent`` refers to ``children`` (verify and export follow it).
@@ -143,28 +142,13 @@ def undo_prepared(conn: Connection, job_id: int) -> None:
 
     Only the tenant's running job (or one just found dead) prepares, so every version past the
     tenant's last snapshot is this job's."""
-    job_kinds = select(STAGED_PREPARED.c.kind).where(STAGED_PREPARED.c.job_id == job_id)
-    if conn.execute(job_kinds.limit(1)).first() is None:
+    job = conn.execute(select(JOB.c.tenant, JOB.c.job_type).where(JOB.c.id == job_id)).first()
+    if job is None or job.job_type != "backup":
         return
-    tenant = conn.execute(select(JOB.c.tenant).where(JOB.c.id == job_id)).scalar_one()
+    tenant = job.tenant
     last = last_seq(conn, tenant)
     v = VERSION
     conn.execute(delete(v).where(v.c.tenant == tenant, v.c.valid_from_seq > last))
     conn.execute(
         update(v).where(v.c.tenant == tenant, v.c.valid_to_seq > last).values(valid_to_seq=None)
     )
-
-
-def drop_superseded(conn: Connection, job_id: int, kind: str | None = None) -> None:
-    """An object staged more than once in a job (of ``kind``, or of any): the last row wins."""
-    later = STAGED.alias("later")
-    query = delete(STAGED).where(
-        STAGED.c.job_id == job_id,
-        exists().where(
-            later.c.job_id == job_id,
-            later.c.kind == STAGED.c.kind,
-            later.c.object_id == STAGED.c.object_id,
-            later.c.id > STAGED.c.id,
-        ),
-    )
-    conn.execute(query if kind is None else query.where(STAGED.c.kind == kind))

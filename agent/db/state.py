@@ -22,7 +22,7 @@ from agent.db.engine import (
     last_seq,
     pairs,
 )
-from agent.db.staging import drop_superseded
+from agent.db.prepare import drop_superseded
 from agent.db.views import VersionPair, VersionView
 
 # The version columns in VersionView's field order.
@@ -55,9 +55,12 @@ class ObjectState(CatalogBase):
                 yield VersionView(*row)
 
     def current_blobs(self, tenant: str, kind: str, object_ids: Sequence[str]) -> dict[str, str]:
+        """The blobs of these objects in the last snapshot (a running job's early versions,
+        prepare.py, are past it)."""
         v = VERSION
         found: dict[str, str] = {}
         with self._read() as conn:
+            last = last_seq(conn, tenant)
             for chunk in chunks(list(dict.fromkeys(object_ids))):
                 found.update(
                     pairs(
@@ -66,7 +69,8 @@ class ObjectState(CatalogBase):
                                 v.c.tenant == tenant,
                                 v.c.kind == kind,
                                 v.c.object_id.in_(chunk),
-                                v.c.valid_to_seq.is_(None),
+                                v.c.valid_from_seq <= last,
+                                or_(v.c.valid_to_seq.is_(None), v.c.valid_to_seq > last),
                             )
                         )
                     )
