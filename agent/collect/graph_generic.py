@@ -18,7 +18,7 @@ from agent.collect.audit_feed import AuditUnavailable
 from agent.collect.base import CollectContext, Stager, clean, stage_listing, with_unset
 from agent.collect.first_pages import request_params
 from agent.collect.parent_rounds import ParentRound
-from agent.collect.prefetch import prefetched
+from agent.collect.prefetch import CHAIN_DEPTH, prefetched
 from agent.collect.scratch import RelationScratch
 from agent.db.catalog import KindResult
 from agent.graph.client import BatchRequest, Page
@@ -212,7 +212,7 @@ def _read_all(ctx: CollectContext, kind: KindSpec, stager: Stager) -> None:
     params = {"$select": "id", "$top": EXPAND_PAGE if kind.relation_expand else "999"}
     if kind.relation_expand:
         params["$expand"] = f"{kind.relation}($select=id)"
-    for page in prefetched(ctx.graph.pages(kind.path, params=params)):
+    for page in prefetched(ctx.graph.pages(kind.path, params=params), CHAIN_DEPTH):
         for item in page.items:
             related = item.get(kind.relation) or []
             if not kind.relation_expand or len(related) >= EXPAND_LIMIT:

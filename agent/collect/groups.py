@@ -18,7 +18,7 @@ from typing import Any
 
 from agent.collect.base import CollectContext, Stager, side_by_side, stage_listing, with_unset
 from agent.collect.parent_rounds import ParentRound
-from agent.collect.prefetch import prefetched
+from agent.collect.prefetch import CHAIN_DEPTH, prefetched
 from agent.collect.scratch import GroupScratch
 from agent.db.catalog import KindResult
 from agent.graph.client import DeltaRound
@@ -101,7 +101,7 @@ def _read_round(
             scratch.index()  # member lists are read back while the round goes on
         seen = 0
         open_ids: set[str] = set()  # the last page's groups: they may continue
-        for page in prefetched(round_.pages()):
+        for page in prefetched(round_.pages(), CHAIN_DEPTH):
             page_ids: set[str] = set()
             for item in page.items:
                 scratch.add_group(item)

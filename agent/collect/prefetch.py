@@ -7,6 +7,13 @@ page, so a chain holds the page being stored plus at most ``depth`` pages fetche
 never one more waiting for room in a queue. A backup runs a dozen chains at once, each page
 up to 999 decoded objects (~3 MB of small Python objects): pages in flight, not the tenant,
 set the agent's peak memory, and the fewer of them, the lower it is (docs/benchmarks.md).
+
+The long chains of small pages (the managers' and members' delta rounds, a relationship read
+100 parents a page: ~1,000 pages each at 100k users, and they set the backup's wall time) read
+``CHAIN_DEPTH`` pages ahead: with one slot the producer waits, after each page, until the
+reader thread is woken and takes it — a thread wake-up per page on the critical path, 10 ms
+and more when the agent's other threads keep the GIL and the cores busy. Their pages are
+small (100 items, or ids only), so the extra page costs little memory.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import TypeVar
 T = TypeVar("T")
 _DONE = object()
 _POLL_S = 0.2  # how often a producer waiting for a slot looks whether the reader stopped
+CHAIN_DEPTH = 2  # read-ahead of the long chains of small pages (see above)
 
 
 def prefetched(source: Iterable[T], depth: int = 1) -> Iterator[T]:

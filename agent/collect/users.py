@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.collect.base import CollectContext, Stager, side_by_side, stage_listing, with_unset
-from agent.collect.prefetch import prefetched
+from agent.collect.prefetch import CHAIN_DEPTH, prefetched
 from agent.db.catalog import KindResult
 from agent.graph.client import DeltaRound
 
@@ -86,7 +86,7 @@ def _list_users(ctx: CollectContext, stager: Stager) -> None:
 def _all_managers(ctx: CollectContext, stager: Stager) -> None:
     round_ = ctx.graph.delta("/users/delta", params={"$select": "id,manager"})
     done = 0
-    for page in prefetched(round_.pages()):
+    for page in prefetched(round_.pages(), CHAIN_DEPTH):
         _stage_managers(ctx, stager, page.items, full=True)
         done += len(page.items)
         ctx.report("userManager", done)
