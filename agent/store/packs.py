@@ -254,11 +254,13 @@ class PackWriter:
         self._num = 0
         self._end = 0  # bytes in the pack file (the buffer comes after)
         self._buffer = bytearray()
-        # Records in the buffer: raw id -> (offset in buffer, length)
-        self._buffered: dict[bytes, tuple[int, int]] = {}
-        # Records in the pack file, not yet in the index: raw id -> (offset in pack, length).
-        # A record moves buffer -> pack -> index, each step adding before the last removes.
-        self._unindexed: dict[bytes, tuple[int, int]] = {}
+        # Records in the buffer: raw id -> its index row (raw id, offset in pack, length); the
+        # buffer is written at ``_end``, so the offset is known when the record is appended.
+        self._buffered: dict[bytes, tuple[bytes, int, int]] = {}
+        # Records in the pack file, not yet in the index: raw id -> index row. A record moves
+        # buffer -> pack -> index, each step adding before the last removes. Rows, not
+        # (offset, length) pairs: the moves are dict merges and a sort, no loop per record.
+        self._unindexed: dict[bytes, tuple[bytes, int, int]] = {}
         self._dirty = False  # written since the last sync
 
     def holds(self, raw_id: bytes) -> bool:
@@ -272,10 +274,10 @@ class PackWriter:
                 return  # another thread stored the same content meanwhile
             if self._fd is None:
                 self._open_pack()
-            start = len(self._buffer) + RECORD.size
+            start = self._end + len(self._buffer) + RECORD.size
             self._buffer += RECORD.pack(raw_id, len(sealed))
             self._buffer += sealed
-            self._buffered[raw_id] = (start, len(sealed))
+            self._buffered[raw_id] = (raw_id, start, len(sealed))
             self._dirty = True
             if len(self._buffer) >= BUFFER_BYTES:
                 self._write()
@@ -312,7 +314,7 @@ class PackWriter:
             except BaseException:
                 os.ftruncate(fd, start)
                 raise
-            self._unindexed[raw_id] = (start + RECORD.size, length)
+            self._unindexed[raw_id] = (raw_id, start + RECORD.size, length)
             self._end = start + RECORD.size + length
             self._dirty = True
             if self._end >= PACK_BYTES:
@@ -324,16 +326,17 @@ class PackWriter:
     def pending_blob(self, raw_id: bytes) -> bytes | None:
         """A blob appended and not yet in the index (read before the index knows it)."""
         with self._lock:
-            where = self._buffered.get(raw_id)
-            if where is not None:
-                return bytes(self._buffer[where[0] : sum(where)])
-            where = self._unindexed.get(raw_id)
-            if where is None or self._fd is None:
+            row = self._buffered.get(raw_id)
+            if row is not None:
+                start = row[1] - self._end
+                return bytes(self._buffer[start : start + row[2]])
+            row = self._unindexed.get(raw_id)
+            if row is None or self._fd is None:
                 return None
             if hasattr(os, "pread"):
-                return os.pread(self._fd, where[1], where[0])
-            os.lseek(self._fd, where[0], os.SEEK_SET)  # Windows (_write seeks before writing)
-            return os.read(self._fd, where[1])
+                return os.pread(self._fd, row[2], row[1])
+            os.lseek(self._fd, row[1], os.SEEK_SET)  # Windows (_write seeks before writing)
+            return os.read(self._fd, row[2])
 
     def flush(self) -> None:
         """Everything appended in the pack file and in the index (not a sync)."""
@@ -387,10 +390,7 @@ class PackWriter:
             return
         os.lseek(self._fd, self._end, os.SEEK_SET)
         _write_all(self._fd, self._buffer)
-        base = self._end
-        self._unindexed.update(
-            (raw, (base + start, length)) for raw, (start, length) in self._buffered.items()
-        )
+        self._unindexed.update(self._buffered)
         self._end += len(self._buffer)
         self._buffer = bytearray()
         self._buffered = {}
@@ -398,7 +398,7 @@ class PackWriter:
     def _index_rows(self) -> None:
         if not self._unindexed or self._fd is None:
             return
-        rows = sorted((raw, offset, length) for raw, (offset, length) in self._unindexed.items())
+        rows = sorted(self._unindexed.values())
         self._index.add(self._num, rows, self._end)
         self._unindexed = {}
 
