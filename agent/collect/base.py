@@ -41,11 +41,14 @@ def clean(obj: dict[str, Any], volatile: Iterable[str] = ()) -> dict[str, Any]:
     dotted name ("licenseAssignmentStates.lastUpdatedDateTime") drops a nested property, in
     each item of a list too."""
     drop, nested = _volatile(tuple(volatile))
-    # Most objects have nothing to drop at the top: one scan of the keys in C, then a copy.
+    # Most objects have nothing to drop at the top: one scan of the keys in C; with nothing
+    # nested to drop either, the object itself (what is stored is only read, never changed).
     if "@" in "".join(obj) or not drop.isdisjoint(obj):
         out = {
             k: v for k, v in obj.items() if k not in drop and ("@" not in k or k == "@odata.type")
         }
+    elif not nested:
+        return obj
     else:
         out = dict(obj)
     for head, rest in nested:
@@ -76,6 +79,8 @@ def with_unset(kind: KindSpec, obj: dict[str, Any]) -> dict[str, Any]:
     [] (not null) for an emptied collection."""
     if kind.entity_type is None or not kind.select:
         return obj
+    if obj.keys() >= _selected_names(kind.entity_type, kind.select):
+        return obj  # a list read's object has them all: one set comparison in C
     missing = [(n, c) for n, c in _selected(kind.entity_type, kind.select) if n not in obj]
     if not missing:
         return obj
@@ -105,6 +110,11 @@ def side_by_side(tasks: Sequence[Callable[[], None]]) -> None:
     with ThreadPoolExecutor(len(tasks), thread_name_prefix="chain") as pool:
         for future in [pool.submit(task) for task in tasks]:
             future.result()
+
+
+@lru_cache(maxsize=64)
+def _selected_names(entity_type: str, select: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(name for name, _ in _selected(entity_type, select))
 
 
 @lru_cache(maxsize=64)
