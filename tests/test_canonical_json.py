@@ -84,3 +84,11 @@ def test_stored_objects_keep_their_ids(tmp_path: Path) -> None:
     repo = Repository.init(tmp_path / "repo", key)
     for obj in [*EDGES, *tenant_objects()[:200]]:
         assert repo.blob_id(obj) == repo.put_canonical(original(obj)) == repo.put(obj)
+
+
+def test_stored_objects_read_back_exactly(tmp_path: Path) -> None:
+    """What get() returns is what json.loads reads from the stored text: an integer beyond
+    64 bits stays an integer, a float the same float, NaN and deep nesting still read."""
+    repo = Repository.init(tmp_path / "repo", RepositoryKey.generate())
+    for obj in [*EDGES, *tenant_objects()[:200]]:
+        assert repr(repo.get(repo.put(obj))) == repr(json.loads(canonical_json(obj)))

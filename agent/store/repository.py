@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import threading
 import time
 import weakref
@@ -76,6 +77,20 @@ def canonical_json(obj: Any) -> bytes:
 
 
 _LEAF_TYPES = frozenset((str, int, bool, type(None)))
+# 19 digits in a row: maybe an integer beyond 64 bits, which orjson would read as a float.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+def decode_json(payload: bytes) -> Any:
+    """``json.loads(payload)``, by orjson (several times faster) where it reads the same
+    value: not for text holding NaN or Infinity (orjson refuses them) nor a run of 19 digits
+    (an integer orjson might read as a float; in a string it is only a false alarm)."""
+    if _LONG_DIGITS.search(payload) is None:
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(payload)
 
 
 def _plain(value: dict[Any, Any] | list[Any]) -> bool:
@@ -318,7 +333,7 @@ class Repository:
     def get(self, blob_id: str) -> Any:
         payload = self._payload(blob_id, _JSON)
         try:
-            return json.loads(payload)
+            return decode_json(payload)
         except ValueError:
             raise _damaged(blob_id, "content is not JSON") from None
 
