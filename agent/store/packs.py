@@ -35,6 +35,8 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 
 from agent.store.id_filter import IdFilter
@@ -54,6 +56,12 @@ MAX_BLOB_BYTES = (1 << 32) - 1
 # only when most of them were new content, as in a first backup; a backup of mostly stored
 # content, or a small one, never pays for it.
 FILTER_WINDOW = 20_000
+# Index rows per INSERT statement (3 parameters each: under SQLite's historical limit of 999).
+# Not executemany: SQLite's module lets go of the GIL around every row's step, and taking it
+# back waits behind the agent's other threads — 16,000 waits per batch of rows, with the
+# writer's lock held, so every put waited too. One statement per 333 rows also costs a
+# quarter less CPU.
+INSERT_ROWS = 333
 _O_BINARY = getattr(os, "O_BINARY", 0)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pack (
@@ -63,6 +71,12 @@ CREATE TABLE IF NOT EXISTS blob (
     id BLOB PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
     length INTEGER NOT NULL) WITHOUT ROWID;
 """
+
+
+@lru_cache(maxsize=8)
+def _insert_rows(pack: int, count: int) -> str:
+    values = ",".join([f"(?,{pack},?,?)"] * count)
+    return f"INSERT OR IGNORE INTO blob(id, pack, offset, length) VALUES{values}"
 
 
 def try_lock(fd: int, *, wait: bool = False) -> bool:
@@ -188,10 +202,11 @@ class PackIndex:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(
-                    f"INSERT OR IGNORE INTO blob(id, pack, offset, length) VALUES(?, {pack}, ?, ?)",
-                    rows,
-                )
+                for start in range(0, len(rows), INSERT_ROWS):
+                    chunk = rows[start : start + INSERT_ROWS]
+                    self._db.execute(
+                        _insert_rows(pack, len(chunk)), list(chain.from_iterable(chunk))
+                    )
                 self._db.execute("UPDATE pack SET written=? WHERE num=?", (written, pack))
                 self._db.execute("COMMIT")
             except BaseException:
