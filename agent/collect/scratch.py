@@ -18,6 +18,8 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -94,8 +96,9 @@ class GroupScratch:
             ),
         )
         if members:
-            self._db.executemany(
-                "INSERT INTO edge VALUES(?,?,?,?,?)",
+            _insert_rows(
+                self._db,
+                "INSERT INTO edge VALUES",
                 [
                     (
                         group_id,
@@ -144,8 +147,9 @@ class GroupScratch:
             raise
 
     def _insert_previous(self, group_id: str, members: list[dict[str, Any]]) -> None:
-        self._db.executemany(
-            "INSERT OR REPLACE INTO prev VALUES(?,?,?)",
+        _insert_rows(
+            self._db,
+            "INSERT OR REPLACE INTO prev VALUES",
             [(group_id, m["id"], m["@odata.type"]) for m in members],
         )
 
@@ -185,6 +189,26 @@ class GroupScratch:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _insert_rows(db: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]]) -> None:
+    """``db.executemany(head + "(?,…)", rows)`` as one statement per up to 999 parameters,
+    rows in order (a later row gets a higher rowid, as with executemany). Not executemany:
+    SQLite's module lets go of the GIL around every row's step, and taking it back waits
+    behind the agent's other threads — once per member of a page."""
+    if not rows:
+        return
+    width = len(rows[0])
+    per = 999 // width
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        db.execute(_values_sql(head, width, len(chunk)), list(chain.from_iterable(chunk)))
+
+
+@lru_cache(maxsize=32)
+def _values_sql(head: str, width: int, count: int) -> str:
+    row = "(" + ",".join("?" * width) + ")"
+    return head + ",".join([row] * count)
 
 
 def _member_slices(parts: Iterable[bytes]) -> Iterator[list[dict[str, Any]]]:
@@ -259,7 +283,7 @@ class RelationScratch:
                 (str(i["id"]), _link_text(i.get("@odata.type", _DIRECTORY_OBJECT), i["id"]))
                 for i in items
             ]
-        self._db.executemany("INSERT INTO item(sort_key, json) VALUES(?,?)", rows)
+        _insert_rows(self._db, "INSERT INTO item(sort_key, json) VALUES", rows)
 
     def object_parts(self, key: str, parent_id: str, relation: str) -> Iterator[bytes]:
         """``canonical_json({key: parent_id, relation: [the items sorted]})`` in parts of
