@@ -48,22 +48,43 @@ def parse_select(
     return names
 
 
+# (kind, selected names) -> what project() writes after id: (name, is a collection).
+_PLANS: dict[tuple[str, tuple[str, ...] | None], tuple[tuple[str, bool], ...]] = {}
+
+
+# The last plan used, by the identity of its select list (a page projects every row with the
+# same list; holding the list keeps its identity from being reused).
+_LAST: tuple[str, list[str] | None, tuple[tuple[str, bool], ...]] = ("", None, ())
+
+
+def _plan(kind: str, select: list[str] | None) -> tuple[tuple[str, bool], ...]:
+    global _LAST
+    last = _LAST
+    if last[1] is select and last[0] == kind:
+        return last[2]
+    key = (kind, tuple(select) if select is not None else None)
+    plan = _PLANS.get(key)
+    if plan is None:
+        names = select if select is not None else DEFAULT_SELECT[kind]
+        navigation, collections = NAVIGATION[kind], COLLECTIONS[kind]
+        plan = tuple((n, n in collections) for n in names if n != "id" and n not in navigation)
+        if len(_PLANS) > 4096:  # selects come from clients: keep the cache bounded
+            _PLANS.clear()
+        _PLANS[key] = plan
+    _LAST = (kind, select, plan)
+    return plan
+
+
 def project(
     kind: str, row: dict[str, Any], select: list[str] | None, *, omit_unset: bool = False
 ) -> dict[str, Any]:
     """The row as Graph serialises it: id first, unset scalars null and collections []."""
-    names = select if select is not None else list(DEFAULT_SELECT[kind])
     out: dict[str, Any] = {"id": row["id"]}
-    collections = COLLECTIONS[kind]
-    for name in names:
-        if name == "id" or name in NAVIGATION[kind]:
-            continue
+    for name, collection in _plan(kind, select):
         if name in row:
             out[name] = row[name]
-        elif omit_unset:
-            continue
-        else:
-            out[name] = [] if name in collections else None
+        elif not omit_unset:
+            out[name] = [] if collection else None
     return out
 
 
