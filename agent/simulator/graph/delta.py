@@ -25,6 +25,9 @@ DEFAULT_PAGE = 100
 # staff on Microsoft Q&A, May 2025).
 MAX_PAGE = 200
 MEMBERS_PER_PAGE = 1000  # member entries a page carries before a big group continues
+# One object of a full round's page: its row (a copy), whether the page only continues its
+# members, and the member ids the page carries for it (groups with members selected).
+_Part = tuple[dict[str, Any], bool, list[str] | None]
 _ID_EQ = re.compile(r"^\s*id\s+eq\s+'([0-9a-fA-F-]{36})'\s*$")
 
 
@@ -151,10 +154,13 @@ class DeltaRequest:
 
     def _serve(self, state: dict[str, Any]) -> dict[str, Any]:
         size = _page_size(self.headers)
-        with self.d.lock:
-            items, cursor = (self._full if state["mode"] == "full" else self._incremental)(
-                state, size
-            )
+        if state["mode"] == "full":
+            with self.d.lock:  # held to copy the page's rows, not to build its items
+                parts, cursor = self._full(state, size)
+            items = [self._full_item(*part) for part in parts]
+        else:
+            with self.d.lock:
+                items, cursor = self._incremental(state, size)
         body: dict[str, Any] = {"@odata.context": self._context(state["s"]), "value": items}
         if cursor is None:
             done = {
@@ -194,9 +200,10 @@ class DeltaRequest:
         return item
 
     def _member_entry(self, oid: str, removed: bool) -> dict[str, Any]:
-        kind = self.d.kind_of(oid) or (
-            self.d.deleted[oid].kind if oid in self.d.deleted else "user"
-        )
+        kind = self.d.kind_of(oid)
+        if kind is None:  # removed: a soft-deleted object keeps its type
+            gone = self.d.deleted.get(oid)
+            kind = gone.kind if gone is not None else "user"
         entry: dict[str, Any] = {"@odata.type": ODATA_TYPE[kind], "id": oid}
         if removed:
             entry["@removed"] = {"reason": "deleted"}
@@ -204,21 +211,21 @@ class DeltaRequest:
 
     # -- full round --------------------------------------------------------------------
 
-    def _full(
-        self, state: dict[str, Any], size: int
-    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    def _full(self, state: dict[str, Any], size: int) -> tuple[list[_Part], dict[str, Any] | None]:
+        """The page's objects (caller holds the lock): a copy of each row, or only its id when
+        the page continues its members, with the member ids the page carries for it."""
         self.state_select = state["s"]
         ids = set(state["f"]) if state["f"] else None
-        items: list[dict[str, Any]] = []
+        parts: list[_Part] = []
         budget = MEMBERS_PER_PAGE
         resume: str | None = state["mc"]
         for pos, row in self.d.scan(self.kind, int(state["c"])):
             if ids is not None and row["id"] not in ids:
                 continue
-            if len(items) >= size:
-                return items, {"c": pos, "mc": None}
+            if len(parts) >= size:
+                return parts, {"c": pos, "mc": None}
             continuing = resume is not None and pos == int(state["c"])
-            item: dict[str, Any] = {"id": row["id"]} if continuing else self._item(row, None)
+            copy = {"id": row["id"]} if continuing else dict(row)
             if self.kind == "group" and self._wants("members"):
                 members = self.d.sorted_members(row["id"])
                 start = (
@@ -227,14 +234,22 @@ class DeltaRequest:
                 take = members[start : start + budget]
                 left = len(members) - start
                 if not take and left:
-                    return items, {"c": pos, "mc": resume if continuing else None}
-                item["members@delta"] = [self._member_entry(m, False) for m in take]
+                    return parts, {"c": pos, "mc": resume if continuing else None}
                 budget -= len(take)
+                parts.append((copy, continuing, take))
                 if len(take) < left:
-                    items.append(item)
-                    return items, {"c": pos, "mc": take[-1]}
-            items.append(item)
-        return items, None
+                    return parts, {"c": pos, "mc": take[-1]}
+                continue
+            parts.append((copy, continuing, None))
+        return parts, None
+
+    def _full_item(
+        self, row: dict[str, Any], continuing: bool, members: list[str] | None
+    ) -> dict[str, Any]:
+        item: dict[str, Any] = {"id": row["id"]} if continuing else self._item(row, None)
+        if members is not None:
+            item["members@delta"] = [self._member_entry(m, False) for m in members]
+        return item
 
     # -- incremental round -------------------------------------------------------------
 

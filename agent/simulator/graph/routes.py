@@ -118,21 +118,27 @@ def list_objects(kind: str) -> Callable[[Context], Response]:
         match = parse_filter(kind, opts.get("$filter"))
         want_count = _check_count(ctx, opts)
         d = ctx.directory
-        items: list[dict[str, Any]] = []
+        picked: list[tuple[dict[str, Any], Any]] = []  # (a copy of the row, its expansion)
         next_cursor = None
-        with d.lock:
+        with d.lock:  # held to copy the page's rows; their items are built after it
             rows = (r for r in d.scan(kind, int(cursor or 0)) if match is None or match(r[1]))
             for pos, row in rows:
-                if len(items) == top:
+                if len(picked) == top:
                     next_cursor = pos
                     break
-                item = project(kind, row, select)
-                if expand:
-                    item[expand.name] = _expanded(d, kind, row["id"], expand.name, expand.select)
-                items.append(item)
+                value = (
+                    _expanded(d, kind, row["id"], expand.name, expand.select) if expand else None
+                )
+                picked.append((dict(row), value))
             count = None
             if want_count and cursor is None:
                 count = sum(1 for _, r in d.scan(kind, 0) if match is None or match(r))
+        items: list[dict[str, Any]] = []
+        for row, value in picked:
+            item = project(kind, row, select)
+            if expand:
+                item[expand.name] = value
+            items.append(item)
         return _page(ctx, opts, items, next_cursor, f"{kind}s", count)
 
     return handler

@@ -93,24 +93,30 @@ def list_kind(kind: str, *, paged: bool = True) -> Handler:
         match = parse_filter(kind, opts.get("$filter"))
         want_count = _check_count(ctx, opts)
         d = ctx.directory
-        items: list[dict[str, Any]] = []
+        picked: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []  # (row copy, expansion)
         next_cursor = None
-        with d.lock:
+        with d.lock:  # held to copy the page's rows; their items are built after it
             for pos, row in d.scan(kind, int(cursor or 0)):
                 if match is not None and not match(row):
                     continue
-                if len(items) == top:
+                if len(picked) == top:
                     next_cursor = pos
                     break
-                item = project(kind, row, select)
+                value: list[dict[str, Any]] = []
                 if expand:  # … with at most 20 related objects each and no nextLink for them
                     targets = d.objects.sorted_targets(f"{kind}.{expand.name}", row["id"])
                     live = (t for t in (_typed(d, t, expand.select) for t in targets) if t)
-                    item[expand.name] = list(islice(live, EXPAND_ITEMS))
-                items.append(item)
+                    value = list(islice(live, EXPAND_ITEMS))
+                picked.append((dict(row), value))
             count = None
             if want_count and cursor is None:
                 count = sum(1 for _, r in d.scan(kind, 0) if match is None or match(r))
+        items: list[dict[str, Any]] = []
+        for row, value in picked:
+            item = project(kind, row, select)
+            if expand:
+                item[expand.name] = value
+            items.append(item)
         return _page(ctx, opts, items, next_cursor, _context(PATHS[kind]), count)
 
     return handler
@@ -148,6 +154,10 @@ def _typed(d: Directory, oid: str, select: list[str] | None) -> dict[str, Any] |
     row = d.row(kind, oid) if kind else None
     if kind is None or row is None:
         return None  # deleted: hidden until it is restored
+    return _typed_row(kind, row, select)
+
+
+def _typed_row(kind: str, row: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
     names = [n for n in select if is_property(kind, n)] if select is not None else None
     return {"@odata.type": ODATA_TYPE[kind], **project(kind, row, names)}
 
@@ -187,25 +197,25 @@ def linked(kind: str, relation: str) -> Handler:
             top = parse_top(opts.get("$top"))
             want_count = _check_count(ctx, opts)
             targets = d.objects.sorted_targets(f"{kind}.{relation}", ctx.params["id"])
-            items: list[dict[str, Any]] = []
-            last: str | None = None
+            picked: list[tuple[str, dict[str, Any]]] = []  # (kind, a copy of the row)
             more = False
             start = bisect.bisect_right(targets, cursor) if cursor else 0
             for index in range(start, len(targets)):
                 oid = targets[index]
-                if d.kind_of(oid) is None:
+                target = d.kind_of(oid)
+                row = d.row(target, oid) if target else None
+                if target is None or row is None:
                     continue  # deleted: hidden until it is restored
-                if len(items) == top:
+                if len(picked) == top:
                     more = True
                     break
-                item = _typed(d, oid, select)
-                if item is not None:
-                    items.append(item)
-                    last = oid
+                picked.append((target, dict(row)))
             count = None
             if want_count and cursor is None:
                 count = sum(1 for t in targets if d.kind_of(t) is not None)
-        return _page(ctx, opts, items, last if more else None, "directoryObjects", count)
+        items = [_typed_row(target, row, select) for target, row in picked]
+        last = picked[-1][1]["id"] if more else None
+        return _page(ctx, opts, items, last, "directoryObjects", count)
 
     return handler
 
