@@ -220,3 +220,22 @@ def test_a_compare_job_stages_without_writing_versions(catalog: Catalog, db_path
     assert version_rows(db_path) == rows
     catalog.discard_staging(job)
     assert version_rows(db_path) == rows
+
+
+def test_a_late_discard_of_a_job_found_dead_leaves_the_next_job_alone(catalog: Catalog) -> None:
+    """An agent that lost its job (its heartbeat went stale, another agent took over) and
+    then fails discards only its own staging: the new job's early versions stay."""
+    first_snapshot(catalog)
+    old = start(catalog, "full")
+    catalog.stage(old, [put("user", "n1")])
+    assert catalog.interrupt_stale_jobs(
+        host="host-a", is_alive=lambda pid: False, stale_after_s=3600
+    ) == [old]
+    new = start(catalog, "full")
+    catalog.stage(new, [put("user", "n2")])  # new to the catalog: written with its batch
+    catalog.discard_staging(old)  # the old agent's error path, late
+    catalog.record_kind(new, KindResult("user", "succeeded", "incremental"))
+    snap = catalog.commit_snapshot(new)
+    assert state(catalog, snap.seq)[("user", "n2")] == blob("n2:v1")
+    assert ("user", "n1") not in state(catalog, snap.seq)
+    assert catalog.verify_chain() == []

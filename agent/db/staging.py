@@ -146,6 +146,11 @@ def undo_prepared(conn: Connection, job_id: int) -> None:
     if job is None or job.job_type != "backup":
         return
     tenant = job.tenant
+    other = conn.execute(
+        select(JOB.c.id).where(JOB.c.running_tenant == tenant, JOB.c.id != job_id)
+    ).first()
+    if other is not None:
+        return  # found dead and undone then; what is past the last snapshot is the new job's
     last = last_seq(conn, tenant)
     v = VERSION
     conn.execute(delete(v).where(v.c.tenant == tenant, v.c.valid_from_seq > last))
