@@ -7,7 +7,6 @@ repository key, and commands that fail on config never touch the network.
 from __future__ import annotations
 
 import socket
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +28,6 @@ from agent.store.keys import RepositoryKey
 from agent.store.repository import Repository
 
 USER_AGENT = f"entra-backup/{__version__}"
-# A backup's page chains are threads that wait on the network, then need the GIL briefly to
-# read and decode the answer; while other threads store pages (CPU-bound), each of those
-# hand-overs waits out the interpreter's switch interval, 5 ms by default, several times a page.
-# 0.5 ms makes the wait a tenth for a few per cent more CPU (bench/backup_bench.py, 20k users
-# on a loaded machine: a groups delta page every 122 ms instead of 155, wall -15%).
-SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass
@@ -52,7 +45,6 @@ class Runtime:
         self.config = config
         self.host = socket.gethostname()
         tune_allocator()  # peak memory flat in tenant size and run length (memory.py)
-        sys.setswitchinterval(SWITCH_INTERVAL_S)  # the process's threads are ours
         self._lock = threading.Lock()
         self._catalog: Catalog | None = None
         self._repository: Repository | None = None

@@ -36,9 +36,9 @@ log = logging.getLogger("entra_backup.backup")
 
 # Collectors running at once. Most of a collector's time is a chain of requests waiting on
 # the network (each page names the next), so more chains than cores keep the tenant's RU budget
-# busy; the shared budget keeps them all under it together. Enough for every chain that grows
-# with the tenant to start at once (see _start_order).
-PARALLEL_COLLECTORS = 16
+# busy; the shared budget keeps them all under it together. More is not faster: at 100k users
+# 16 took 5% more agent CPU and 20 MB more memory for no shorter run (bench, 2026-11-27).
+PARALLEL_COLLECTORS = 8
 # Skip reason of an opt-in kind (KindSpec.opt_in) the tenant has not turned on.
 NOT_ENABLED = "not enabled for this tenant"
 # Collectors whose kinds come from one shared read (a groups delta round yields groups and
