@@ -160,6 +160,36 @@ def test_churn_summary_matches_what_delta_reports(small: tuple[Simulator, Graph]
         assert reasons[gid] == {"reason": "deleted"}
 
 
+def test_incremental_members_past_a_page_continue_without_losing_the_next_groups(
+    small: tuple[Simulator, Graph],
+) -> None:
+    """More member changes than a page carries: the group cut off continues on the next page,
+    and the groups after it on that page keep every one of their changes."""
+    sim, g = small
+    d = sim.tenants["contoso"].directory
+    _, link, _ = g.delta("/groups/delta", **{"$select": "id,members"})
+    first, second, third = (x["id"] for x in d.groups()[:3])
+    newcomers = [
+        d.create_user(displayName=f"N{i}", mailNickname=f"n{i}")["id"] for i in range(1300)
+    ]
+    for user in newcomers[:700]:
+        d.add_member(first, user)
+    for user in newcomers[700:1290]:
+        d.add_member(second, user)
+    for user in newcomers[1290:]:
+        d.add_member(third, user)
+    items, _, pages = g.delta(link)
+    assert pages >= 2
+    added: dict[str, set[str]] = {}
+    for item in items:
+        added.setdefault(item["id"], set()).update(
+            m["id"] for m in item.get("members@delta", []) if "@removed" not in m
+        )
+    assert added[first] == set(newcomers[:700])
+    assert added[second] == set(newcomers[700:1290])
+    assert added[third] == set(newcomers[1290:])
+
+
 def test_delta_tracks_only_selected_properties(small: tuple[Simulator, Graph]) -> None:
     sim, g = small
     d = sim.tenants["contoso"].directory

@@ -289,13 +289,15 @@ class DeltaRequest:
             continuing = index == start and offset > 0
             item: dict[str, Any] = {"id": oid} if continuing else self._item(row, change.props)
             if self.kind == "group" and self._wants("members") and change.members:
-                entries = sorted(change.members.items())[offset:]
+                # Only the group continued from the last page starts past its first entries.
+                skip = offset if continuing else 0
+                entries = sorted(change.members.items())[skip:]
                 take = entries[:budget]
                 item["members@delta"] = [self._member_entry(m, not added) for m, added in take]
                 budget -= len(take)
                 if len(take) < len(entries):
                     items.append(item)
-                    return items, {"c": index, "mc": offset + len(take)}
+                    return items, {"c": index, "mc": skip + len(take)}
             elif self.minimal and len(item) == 1 and not change.props:
                 continue
             items.append(item)
