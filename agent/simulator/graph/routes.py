@@ -133,15 +133,24 @@ def list_objects(kind: str) -> Callable[[Context], Response]:
             count = None
             if want_count and cursor is None:
                 count = sum(1 for _, r in d.scan(kind, 0) if match is None or match(r))
-        items: list[dict[str, Any]] = []
-        for row, value in picked:
-            item = project(kind, row, select)
-            if expand:
-                item[expand.name] = value
-            items.append(item)
+        items = page_items(kind, picked, select, expand.name if expand else None)
         return _page(ctx, opts, items, next_cursor, f"{kind}s", count)
 
     return handler
+
+
+def page_items(
+    kind: str, picked: list[tuple[dict[str, Any], Any]], select: Any, expanded: str | None
+) -> list[dict[str, Any]]:
+    """A list page's items from the rows copied under the lock (built after it is released),
+    each with its expanded relationship when there is one."""
+    items: list[dict[str, Any]] = []
+    for row, value in picked:
+        item = project(kind, row, select)
+        if expanded:
+            item[expanded] = value
+        items.append(item)
+    return items
 
 
 def _expanded(d: Directory, kind: str, oid: str, name: str, select: list[str]) -> Any:

@@ -38,6 +38,7 @@ from agent.simulator.graph.routes import (
     _options,
     _page,
     delta,
+    page_items,
 )
 from agent.simulator.httpserver import Response
 
@@ -111,12 +112,7 @@ def list_kind(kind: str, *, paged: bool = True) -> Handler:
             count = None
             if want_count and cursor is None:
                 count = sum(1 for _, r in d.scan(kind, 0) if match is None or match(r))
-        items: list[dict[str, Any]] = []
-        for row, value in picked:
-            item = project(kind, row, select)
-            if expand:
-                item[expand.name] = value
-            items.append(item)
+        items = page_items(kind, picked, select, expand.name if expand else None)
         return _page(ctx, opts, items, next_cursor, _context(PATHS[kind]), count)
 
     return handler
