@@ -11,7 +11,8 @@ import pytest
 from agent.store.id_filter import IdFilter
 from agent.store.keys import RepositoryKey
 from agent.store.packs import BUFFER_BYTES, FILTER_WINDOW, INDEX_ROWS, PackIndex
-from agent.store.repository import Repository
+from agent.store.repository import Repository, canonical_json
+from agent.store.sealing import HEADER_BYTES, MAGIC, NONCE_BYTES, Sealer
 
 
 def test_a_first_backup_and_the_next_store_each_object_once(tmp_path: Path) -> None:
@@ -107,3 +108,52 @@ def test_blobs_written_before_the_index_knows_them_are_found_and_read(tmp_path: 
     repo.sync()
     assert all(other.get(b) == o for b, o in zip(ids, objects, strict=True))
     assert repo.stats()[0] == len(objects)
+
+
+def test_a_page_stored_at_once_is_what_storing_each_object_gives(tmp_path: Path) -> None:
+    """A collector stores a page's objects together (one compressor call): the same ids, the
+    same content read back and verified, a repeat stored once, and a fresh nonce per blob."""
+    key = RepositoryKey.generate()
+    repo = Repository.init(tmp_path / "repo", key)
+    page = [
+        {"id": f"user-{i}", "displayName": f"User {i}", "jobTitle": "x" * i} for i in range(300)
+    ]
+    payloads = [canonical_json(o) for o in page]
+    blobs = [(repo.canonical_id(p), p) for p in payloads]
+    repo.put_canonical_many([*blobs, blobs[0]])  # a repeat within the page too
+    repo.sync()
+    assert [blob_id for blob_id, _ in blobs] == [repo.blob_id(o) for o in page]
+    assert repo.stats()[0] == len(page)
+    for (blob_id, _), obj in zip(blobs, page, strict=True):
+        assert repo.get(blob_id) == obj and repo.check_blob(blob_id) is None
+    assert [repo.put(o) for o in page] == [blob_id for blob_id, _ in blobs]  # found: kept once
+    repo.sync()
+    assert repo.stats()[0] == len(page)
+    assert len({_nonce(repo, blob_id) for blob_id, _ in blobs}) == len(page)
+
+
+def _nonce(repo: Repository, blob_id: str) -> bytes:
+    """The nonce a stored blob was sealed with (after its magic and version byte)."""
+    found = repo.location(blob_id)
+    assert found is not None
+    path, offset, _ = found
+    with path.open("rb") as fh:
+        fh.seek(offset + HEADER_BYTES - NONCE_BYTES)
+        return fh.read(NONCE_BYTES)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX only")
+def test_a_forked_process_never_seals_with_its_parents_next_nonce(tmp_path: Path) -> None:
+    """Nonces are drawn from the OS many at a time; a fork must not hand the parent's unused
+    ones to the child, which would seal with the nonce the parent uses next."""
+    sealer = Sealer(RepositoryKey.generate().encryption_key)
+    sealer.seal("a" * 64, b"j", b"{}")  # the parent has drawn nonces it has not used yet
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report the nonce of its first blob, then leave at once
+        os.write(write_end, sealer.seal("b" * 64, b"j", b"{}")[len(MAGIC) + 1 :][:NONCE_BYTES])
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child_nonce = os.read(read_end, NONCE_BYTES)
+    parent_nonce = sealer.seal("b" * 64, b"j", b"{}")[len(MAGIC) + 1 :][:NONCE_BYTES]
+    assert len(child_nonce) == NONCE_BYTES and child_nonce != parent_nonce

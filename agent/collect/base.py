@@ -22,7 +22,7 @@ from agent.graph.client import GraphClient
 from agent.kinds.spec import KindSpec
 from agent.portal import PortalClient
 from agent.schema.csdl import load_schema
-from agent.store.repository import Repository
+from agent.store.repository import Repository, canonical_json
 
 if TYPE_CHECKING:
     from agent.collect.audit_feed import AuditFeed
@@ -135,6 +135,8 @@ class Stager:
         self._ctx = ctx
         self.kind = kind
         self._buffer: list[StagedObject] = []
+        # Objects put since the last flush, stored together then (Repository.put_canonical_many)
+        self._unsealed: list[tuple[str, bytes]] = []
         self.result = KindResult(kind=kind.name, status="succeeded", mode=ctx.mode_for(kind))
         self._started = time.monotonic()
 
@@ -145,7 +147,9 @@ class Stager:
         stored = clean(obj, self.kind.volatile)
         missing = self.kind.key not in stored and self.kind.singleton
         object_id = self.kind.name if missing else str(stored[self.kind.key])
-        blob_id = self._ctx.repo.put(stored)
+        payload = canonical_json(stored)
+        blob_id = self._ctx.repo.canonical_id(payload)
+        self._unsealed.append((blob_id, payload))  # stored at the page's end (flush)
         if children:
             self._ctx.catalog.record_blob_children(blob_id, children)
         # No label in the catalog: names and UPNs are directory data and stay in the encrypted
@@ -157,7 +161,8 @@ class Stager:
     def put_canonical(self, object_id: str, payload: bytes) -> str:
         """Stage an object given as its canonical JSON (what ``put`` would store for it),
         for objects too large to hold as Python dicts cheaply."""
-        blob_id = self._ctx.repo.put_canonical(payload)
+        blob_id = self._ctx.repo.canonical_id(payload)
+        self._unsealed.append((blob_id, payload))
         self._add(StagedObject(self.kind.name, object_id, "", "put", blob_id))
         self.result.succeeded += 1
         return blob_id
@@ -165,7 +170,7 @@ class Stager:
     def put_canonical_parts(self, object_id: str, parts: Callable[[], Iterable[bytes]]) -> str:
         """``put_canonical`` for an object given as its canonical JSON in parts (see
         ``Repository.put_canonical_parts``: ``parts`` may be called twice)."""
-        blob_id = self._ctx.repo.put_canonical_parts(parts)
+        blob_id = self._ctx.repo.put_canonical_parts(parts, later=self._unsealed)
         self._add(StagedObject(self.kind.name, object_id, "", "put", blob_id))
         self.result.succeeded += 1
         return blob_id
@@ -190,8 +195,12 @@ class Stager:
             self.flush(force=True)
 
     def flush(self, *, force: bool = False) -> None:
-        """A page boundary: check for cancellation, and write the staged rows once a batch is
-        full (one catalog transaction per STAGE_BATCH rows, not one per page)."""
+        """A page boundary: store the page's objects, check for cancellation, and write the
+        staged rows once a batch is full (one catalog transaction per STAGE_BATCH rows, not
+        one per page)."""
+        if self._unsealed:
+            self._ctx.repo.put_canonical_many(self._unsealed)
+            self._unsealed = []
         if self._buffer and (force or len(self._buffer) >= STAGE_BATCH):
             self._ctx.catalog.stage(self._ctx.job_id, self._buffer)
             self._buffer = []

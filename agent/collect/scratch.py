@@ -18,12 +18,11 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from functools import lru_cache
-from itertools import chain
 from typing import Any
 
 import orjson
 
+from agent.db.rows import insert_rows
 from agent.store.repository import canonical_json
 
 # Rows fetched and written out per step when a member list is turned into text.
@@ -192,23 +191,7 @@ class GroupScratch:
 
 
 def _insert_rows(db: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]]) -> None:
-    """``db.executemany(head + "(?,…)", rows)`` as one statement per up to 999 parameters,
-    rows in order (a later row gets a higher rowid, as with executemany). Not executemany:
-    SQLite's module lets go of the GIL around every row's step, and taking it back waits
-    behind the agent's other threads — once per member of a page."""
-    if not rows:
-        return
-    width = len(rows[0])
-    per = 999 // width
-    for start in range(0, len(rows), per):
-        chunk = rows[start : start + per]
-        db.execute(_values_sql(head, width, len(chunk)), list(chain.from_iterable(chunk)))
-
-
-@lru_cache(maxsize=32)
-def _values_sql(head: str, width: int, count: int) -> str:
-    row = "(" + ",".join("?" * width) + ")"
-    return head + ",".join([row] * count)
+    insert_rows(db.execute, head, rows)  # not executemany: see agent/db/rows.py
 
 
 def _member_slices(parts: Iterable[bytes]) -> Iterator[list[dict[str, Any]]]:

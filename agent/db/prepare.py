@@ -36,6 +36,7 @@ from agent.db.engine import (
     last_seq,
     typed_str,
 )
+from agent.db.rows import driver_mark, insert_catalog_rows
 from agent.db.views import StagedObject
 
 _SAME = "same"  # prepare-internal: a put identical to the open version
@@ -116,7 +117,7 @@ def kind_lines(conn: Connection, tenant: str, seq: int, kind: str) -> Iterator[b
     The same query in plain SQL on the driver's cursor: a big kind's lines are on the
     critical path when its collector is the last to finish, and SQLAlchemy's rows cost more
     than the query."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = driver_mark(conn)
     collation = '"C"' if conn.dialect.name == "postgresql" else "BINARY"
     table = VERSION.name
     sql = (
@@ -180,7 +181,7 @@ def apply_new(conn: Connection, job_id: int, rows: list[StagedObject]) -> list[S
             puts.setdefault(row.kind, []).append(row.object_id)
     # Plain SQL on the driver's cursor: SQLAlchemy's handling of 500 bound ids costs more
     # than the index lookups themselves.
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = driver_mark(conn)
     cursor = conn.connection.cursor()
     try:
         for kind, ids in puts.items():
@@ -205,9 +206,10 @@ def apply_new(conn: Connection, job_id: int, rows: list[StagedObject]) -> list[S
     new = [r for r in rows if r.action == "put" and (r.kind, r.object_id) not in known]
     if new:
         seq = last_seq(conn, job.tenant) + 1
-        conn.exec_driver_sql(
+        insert_catalog_rows(
+            conn,
             f"INSERT INTO {VERSION.name} (tenant, kind, object_id, label, blob_id, valid_from_seq) "
-            f"VALUES ({', '.join([mark] * 6)})",
+            "VALUES",
             [
                 (job.tenant, r.kind, r.object_id, r.label, r.blob_id, seq)
                 for r in sorted(new, key=lambda r: (r.kind, r.object_id))

@@ -28,6 +28,7 @@ from agent.db.engine import (
     last_seq,
 )
 from agent.db.prepare import apply_new
+from agent.db.rows import insert_catalog_rows
 from agent.db.views import ACTIONS, StagedObject
 
 
@@ -48,8 +49,9 @@ class Staging(CatalogBase):
         with self._write() as conn:
             # puts of objects new to the catalog are written as versions at once (prepare.py)
             if rest := apply_new(conn, job_id, list(latest.values())):
-                conn.exec_driver_sql(
-                    _insert_staged(conn.dialect.paramstyle),
+                insert_catalog_rows(
+                    conn,
+                    _INSERT_STAGED,
                     [(job_id, r.kind, r.object_id, r.label, r.action, r.blob_id) for r in rest],
                 )
 
@@ -120,12 +122,7 @@ class Staging(CatalogBase):
 _STAGED_COLUMNS = ("job_id", "kind", "object_id", "label", "action", "blob_id")
 
 
-def _insert_staged(paramstyle: str) -> str:
-    # The catalog runs on sqlite3 ("qmark") or psycopg ("pyformat": %s positional) only
-    # (config/model.py checks database_url).
-    mark = "?" if paramstyle == "qmark" else "%s"
-    marks = ", ".join([mark] * len(_STAGED_COLUMNS))
-    return f"INSERT INTO {STAGED.name} ({', '.join(_STAGED_COLUMNS)}) VALUES ({marks})"
+_INSERT_STAGED = f"INSERT INTO {STAGED.name} ({', '.join(_STAGED_COLUMNS)}) VALUES"
 
 
 def discard(conn: Connection, job_id: int, *, committed: bool = False) -> None:

@@ -35,10 +35,9 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from functools import lru_cache
-from itertools import chain
 from pathlib import Path
 
+from agent.db.rows import insert_rows
 from agent.store.id_filter import IdFilter
 
 PACK_MAGIC = b"EBRP"
@@ -57,11 +56,6 @@ MAX_BLOB_BYTES = (1 << 32) - 1
 # content, or a small one, never pays for it.
 FILTER_WINDOW = 20_000
 # Index rows per INSERT statement (3 parameters each: under SQLite's historical limit of 999).
-# Not executemany: SQLite's module lets go of the GIL around every row's step, and taking it
-# back waits behind the agent's other threads — 16,000 waits per batch of rows, with the
-# writer's lock held, so every put waited too. One statement per 333 rows also costs a
-# quarter less CPU.
-INSERT_ROWS = 333
 _O_BINARY = getattr(os, "O_BINARY", 0)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pack (
@@ -71,12 +65,6 @@ CREATE TABLE IF NOT EXISTS blob (
     id BLOB PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
     length INTEGER NOT NULL) WITHOUT ROWID;
 """
-
-
-@lru_cache(maxsize=8)
-def _insert_rows(pack: int, count: int) -> str:
-    values = ",".join([f"(?,{pack},?,?)"] * count)
-    return f"INSERT OR IGNORE INTO blob(id, pack, offset, length) VALUES{values}"
 
 
 def try_lock(fd: int, *, wait: bool = False) -> bool:
@@ -202,11 +190,11 @@ class PackIndex:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for start in range(0, len(rows), INSERT_ROWS):
-                    chunk = rows[start : start + INSERT_ROWS]
-                    self._db.execute(
-                        _insert_rows(pack, len(chunk)), list(chain.from_iterable(chunk))
-                    )
+                insert_rows(  # not executemany: see agent/db/rows.py
+                    self._db.execute,
+                    "INSERT OR IGNORE INTO blob(id, pack, offset, length) VALUES",
+                    [(raw, pack, offset, length) for raw, offset, length in rows],
+                )
                 self._db.execute("UPDATE pack SET written=? WHERE num=?", (written, pack))
                 self._db.execute("COMMIT")
             except BaseException:
@@ -284,23 +272,28 @@ class PackWriter:
         return raw_id in self._buffered or raw_id in self._unindexed
 
     def append(self, raw_id: bytes, sealed: bytes) -> None:
+        self.append_many(((raw_id, sealed),))
+
+    def append_many(self, records: Iterable[tuple[bytes, bytes]]) -> None:
+        """Append (raw id, sealed bytes) records, taking the lock once for all of them."""
         with self._lock:
-            if raw_id in self._buffered or raw_id in self._unindexed:
-                return  # another thread stored the same content meanwhile
-            if self._fd is None:
-                self._open_pack()
-            start = self._end + len(self._buffer) + RECORD.size
-            self._buffer += RECORD.pack(raw_id, len(sealed))
-            self._buffer += sealed
-            self._buffered[raw_id] = (raw_id, start, len(sealed))
-            self._dirty = True
-            if len(self._buffer) >= BUFFER_BYTES:
-                self._write()
-                if self._end >= PACK_BYTES:
-                    self._index_rows()
-                    self._close_pack()
-                elif len(self._unindexed) >= INDEX_ROWS:
-                    self._index_rows()
+            for raw_id, sealed in records:
+                if raw_id in self._buffered or raw_id in self._unindexed:
+                    continue  # another thread stored the same content meanwhile
+                if self._fd is None:
+                    self._open_pack()
+                start = self._end + len(self._buffer) + RECORD.size
+                self._buffer += RECORD.pack(raw_id, len(sealed))
+                self._buffer += sealed
+                self._buffered[raw_id] = (raw_id, start, len(sealed))
+                self._dirty = True
+                if len(self._buffer) >= BUFFER_BYTES:
+                    self._write()
+                    if self._end >= PACK_BYTES:
+                        self._index_rows()
+                        self._close_pack()
+                    elif len(self._unindexed) >= INDEX_ROWS:
+                        self._index_rows()
 
     def append_parts(self, raw_id: bytes, sealed: Iterable[bytes]) -> None:
         """``append`` for a large blob given in parts: written straight to the pack, after

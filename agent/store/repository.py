@@ -30,7 +30,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -209,11 +209,36 @@ class Repository:
         raw = hmac.new(self._key.mac_key, payload, hashlib.sha256).digest()
         return self._store(raw, _JSON, payload)
 
-    def put_canonical_parts(self, parts: Callable[[], Iterable[bytes]]) -> str:
+    def canonical_id(self, payload: bytes) -> str:
+        """The blob id ``put_canonical(payload)`` gives, without storing anything."""
+        return hmac.new(self._key.mac_key, payload, hashlib.sha256).hexdigest()
+
+    def put_canonical_many(self, blobs: Sequence[tuple[str, bytes]]) -> None:
+        """Store (blob id from ``canonical_id``, canonical JSON) pairs: ``put_canonical`` for
+        each, the new ones sealed together (``Sealer.seal_many``: one compressor call)."""
+        self._store_many([(bytes.fromhex(blob_id), payload) for blob_id, payload in blobs], _JSON)
+
+    def _store_many(self, blobs: list[tuple[bytes, bytes]], type_byte: bytes) -> None:
+        new: dict[bytes, tuple[str, bytes, bytes]] = {}
+        for raw, payload in blobs:
+            blob_id = raw.hex()
+            if raw not in new and not self._has(raw, blob_id, for_put=True):
+                new[raw] = (blob_id, type_byte, payload)
+        if new:
+            writer = self._pack_writer()  # first: a write upgrades an older format
+            writer.append_many(zip(new, self._sealer.seal_many(list(new.values())), strict=True))
+
+    def put_canonical_parts(
+        self,
+        parts: Callable[[], Iterable[bytes]],
+        later: list[tuple[str, bytes]] | None = None,
+    ) -> str:
         """``put_canonical`` for an object whose canonical JSON ``parts()`` gives in parts.
         ``parts`` is called once for the id (and dedupe) and, when the text is larger than
         STREAM_BYTES and new, once more to seal and write it in parts: it must give the same
-        bytes each time (checked: a difference fails the put and stores nothing)."""
+        bytes each time (checked: a difference fails the put and stores nothing). With
+        ``later``, a small object is not stored now but added to it as (blob id, text), for
+        the caller's ``put_canonical_many``."""
         mac = hmac.new(self._key.mac_key, digestmod=hashlib.sha256)
         held: list[bytes] | None = []
         size = 0
@@ -226,7 +251,10 @@ class Repository:
                     held = None  # a large object: read again to be sealed
         raw = mac.digest()
         if held is not None:
-            return self._store(raw, _JSON, b"".join(held))
+            if later is None:
+                return self._store(raw, _JSON, b"".join(held))
+            later.append((raw.hex(), b"".join(held)))
+            return raw.hex()
         blob_id = raw.hex()
         if not self._has(raw, blob_id, for_put=True):
             self._store_parts(raw, _JSON, _same_text(parts(), self._key.mac_key, raw, size), size)

@@ -47,6 +47,10 @@ class ScratchRepository(Repository):
             self._db.execute("INSERT OR IGNORE INTO blob(id, data) VALUES(?, ?)", (blob_id, data))
         return blob_id
 
+    def _store_many(self, blobs: list[tuple[bytes, bytes]], type_byte: bytes) -> None:
+        for raw, payload in blobs:
+            self._store(raw, type_byte, payload)
+
     def _store_parts(self, raw: bytes, type_byte: bytes, parts: Iterable[bytes], size: int) -> None:
         # Live reads only: a row holds a whole blob, so a large one is sealed whole here.
         self._store(raw, type_byte, b"".join(parts))
