@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from agent.collect.parent_rounds import ParentRounds
 
 STAGE_BATCH = 2000
+# Objects put are stored together at the page's end, or sooner once they hold this much text:
+# what waits is bounded whatever a page holds (a page of large membership lists).
+UNSEALED_BYTES = 1 << 18
 
 
 class Cancelled(Exception):
@@ -137,6 +140,7 @@ class Stager:
         self._buffer: list[StagedObject] = []
         # Objects put since the last flush, stored together then (Repository.put_canonical_many)
         self._unsealed: list[tuple[str, bytes]] = []
+        self._unsealed_bytes = 0
         self.result = KindResult(kind=kind.name, status="succeeded", mode=ctx.mode_for(kind))
         self._started = time.monotonic()
 
@@ -149,7 +153,7 @@ class Stager:
         object_id = self.kind.name if missing else str(stored[self.kind.key])
         payload = canonical_json(stored)
         blob_id = self._ctx.repo.canonical_id(payload)
-        self._unsealed.append((blob_id, payload))  # stored at the page's end (flush)
+        self._hold(blob_id, payload)
         if children:
             self._ctx.catalog.record_blob_children(blob_id, children)
         # No label in the catalog: names and UPNs are directory data and stay in the encrypted
@@ -162,7 +166,7 @@ class Stager:
         """Stage an object given as its canonical JSON (what ``put`` would store for it),
         for objects too large to hold as Python dicts cheaply."""
         blob_id = self._ctx.repo.canonical_id(payload)
-        self._unsealed.append((blob_id, payload))
+        self._hold(blob_id, payload)
         self._add(StagedObject(self.kind.name, object_id, "", "put", blob_id))
         self.result.succeeded += 1
         return blob_id
@@ -170,10 +174,26 @@ class Stager:
     def put_canonical_parts(self, object_id: str, parts: Callable[[], Iterable[bytes]]) -> str:
         """``put_canonical`` for an object given as its canonical JSON in parts (see
         ``Repository.put_canonical_parts``: ``parts`` may be called twice)."""
-        blob_id = self._ctx.repo.put_canonical_parts(parts, later=self._unsealed)
+        small: list[tuple[str, bytes]] = []  # a small one is held to go with the page
+        blob_id = self._ctx.repo.put_canonical_parts(parts, later=small)
+        for held_id, text in small:
+            self._hold(held_id, text)
         self._add(StagedObject(self.kind.name, object_id, "", "put", blob_id))
         self.result.succeeded += 1
         return blob_id
+
+    def _hold(self, blob_id: str, payload: bytes) -> None:
+        """Keep a put object to be stored with the page (``_store_held``)."""
+        self._unsealed.append((blob_id, payload))
+        self._unsealed_bytes += len(payload)
+        if self._unsealed_bytes >= UNSEALED_BYTES:
+            self._store_held()
+
+    def _store_held(self) -> None:
+        if self._unsealed:
+            self._ctx.repo.put_canonical_many(self._unsealed)
+            self._unsealed = []
+            self._unsealed_bytes = 0
 
     def remove(self, object_id: str) -> None:
         self._add(StagedObject(self.kind.name, object_id, "", "remove", None))
@@ -198,9 +218,7 @@ class Stager:
         """A page boundary: store the page's objects, check for cancellation, and write the
         staged rows once a batch is full (one catalog transaction per STAGE_BATCH rows, not
         one per page)."""
-        if self._unsealed:
-            self._ctx.repo.put_canonical_many(self._unsealed)
-            self._unsealed = []
+        self._store_held()
         if self._buffer and (force or len(self._buffer) >= STAGE_BATCH):
             self._ctx.catalog.stage(self._ctx.job_id, self._buffer)
             self._buffer = []

@@ -102,17 +102,18 @@ def _read_round(
         seen = 0
         open_ids: set[str] = set()  # the last page's groups: they may continue
         for page in prefetched(round_.pages(), CHAIN_DEPTH):
+            scratch.add_groups(page.items)
             page_ids: set[str] = set()
             for item in page.items:
-                scratch.add_group(item)
                 if "@removed" not in item:
                     page_ids.add(item["id"])
                 if shown is not None and not round_.full:
                     shown.note(item)
             if early is not None:
-                for group_id in sorted(open_ids - page_ids):
+                done = sorted(open_ids - page_ids)
+                for group_id in done:
                     early.put_canonical_parts(group_id, partial(scratch.membership_parts, group_id))
-                    scratch.mark_staged(group_id)
+                scratch.mark_staged(*done)
                 early.flush()
                 open_ids = page_ids
             seen += len(page.items)

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from agent.db.rows import insert_rows
+from agent.db.rows import MAX_PARAMETERS, insert_rows
 from agent.store.repository import canonical_json
 
 # Rows fetched and written out per step when a member list is turned into text.
@@ -72,48 +72,70 @@ class GroupScratch:
 
     def add_group(self, item: dict[str, Any]) -> None:
         """Record one delta item for a group; later occurrences merge into earlier ones."""
-        self._seq += 1
-        group_id = item["id"]
-        removed = item.get("@removed")
-        props = {k: v for k, v in item.items() if "@" not in k or k == "@odata.type"}
-        members = item.get("members@delta")
-        row = self._db.execute("SELECT props, staged FROM grp WHERE id=?", (group_id,)).fetchone()
-        merged = {**json.loads(row[0]), **props} if row else props
-        if row and row[1]:
-            self.staged_again += 1
-        # A group shown again is no longer staged: what was staged lacks this occurrence.
-        self._db.execute(
-            "INSERT INTO grp(id, seq, props, removed, has_members) VALUES(?,?,?,?,?) "
-            "ON CONFLICT(id) DO UPDATE SET props=excluded.props, removed=excluded.removed, "
-            "has_members=MAX(has_members, excluded.has_members), staged=0",
-            (
-                group_id,
-                self._seq,
-                json.dumps(merged),
-                json.dumps(removed) if removed else None,
-                1 if members is not None else 0,
-            ),
-        )
-        if members:
-            _insert_rows(
-                self._db,
-                "INSERT INTO edge VALUES",
-                [
-                    (
-                        group_id,
-                        m["id"],
-                        m.get("@odata.type", "#microsoft.graph.directoryObject"),
-                        1 if "@removed" in m else 0,
-                        self._seq,
-                    )
-                    for m in members
-                ],
-            )
+        self.add_groups([item])
 
-    def mark_staged(self, group_id: str) -> None:
-        """The group was staged from what the round showed so far (``groups`` leaves it out
-        until the round shows it again)."""
-        self._db.execute("UPDATE grp SET staged=1 WHERE id=?", (group_id,))
+    def add_groups(self, items: list[dict[str, Any]]) -> None:
+        """``add_group`` for a page's items, in a few statements for the whole page (SQLite's
+        module lets go of the GIL once a statement: see agent/db/rows.py)."""
+        ids = sorted({item["id"] for item in items})
+        known: dict[str, tuple[dict[str, Any], bool]] = {}
+        for start in range(0, len(ids), MAX_PARAMETERS):
+            chunk = ids[start : start + MAX_PARAMETERS]
+            marks = ",".join("?" * len(chunk))
+            for group_id, props, staged in self._db.execute(
+                f"SELECT id, props, staged FROM grp WHERE id IN ({marks})", chunk
+            ):
+                known[group_id] = (json.loads(props), bool(staged))
+        groups: list[tuple[Any, ...]] = []
+        edges: list[tuple[Any, ...]] = []
+        for item in items:
+            self._seq += 1
+            group_id = item["id"]
+            removed = item.get("@removed")
+            props = {k: v for k, v in item.items() if "@" not in k or k == "@odata.type"}
+            members = item.get("members@delta")
+            earlier = known.get(group_id)
+            merged = {**earlier[0], **props} if earlier else props
+            if earlier and earlier[1]:
+                self.staged_again += 1
+            # A group shown again is no longer staged: what was staged lacks this occurrence.
+            known[group_id] = (merged, False)
+            groups.append(
+                (
+                    group_id,
+                    self._seq,
+                    json.dumps(merged),
+                    json.dumps(removed) if removed else None,
+                    1 if members is not None else 0,
+                )
+            )
+            edges.extend(
+                (
+                    group_id,
+                    m["id"],
+                    m.get("@odata.type", "#microsoft.graph.directoryObject"),
+                    1 if "@removed" in m else 0,
+                    self._seq,
+                )
+                for m in members or ()
+            )
+        _insert_rows(
+            self._db,
+            "INSERT INTO grp(id, seq, props, removed, has_members) VALUES",
+            groups,
+            " ON CONFLICT(id) DO UPDATE SET props=excluded.props, removed=excluded.removed, "
+            "has_members=MAX(has_members, excluded.has_members), staged=0",
+        )
+        _insert_rows(self._db, "INSERT INTO edge VALUES", edges)
+
+    def mark_staged(self, *group_ids: str) -> None:
+        """The groups were staged from what the round showed so far (``groups`` leaves them
+        out until the round shows them again)."""
+        ids = list(group_ids)
+        for start in range(0, len(ids), MAX_PARAMETERS):
+            chunk = ids[start : start + MAX_PARAMETERS]
+            marks = ",".join("?" * len(chunk))
+            self._db.execute(f"UPDATE grp SET staged=1 WHERE id IN ({marks})", chunk)
 
     def groups(self) -> Iterator[tuple[str, dict[str, Any], dict[str, Any] | None, bool]]:
         """(group id, merged properties, @removed or None, whether members@delta was seen)
@@ -190,8 +212,10 @@ class GroupScratch:
         self.close()
 
 
-def _insert_rows(db: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]]) -> None:
-    insert_rows(db.execute, head, rows)  # not executemany: see agent/db/rows.py
+def _insert_rows(
+    db: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]], tail: str = ""
+) -> None:
+    insert_rows(db.execute, head, rows, tail=tail)  # not executemany: see agent/db/rows.py
 
 
 def _member_slices(parts: Iterable[bytes]) -> Iterator[list[dict[str, Any]]]:

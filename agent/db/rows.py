@@ -24,17 +24,20 @@ def insert_rows(
     head: str,
     rows: Sequence[tuple[Any, ...]],
     mark: str = "?",
+    tail: str = "",
 ) -> None:
-    """``execute(head + "(?,…),(?,…)", params)`` for ``rows`` in order, in as few statements
-    as the parameter limit allows (a later row gets a higher rowid, as with executemany).
-    ``mark`` is the driver's placeholder: "?" (sqlite3) or "%s" (psycopg)."""
+    """``execute(head + "(?,…),(?,…)" + tail, params)`` for ``rows`` in order, in as few
+    statements as the parameter limit allows (a later row gets a higher rowid, as with
+    executemany; ``tail`` is e.g. an ON CONFLICT clause). ``mark`` is the driver's
+    placeholder: "?" (sqlite3) or "%s" (psycopg)."""
     if not rows:
         return
     width = len(rows[0])
     per = max(MAX_PARAMETERS // width, 1)
     for start in range(0, len(rows), per):
         chunk = rows[start : start + per]
-        execute(values_sql(head, width, len(chunk), mark), list(chain.from_iterable(chunk)))
+        sql = values_sql(head, width, len(chunk), mark) + tail
+        execute(sql, list(chain.from_iterable(chunk)))
 
 
 @lru_cache(maxsize=64)
