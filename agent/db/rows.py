@@ -8,7 +8,7 @@ million objects, half a million waits (and as many context switches). One statem
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from itertools import chain
 from typing import TYPE_CHECKING, Any
@@ -33,11 +33,29 @@ def insert_rows(
     if not rows:
         return
     width = len(rows[0])
-    per = max(MAX_PARAMETERS // width, 1)
-    for start in range(0, len(rows), per):
-        chunk = rows[start : start + per]
-        sql = values_sql(head, width, len(chunk), mark) + tail
-        execute(sql, list(chain.from_iterable(chunk)))
+    start = 0
+    for count in statement_sizes(len(rows), max(MAX_PARAMETERS // width, 1)):
+        chunk = rows[start : start + count]
+        start += count
+        execute(values_sql(head, width, count, mark) + tail, list(chain.from_iterable(chunk)))
+
+
+def statement_sizes(total: int, most: int) -> Iterator[int]:
+    """Rows per statement for ``total`` rows: ``most`` while they last, then the rest in
+    powers of 4. Few sizes, so few statement texts: the driver keeps each text it ran
+    prepared (128 per connection), and one for 160 rows holds a few hundred KB of SQLite's
+    memory — one per row count would fill SQLite's heap with them."""
+    while total >= most:
+        yield most
+        total -= most
+    size = 1
+    while size * 4 <= total:
+        size *= 4
+    while total:
+        while size > total:
+            size //= 4
+        yield size
+        total -= size
 
 
 @lru_cache(maxsize=64)
