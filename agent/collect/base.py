@@ -162,15 +162,6 @@ class Stager:
         self.result.succeeded += 1
         return blob_id
 
-    def put_canonical(self, object_id: str, payload: bytes) -> str:
-        """Stage an object given as its canonical JSON (what ``put`` would store for it),
-        for objects too large to hold as Python dicts cheaply."""
-        blob_id = self._ctx.repo.canonical_id(payload)
-        self._hold(blob_id, payload)
-        self._add(StagedObject(self.kind.name, object_id, "", "put", blob_id))
-        self.result.succeeded += 1
-        return blob_id
-
     def put_canonical_parts(self, object_id: str, parts: Callable[[], Iterable[bytes]]) -> str:
         """``put_canonical`` for an object given as its canonical JSON in parts (see
         ``Repository.put_canonical_parts``: ``parts`` may be called twice)."""

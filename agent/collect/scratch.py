@@ -79,9 +79,7 @@ class GroupScratch:
         module lets go of the GIL once a statement: see agent/db/rows.py)."""
         ids = sorted({item["id"] for item in items})
         known: dict[str, tuple[dict[str, Any], bool]] = {}
-        for start in range(0, len(ids), MAX_PARAMETERS):
-            chunk = ids[start : start + MAX_PARAMETERS]
-            marks = ",".join("?" * len(chunk))
+        for marks, chunk in _in_lists(ids):
             for group_id, props, staged in self._db.execute(
                 f"SELECT id, props, staged FROM grp WHERE id IN ({marks})", chunk
             ):
@@ -131,10 +129,7 @@ class GroupScratch:
     def mark_staged(self, *group_ids: str) -> None:
         """The groups were staged from what the round showed so far (``groups`` leaves them
         out until the round shows them again)."""
-        ids = list(group_ids)
-        for start in range(0, len(ids), MAX_PARAMETERS):
-            chunk = ids[start : start + MAX_PARAMETERS]
-            marks = ",".join("?" * len(chunk))
+        for marks, chunk in _in_lists(list(group_ids)):
             self._db.execute(f"UPDATE grp SET staged=1 WHERE id IN ({marks})", chunk)
 
     def groups(self) -> Iterator[tuple[str, dict[str, Any], dict[str, Any] | None, bool]]:
@@ -216,6 +211,13 @@ def _insert_rows(
     db: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]], tail: str = ""
 ) -> None:
     insert_rows(db.execute, head, rows, tail=tail)  # not executemany: see agent/db/rows.py
+
+
+def _in_lists(ids: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """(placeholders, ids) for ``… IN (placeholders)``, up to MAX_PARAMETERS ids at a time."""
+    for start in range(0, len(ids), MAX_PARAMETERS):
+        chunk = ids[start : start + MAX_PARAMETERS]
+        yield ",".join("?" * len(chunk)), chunk
 
 
 def _member_slices(parts: Iterable[bytes]) -> Iterator[list[dict[str, Any]]]:
